@@ -1,0 +1,162 @@
+"""The tables: meetings, people, registrations, and the inbound/outbound message ledgers."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, unique=True)
+    start: Mapped[str] = mapped_column(String(5))  # "HH:MM", local time of the network
+    end: Mapped[str] = mapped_column(String(5))
+    location: Mapped[str] = mapped_column(Text, default="")
+    host: Mapped[str] = mapped_column(Text, default="")
+    theme: Mapped[str] = mapped_column(Text, default="")
+    capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uid: Mapped[str] = mapped_column(String(200), unique=True)  # iCalendar UID, stable for the meeting
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")  # scheduled | cancelled
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_utcnow)
+
+    registrations: Mapped[list[Registration]] = relationship(back_populates="meeting")
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # always lower case
+    name: Mapped[str] = mapped_column(Text, default="")
+    organisation: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_utcnow)
+
+    registrations: Mapped[list[Registration]] = relationship(back_populates="person")
+
+
+class Registration(Base):
+    __tablename__ = "registrations"
+    __table_args__ = (UniqueConstraint("meeting_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # confirmed | waitlisted | cancelled
+    partstat: Mapped[str] = mapped_column(String(20), default="NEEDS-ACTION")  # from calendar replies
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    meeting: Mapped[Meeting] = relationship(back_populates="registrations")
+    person: Mapped[Person] = relationship(back_populates="registrations")
+
+
+class InboundMessage(Base):
+    """One row per message seen in the inbox, written before it is acted on."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    message_id: Mapped[str] = mapped_column(Text, default="", index=True)
+    folder: Mapped[str] = mapped_column(Text, default="")
+    uidvalidity: Mapped[int] = mapped_column(Integer, default=0)
+    uid: Mapped[str] = mapped_column(String(200), default="")
+    sender: Mapped[str] = mapped_column(String(320), default="", index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(30), default="received")  # received | processed | attention
+    reason: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id", ondelete="SET NULL"), nullable=True
+    )
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class OutboundMessage(Base):
+    """The outbox: a row with an idempotency key exists before anything is sent."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    recipient: Mapped[str] = mapped_column(String(320), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)  # queued | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class FolderState(Base):
+    """Where the inbox reader is: (UIDVALIDITY, last UID) per folder."""
+
+    __tablename__ = "folder_state"
+
+    folder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(Integer, default=0)
+    last_uid: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ServiceLock(Base):
+    """Only one inbox consumer at a time; a stale heartbeat may be taken over."""
+
+    __tablename__ = "service_locks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Forgotten(Base):
+    """Addresses forgotten on request (AVG), kept only as a hash so we never mail them again."""
+
+    __tablename__ = "forgotten"
+
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    forgotten_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

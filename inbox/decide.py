@@ -1,0 +1,180 @@
+"""Message in, decision out: what an incoming message asks for. Pure; no database, no network.
+
+The checks run in the order of CHECKS below; the first that returns a Decision wins.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from inbox.auth import dmarc_failed
+from inbox.dates import find_date_refs, resolve
+from inbox.loops import no_reply_reason, reply_suppressed
+from inbox.message import Incoming
+from mailer.ics import parse_itip
+
+# Actions, each handled by one function in inbox/handlers.py.
+REGISTER = "register"
+CANCEL = "cancel"
+UNKNOWN_DATE = "unknown_date"
+PAST_MEETING = "past_meeting"
+CALENDAR_REPLY = "calendar_reply"
+IGNORE = "ignore"  # processed, nothing to do and nothing to answer
+ATTENTION = "attention"  # a human should look at it
+
+
+@dataclass(frozen=True)
+class MeetingInfo:
+    date: dt.date
+    uid: str
+    status: str = "scheduled"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the decider may know besides the message."""
+
+    network_name: str
+    own_addresses: frozenset[str]
+    own_domain: str
+    meetings: Sequence[MeetingInfo]
+    today: dt.date
+    authserv_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    reason: str
+    meeting_date: dt.date | None = None
+    may_reply: bool = True  # False: act, but send nothing back
+    partstat: str = ""  # for calendar replies
+
+
+# Cancellation, as people write it. Kept precise: "niet" alone is no cancellation.
+_CANCEL = re.compile(
+    r"""\b(
+        afmeld(en|ing)(?!\s+(voor\s+de\s+)?(nieuwsbrief|mailinglijst|lijst))
+      | afzeggen | zeg\w*\s+(\w+\s+){0,2}af\b
+      | ik\s+(moet|wil)\s+(me\s+)?(helaas\s+)?(afmelden|afzeggen|annuleren)
+      | (kan|kom)\s+(\w+\s+){0,3}(toch\s+)?niet\s+(\w+\s+){0,2}(komen|aanwezig\s+zijn|aansluiten|deelnemen|erbij\s+zijn)
+      | ben\s+(\w+\s+){0,2}verhinderd | helaas\s+verhinderd
+      | cancel(\s+my\s+registration)?\b | unregister
+      | can(no|')t\s+(make\s+it|attend|come)
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_PREFIX = re.compile(r"^\s*((re|aw|antw|fw|fwd|doorst|wg|tr)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+def strip_prefixes(subject: str) -> str:
+    """'RE: Antw: FW: x' -> 'x'."""
+    return _PREFIX.sub("", subject)
+
+
+def is_cancellation(text: str) -> bool:
+    return bool(_CANCEL.search(text))
+
+
+def _check_sender(msg: Incoming, ctx: Context) -> Decision | None:
+    if not msg.sender:
+        return Decision(ATTENTION, "no usable sender address")
+    return None
+
+
+def _check_machine_mail(msg: Incoming, ctx: Context) -> Decision | None:
+    reason = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, own_msgid_domain=ctx.own_domain)
+    if reason:
+        return Decision(IGNORE, f"not answered: {reason}", may_reply=False)
+    return None
+
+
+def _check_spoofing(msg: Incoming, ctx: Context) -> Decision | None:
+    domain = msg.sender.rpartition("@")[2]
+    if dmarc_failed(msg.msg, authserv_id=ctx.authserv_id, sender_domain=domain):
+        return Decision(ATTENTION, f"DMARC failed for {domain}: sender may be forged")
+    return None
+
+
+def _check_calendar_reply(msg: Incoming, ctx: Context) -> Decision | None:
+    if msg.calendar is None:
+        return None
+    method, replies = parse_itip(msg.calendar)
+    if method != "REPLY":
+        return None
+    known = {m.uid: m for m in ctx.meetings}
+    for reply in replies:
+        meeting = known.get(reply.uid)
+        if meeting is not None:
+            return Decision(
+                CALENDAR_REPLY,
+                f"calendar reply {reply.partstat}",
+                meeting_date=meeting.date,
+                may_reply=False,
+                partstat=reply.partstat.upper(),
+            )
+    return Decision(IGNORE, "calendar reply for an unknown meeting", may_reply=False)
+
+
+def _meeting_request(msg: Incoming, ctx: Context) -> Decision | None:
+    subject = strip_prefixes(msg.subject)
+    refs = find_date_refs(subject, ctx.network_name)
+    source = "subject"
+    if not refs:
+        refs = find_date_refs(msg.own_text[:5000], ctx.network_name)
+        source = "body"
+    if not refs:
+        return None
+    dates = [m.date for m in ctx.meetings if m.status == "scheduled"]
+    all_dates = [m.date for m in ctx.meetings]
+    cancelling = is_cancellation(subject) or is_cancellation(msg.own_text[:5000])
+    action = CANCEL if cancelling else REGISTER
+    resolved = None
+    for ref in refs:
+        resolved = resolve(ref, all_dates, ctx.today)
+        if resolved in dates:
+            break
+    if resolved is None or resolved not in dates:
+        shown = resolved.isoformat() if resolved else "an invalid date"
+        return Decision(UNKNOWN_DATE, f"{shown} ({source}) is no scheduled meeting", resolved)
+    if resolved < ctx.today:
+        return Decision(PAST_MEETING, f"meeting {resolved} has taken place", resolved)
+    return Decision(action, f"{action} for {resolved} (date in {source})", resolved)
+
+
+def _check_reply_to_us(msg: Incoming, ctx: Context) -> Decision | None:
+    """A cancellation that names no date, in reply to one of our mails: only clear when one meeting is open."""
+    if not is_cancellation(strip_prefixes(msg.subject) + "\n" + msg.own_text[:5000]):
+        return None
+    upcoming = [m for m in ctx.meetings if m.status == "scheduled" and m.date >= ctx.today]
+    if len(upcoming) == 1:
+        return Decision(CANCEL, f"cancel for {upcoming[0].date} (the only open meeting)", upcoming[0].date)
+    return Decision(ATTENTION, "cancellation without a recognisable meeting date")
+
+
+CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
+    _check_sender,  # nothing can be done without an address
+    _check_machine_mail,  # auto-replies, bounces, lists: never answered (RFC 3834)
+    _check_spoofing,  # our own receiving server says the From is forged
+    _check_calendar_reply,  # Accept / Decline / Tentative from Outlook and Gmail
+    _meeting_request,  # "Pioniersnetwerk 18 september 2018" in subject or own text
+    _check_reply_to_us,  # "ik kan toch niet komen" without a date
+]
+
+
+def decide(msg: Incoming, ctx: Context) -> Decision:
+    for check in CHECKS:
+        decision = check(msg, ctx)
+        if decision is not None:
+            if decision.may_reply and reply_suppressed(msg.msg):
+                decision = Decision(
+                    decision.action,
+                    decision.reason + "; sender asked for no automatic reply",
+                    decision.meeting_date,
+                    may_reply=False,
+                    partstat=decision.partstat,
+                )
+            return decision
+    return Decision(ATTENTION, "no meeting date recognised near the network name")

@@ -1,0 +1,179 @@
+"""Handlers act on a decision: they change the database and queue replies, inside the caller's transaction."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from db import registry
+from db.models import InboundMessage, Meeting, Person
+from inbox import decide as d
+from inbox.message import Incoming
+from inbox.text import organisation_from_domain, organisation_from_signature
+from mailer.letters import meeting_ref, open_meetings, send_letter
+from mailer.outbox import auto_replies_since
+from mailer.format import long_date
+from pioniers.app import App
+
+log = logging.getLogger("pioniers.inbox")
+
+
+@dataclass
+class Job:
+    """Everything a handler needs for one message."""
+
+    app: App
+    session: Session
+    msg: Incoming
+    decision: d.Decision
+    row: InboundMessage
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.app.now()
+
+
+def organisation_of(msg: Incoming) -> str:
+    return organisation_from_signature(msg.own_text) or organisation_from_domain(msg.sender.rpartition("@")[2]) or ""
+
+
+def _may_reply(job: Job) -> tuple[bool, str]:
+    if not job.decision.may_reply:
+        return False, ""
+    limits = job.app.cfg.limits
+    now = job.now
+    if auto_replies_since(job.session, now - dt.timedelta(days=1), job.msg.sender) >= limits.replies_per_address_per_day:
+        return False, "; no reply: daily limit for this address reached"
+    if auto_replies_since(job.session, now - dt.timedelta(hours=1)) >= limits.replies_per_hour:
+        return False, "; no reply: hourly reply limit reached"
+    return True, ""
+
+
+def _reply(job: Job, person: Person, template: str, meeting: Meeting | None = None,
+           invite: str | None = None, **context: object) -> str:
+    """Queue the one reply to this message (if allowed); returns a note for the reason column."""
+    allowed, note = _may_reply(job)
+    if not allowed:
+        if note:
+            log.warning("reply to message %s suppressed%s", job.row.id, note)
+        return note or "; no reply sent"
+    send_letter(
+        job.session, job.app.cfg, key=f"reply:{job.row.id}", template=template, person=person, now=job.now,
+        meeting=meeting, invite_method=invite, in_reply_to=job.msg.message_id, references=job.msg.references,
+        **context,
+    )
+    return ""
+
+
+def _person(job: Job) -> Person:
+    return registry.upsert_person(job.session, job.msg.sender, job.msg.name, organisation_of(job.msg), job.now)
+
+
+def _transient_person(job: Job) -> Person:
+    """Someone we answer but do not store (no registration: nothing to keep under the AVG)."""
+    existing = registry.find_person(job.session, job.msg.sender)
+    return existing or Person(email=job.msg.sender, name=job.msg.name, organisation="")
+
+
+def handle_register(job: Job) -> tuple[str, str]:
+    meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
+    assert meeting is not None
+    person = _person(job)
+    result = registry.register(job.session, meeting, person, job.now)
+    if result.outcome == "confirmed":
+        note = _reply(job, person, "confirmation", meeting, "REQUEST")
+    elif result.outcome == "waitlisted":
+        note = _reply(job, person, "waitlisted", meeting,
+                      position=registry.waitlist_position(job.session, result.registration))
+    elif result.outcome == "already_confirmed":
+        note = _reply(job, person, "already_registered", meeting, "REQUEST")
+    else:
+        note = _reply(job, person, "waitlisted", meeting,
+                      position=registry.waitlist_position(job.session, result.registration))
+    return "processed", f"{result.outcome} for {meeting.date}{note}"
+
+
+def handle_cancel(job: Job) -> tuple[str, str]:
+    meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
+    assert meeting is not None
+    person = registry.find_person(job.session, job.msg.sender)
+    previous = registry.cancel(job.session, meeting, person, job.now) if person else None
+    if previous is None:
+        note = _reply(job, _transient_person(job), "not_registered", meeting)
+        return "processed", f"cancel for {meeting.date}: was not registered{note}"
+    assert person is not None
+    # Only a confirmed attendee has the meeting in their calendar; a CANCEL invite takes it out.
+    in_calendar = previous == registry.CONFIRMED
+    if in_calendar:
+        meeting.sequence += 1  # a CANCEL must outrank every REQUEST they hold; a later one outranks it again
+    note = _reply(job, person, "cancelled", meeting, "CANCEL" if in_calendar else None, with_invite=in_calendar)
+    promote_waitlisted(job.session, job.app, meeting)
+    return "processed", f"cancelled ({previous}) for {meeting.date}{note}"
+
+
+def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> int:
+    promoted = registry.fill_from_waitlist(session, meeting, app.now())
+    for reg in promoted:
+        send_letter(session, app.cfg, key=f"promoted:{reg.id}:{reg.updated_at.isoformat()}",
+                    template="promoted", person=reg.person, now=app.now(), meeting=meeting, invite_method="REQUEST")
+    return len(promoted)
+
+
+def handle_calendar_reply(job: Job) -> tuple[str, str]:
+    partstat = job.decision.partstat
+    lock = partstat == "DECLINED"
+    meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=lock)
+    person = registry.find_person(job.session, job.msg.sender)
+    reg = registry.registration_of(job.session, meeting, person) if meeting and person else None
+    if reg is None or meeting is None or person is None:
+        return "processed", f"calendar reply {partstat} from someone not registered"
+    reg.partstat = partstat
+    if partstat != "DECLINED":
+        return "processed", f"calendar reply {partstat} recorded for {meeting.date}"
+    if registry.cancel(job.session, meeting, person, job.now) is None:
+        return "processed", f"calendar reply DECLINED for {meeting.date}: was already cancelled"
+    # They already removed it from their calendar: a short confirmation, without an invite.
+    note = _reply(job, person, "cancelled", meeting, None, with_invite=False)
+    promote_waitlisted(job.session, job.app, meeting)
+    return "processed", f"declined in calendar: cancelled for {meeting.date}{note}"
+
+
+def handle_unknown_date(job: Job) -> tuple[str, str]:
+    cfg = job.app.cfg
+    upcoming = open_meetings(job.session, cfg, job.app.today())
+    asked = long_date(job.decision.meeting_date, cfg.network.language) if job.decision.meeting_date else "die datum"
+    example = upcoming[0]["ref"] if upcoming else meeting_ref(cfg, job.app.today())
+    note = _reply(job, _transient_person(job), "unknown_date", None, open_meetings=upcoming, asked=asked,
+                  example=example)
+    return "processed", job.decision.reason + note
+
+
+def handle_past_meeting(job: Job) -> tuple[str, str]:
+    cfg = job.app.cfg
+    meeting = registry.meeting_on(job.session, job.decision.meeting_date)
+    upcoming = open_meetings(job.session, cfg, job.app.today())
+    example = upcoming[0]["ref"] if upcoming else meeting_ref(cfg, job.app.today())
+    note = _reply(job, _transient_person(job), "past_meeting", meeting, open_meetings=upcoming, example=example)
+    return "processed", job.decision.reason + note
+
+
+def handle_ignore(job: Job) -> tuple[str, str]:
+    return "processed", job.decision.reason
+
+
+def handle_attention(job: Job) -> tuple[str, str]:
+    return "attention", job.decision.reason
+
+
+HANDLERS: dict[str, Callable[[Job], tuple[str, str]]] = {
+    d.REGISTER: handle_register,
+    d.CANCEL: handle_cancel,
+    d.CALENDAR_REPLY: handle_calendar_reply,
+    d.UNKNOWN_DATE: handle_unknown_date,
+    d.PAST_MEETING: handle_past_meeting,
+    d.IGNORE: handle_ignore,
+    d.ATTENTION: handle_attention,
+}

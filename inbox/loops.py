@@ -1,0 +1,275 @@
+"""Decide which incoming messages must never be answered automatically.
+
+RFC 3834 and common practice: machine mail (auto-replies, bounces, list
+traffic, newsletters, our own mail coming back) gets no auto-reply and no
+registration.  Every rule is a small function returning a short English
+reason, or None; RULES fixes the order in which they are tried.
+
+Headers are always read from the raw stored strings, never through the
+email.policy.default header objects: in Python 3.11 reading a From whose
+encoded display name holds CR/LF raises ValueError, and one bad header must
+not stop the decision.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from email.header import decode_header, make_header
+from email.message import Message
+
+__all__ = ["RULES", "no_reply_reason", "reply_suppressed"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rules need to know about ourselves."""
+
+    own_addresses: frozenset[str]  # lower-cased addr-specs
+    own_msgid_domain: str  # lower-cased, without '@'
+
+
+Rule = Callable[[Message, Context], str | None]
+
+# Local parts that only machines send from (RFC 2142 and common practice).
+MACHINE_LOCAL_PARTS = frozenset(
+    {"mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply"}
+)
+
+# Subject prefixes of out-of-office replies that carry no machine headers.
+OUT_OF_OFFICE_PREFIXES = (
+    "automatisch antwoord",
+    "afwezig",
+    "out of office",
+    "automatic reply",
+    "autoreply",
+    "abwesenheit",
+)
+
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^?\s]*\?=")
+
+
+# --- safe header access -------------------------------------------------
+
+
+def _unfold(value: str) -> str:
+    return value.replace("\r", "").replace("\n", "")
+
+
+def raw_values(msg: Message, name: str) -> list[str]:
+    """All values of header `name`, unfolded, as stored; never raises."""
+    wanted = name.lower()
+    values: list[str] = []
+    try:
+        items = list(msg.raw_items())
+    except Exception:  # a broken Message object: behave as if headerless
+        return values
+    for key, value in items:
+        if str(key).lower() != wanted:
+            continue
+        try:
+            values.append(_unfold(str(value)))
+        except Exception:  # e.g. a Header object with an unknown charset
+            continue
+    return values
+
+
+def has_header(msg: Message, name: str) -> bool:
+    try:
+        return any(str(key).lower() == name.lower() for key, _ in msg.raw_items())
+    except Exception:
+        return False
+
+
+def _first_word(value: str) -> str:
+    """The leading keyword of a header value, lower-cased: 'Auto-Replied; x' -> 'auto-replied'."""
+    return re.split(r"[\s;,(]", value.strip(), maxsplit=1)[0].lower()
+
+
+def _decoded(value: str) -> str:
+    """Decode RFC 2047 encoded words, falling back to the raw text."""
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:
+        return value
+
+
+def _mailboxes(raw: str) -> list[tuple[str, str]]:
+    """(local part, addr-spec) pairs of an address header value; never raises."""
+    try:
+        header = email.policy.default.header_factory("from", raw)
+        return [(a.username, a.addr_spec) for a in header.addresses]
+    except Exception:
+        # Fall back to the lenient legacy parser; blank out encoded words so a
+        # display name cannot smuggle in addresses of its own.
+        pairs = email.utils.getaddresses([_ENCODED_WORD.sub('""', raw)])
+        return [(spec.rpartition("@")[0] if "@" in spec else spec, spec) for _, spec in pairs]
+
+
+def mailboxes(msg: Message, name: str) -> list[tuple[str, str]]:
+    return [pair for raw in raw_values(msg, name) for pair in _mailboxes(raw)]
+
+
+def content_type(msg: Message) -> str:
+    """The top-level content type, lower-cased, from the raw header ('' if none)."""
+    values = raw_values(msg, "Content-Type")
+    return values[0].split(";", 1)[0].strip().lower() if values else ""
+
+
+# --- the rules ----------------------------------------------------------
+
+
+def auto_submitted(msg: Message, ctx: Context) -> str | None:
+    """RFC 3834: any Auto-Submitted value except 'no' marks machine mail."""
+    for value in raw_values(msg, "Auto-Submitted"):
+        if _first_word(value) != "no":
+            return f"Auto-Submitted: {value.strip() or '(empty)'}"
+    return None
+
+
+def precedence(msg: Message, ctx: Context) -> str | None:
+    """Precedence: bulk, junk or list (de facto standard of vacation(1))."""
+    for value in raw_values(msg, "Precedence"):
+        if _first_word(value) in ("bulk", "junk", "list"):
+            return f"Precedence: {_first_word(value)}"
+    return None
+
+
+def list_headers(msg: Message, ctx: Context) -> str | None:
+    """RFC 2369/2919/8058: List-* headers mean mailing-list or newsletter mail."""
+    try:
+        names = [str(key) for key, _ in msg.raw_items()]
+    except Exception:
+        return None
+    for name in names:
+        if name.lower().startswith("list-"):
+            return f"mailing-list header {name}"
+    return None
+
+
+def x_autoreply(msg: Message, ctx: Context) -> str | None:
+    """Non-standard markers set by vacation programs and autoresponders."""
+    for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder"):
+        if has_header(msg, name):
+            return f"{name} header"
+    return None
+
+
+def null_return_path(msg: Message, ctx: Context) -> str | None:
+    """Empty envelope sender '<>': bounces and other notifications (RFC 5321 4.5.5)."""
+    for value in raw_values(msg, "Return-Path"):
+        if re.sub(r"\s", "", value) == "<>":
+            return "empty Return-Path <>"
+    return None
+
+
+def machine_sender(msg: Message, ctx: Context) -> str | None:
+    """From, Sender or Return-Path is mailer-daemon, postmaster, noreply and the like."""
+    for name in ("From", "Sender", "Return-Path"):
+        for local, spec in mailboxes(msg, name):
+            if local.lower() in MACHINE_LOCAL_PARTS:
+                return f"machine sender {spec} in {name}"
+    return None
+
+
+def from_ourselves(msg: Message, ctx: Context) -> str | None:
+    """Mail from one of our own addresses would make us answer ourselves."""
+    for _, spec in mailboxes(msg, "From"):
+        if spec.lower() in ctx.own_addresses:
+            return f"From is our own address {spec}"
+    return None
+
+
+def own_message_id(msg: Message, ctx: Context) -> str | None:
+    """Our own Message-ID: one of our messages came back (In-Reply-To is a normal reply)."""
+    if not ctx.own_msgid_domain:
+        return None
+    suffix = "@" + ctx.own_msgid_domain
+    for value in raw_values(msg, "Message-ID"):
+        if value.strip().strip("<>").strip().lower().endswith(suffix):
+            return f"our own Message-ID {value.strip()}"
+    return None
+
+
+def out_of_office_subject(msg: Message, ctx: Context) -> str | None:
+    """Out-of-office replies from clients that set no machine headers at all."""
+    for value in raw_values(msg, "Subject"):
+        subject = _decoded(value).strip().lower()
+        for prefix in OUT_OF_OFFICE_PREFIXES:
+            if subject.startswith(prefix):
+                return f"out-of-office subject {_decoded(value).strip()!r}"
+    return None
+
+
+def exchange_rule_loop(msg: Message, ctx: Context) -> str | None:
+    """Exchange stamps both headers on mail generated or forwarded by inbox rules."""
+    if has_header(msg, "X-MS-Exchange-Inbox-Rules-Loop") and has_header(
+        msg, "X-Auto-Response-Suppress"
+    ):
+        return "Exchange inbox-rule mail (X-MS-Exchange-Inbox-Rules-Loop)"
+    return None
+
+
+def delivery_report(msg: Message, ctx: Context) -> str | None:
+    """RFC 6522 multipart/report: DSNs, MDNs and other reports."""
+    if content_type(msg) == "multipart/report":
+        return "delivery report (multipart/report)"
+    return None
+
+
+def failed_recipients(msg: Message, ctx: Context) -> str | None:
+    """Exim (and others) mark their bounces with X-Failed-Recipients."""
+    if has_header(msg, "X-Failed-Recipients"):
+        return "bounce (X-Failed-Recipients)"
+    return None
+
+
+# Tried in this order; the first reason wins.  Cheap, certain header checks
+# come first, heuristics (subject prefixes) last.
+RULES: list[Rule] = [
+    auto_submitted,  # RFC 3834
+    precedence,  # bulk / junk / list
+    list_headers,  # List-Id, List-Unsubscribe, ...
+    x_autoreply,  # X-Autoreply / X-Autorespond / X-Autoresponder
+    null_return_path,  # bounces
+    machine_sender,  # mailer-daemon, postmaster, noreply, ...
+    from_ourselves,  # our own address in From
+    own_message_id,  # our own message came back
+    exchange_rule_loop,  # Exchange inbox rules
+    delivery_report,  # multipart/report
+    failed_recipients,  # X-Failed-Recipients
+    out_of_office_subject,  # heuristic, last
+]
+
+
+def no_reply_reason(
+    msg: Message, *, own_addresses: Iterable[str], own_msgid_domain: str
+) -> str | None:
+    """A short English reason why this message must get no automatic reply
+    and no registration (it is machine mail), else None.  Never raises on
+    malformed headers."""
+    ctx = Context(
+        own_addresses=frozenset(a.strip().lower() for a in own_addresses),
+        own_msgid_domain=own_msgid_domain.strip().lstrip("@").lower(),
+    )
+    for rule in RULES:
+        reason = rule(msg, ctx)
+        if reason is not None:
+            return reason
+    return None
+
+
+def reply_suppressed(msg: Message) -> bool:
+    """True when the sender asks for no auto-reply (X-Auto-Response-Suppress
+    with any value but 'None') on otherwise normal mail: process it, send
+    nothing.  With the Exchange rule-loop header it is machine mail instead."""
+    if has_header(msg, "X-MS-Exchange-Inbox-Rules-Loop"):
+        return False
+    for value in raw_values(msg, "X-Auto-Response-Suppress"):
+        flags = [f.lower() for f in re.split(r"[\s,;]+", value) if f]
+        if any(flag != "none" for flag in flags):
+            return True
+    return False

@@ -1,0 +1,161 @@
+"""Raw bytes in, plain values out: everything the decide step needs from one incoming message.
+
+Reading never raises: malformed headers, bad charsets and broken MIME degrade to empty strings.
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+from inbox.text import html_to_text, top_of_body
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_MSGID = re.compile(r"<[^<>\s]+>")
+MAX_TEXT = 200_000  # characters of body text we look at; the rest is never needed to decide
+
+
+def clean(value: str) -> str:
+    """One line of text, safe to put into a header or template: no CR/LF or other control characters."""
+    return _CONTROL.sub(" ", value).strip()
+
+
+def safe_header(msg: Message, name: str) -> str:
+    """A header as text; a header the email package cannot parse falls back to a lenient decode."""
+    try:
+        value = msg.get(name)
+        return "" if value is None else str(value)
+    except Exception:  # the stdlib raises ValueError/IndexError/... on hostile headers
+        raw = raw_header(msg, name)
+        try:
+            return str(make_header(decode_header(raw)))
+        except Exception:
+            return raw
+
+
+def raw_header(msg: Message, name: str) -> str:
+    """The undecoded header value, or ''; never raises."""
+    try:
+        for key, value in msg.raw_items():
+            if key.lower() == name.lower():
+                return str(value)
+    except Exception:
+        pass
+    return ""
+
+
+def parse_address(msg: Message, name: str) -> tuple[str, str]:
+    """(display name, bare lower-case address) of an address header; ('', '') when unusable."""
+    text = safe_header(msg, name)
+    if not text:
+        text = raw_header(msg, name)
+    try:
+        pairs = getaddresses([text])
+    except Exception:
+        pairs = [parseaddr(text)]
+    for display, addr in pairs:
+        addr = clean(addr).lower()
+        if "@" in addr and " " not in addr and "," not in addr:
+            try:
+                display = str(make_header(decode_header(display)))
+            except Exception:
+                pass
+            return clean(display).strip("'\" "), addr
+    return "", ""
+
+
+def _part_text(part: Message) -> str:
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]
+        if isinstance(content, str):
+            return content
+    except Exception:
+        pass
+    try:
+        payload = part.get_payload(decode=True) or b""
+    except Exception:
+        return ""
+    if isinstance(payload, str):
+        return payload
+    charset = "utf-8"
+    try:
+        charset = part.get_content_charset() or "utf-8"
+    except Exception:
+        pass
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:  # undeclared or unknown charset
+        return payload.decode("utf-8", errors="replace")
+
+
+def _walk(msg: Message) -> list[Message]:
+    try:
+        return list(msg.walk())
+    except Exception:
+        return [msg]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What one message says, as plain values."""
+
+    sender: str  # bare address, lower case; '' when there is none
+    name: str  # display name, one clean line
+    subject: str  # one clean line
+    own_text: str  # the sender's own words: body text above any quoted part
+    message_id: str
+    references: tuple[str, ...]
+    calendar: bytes | None  # the first text/calendar part, if any
+    msg: Message = field(repr=False, compare=False)
+
+
+def parse_message(raw: bytes) -> Incoming:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    name, sender = parse_address(msg, "From")
+    if not sender:
+        name, sender = parse_address(msg, "Sender")
+    subject = clean(safe_header(msg, "Subject"))
+    message_id = ""
+    found = _MSGID.search(raw_header(msg, "Message-ID"))
+    if found:
+        message_id = found.group(0)
+    refs = tuple(_MSGID.findall(raw_header(msg, "References") + " " + raw_header(msg, "In-Reply-To")))
+
+    plain, html, calendar = "", "", None
+    for part in _walk(msg):
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        disposition = (part.get("Content-Disposition") or "").lower() if _safe_get(part) else ""
+        if ctype == "text/calendar" and calendar is None:
+            payload = part.get_payload(decode=True)
+            calendar = payload if isinstance(payload, bytes) else None
+        elif "attachment" in disposition:
+            continue
+        elif ctype == "text/plain" and not plain:
+            plain = _part_text(part)[:MAX_TEXT]
+        elif ctype == "text/html" and not html:
+            html = _part_text(part)[:MAX_TEXT]
+    text = plain or (html_to_text(html) if html else "")
+    return Incoming(
+        sender=sender,
+        name=name,
+        subject=subject,
+        own_text=top_of_body(text),
+        message_id=message_id,
+        references=refs,
+        calendar=calendar,
+        msg=msg,
+    )
+
+
+def _safe_get(part: Message) -> bool:
+    try:
+        part.get("Content-Disposition")
+        return True
+    except Exception:
+        return False

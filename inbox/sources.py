@@ -1,0 +1,208 @@
+"""The inbox, behind one small interface: a real IMAP mailbox, or the embedded Maildir.
+
+Both hand out (uidvalidity, uid, bytes) and move messages to a named folder; neither ever deletes one.
+"""
+from __future__ import annotations
+
+import mailbox
+import os
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from pioniers.config import ImapConfig
+
+FETCH_CHUNK = 500
+
+
+class InboxUnavailable(Exception):
+    """The mailbox cannot be reached or refused us; one line says what to fix."""
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    uid: str
+    data: bytes
+
+
+class Source(Protocol):
+    name: str
+
+    def open(self) -> None: ...
+    def pending(self, uidvalidity: int, last_uid: int) -> tuple[int, list[str]]: ...
+    def fetch(self, uids: list[str]) -> list[RawMessage]: ...
+    def move(self, uids: list[str], folder: str) -> None: ...
+    def wait(self, timeout: float, stop: threading.Event | None = None) -> bool: ...
+    def close(self) -> None: ...
+
+
+class ImapSource:
+    def __init__(self, cfg: ImapConfig, timeout: float = 60) -> None:
+        self.cfg = cfg
+        self.name = f"imap://{cfg.username}@{cfg.host}:{cfg.port}/{cfg.folder}"
+        self.timeout = timeout
+        self.client: IMAPClient | None = None
+        self._has_move = False
+
+    def open(self) -> None:
+        """Connect, log in, create our folders and select the inbox; does nothing when already open."""
+        if self.client is not None:
+            return
+        cfg = self.cfg
+        try:
+            client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.ssl, timeout=self.timeout,
+                                ssl_context=ssl.create_default_context() if cfg.ssl else None)
+            if cfg.starttls and not cfg.ssl:
+                client.starttls(ssl.create_default_context())
+            client.login(cfg.username, cfg.password)
+        except LoginError:
+            raise InboxUnavailable(f"IMAP login refused for {cfg.username} at {cfg.host}:{cfg.port}: "
+                                   "check [imap] username and password") from None
+        except (OSError, socket.error, IMAPClientError, ssl.SSLError) as exc:
+            raise InboxUnavailable(f"cannot reach IMAP server {cfg.host}:{cfg.port} ({exc}): "
+                                   "check [imap] host, port and ssl") from None
+        self.client = client
+        self._has_move = b"MOVE" in client.capabilities()
+        existing = {name for _flags, _delim, name in client.list_folders()}
+        for folder in (cfg.processed_folder, cfg.attention_folder):
+            if folder not in existing:
+                client.create_folder(folder)
+        client.select_folder(cfg.folder)
+
+    def _client(self) -> IMAPClient:
+        if self.client is None:
+            self.open()
+        assert self.client is not None
+        return self.client
+
+    def pending(self, uidvalidity: int, last_uid: int) -> tuple[int, list[str]]:
+        client = self._client()
+        info = client.select_folder(self.cfg.folder)
+        current = int(info.get(b"UIDVALIDITY", 0))
+        if current != uidvalidity:
+            last_uid = 0  # a new mailbox generation: rescan all, deduplication keeps it safe
+        # "UID n:*" always matches the newest message, even when its UID is below n: filter ourselves.
+        uids = [u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid]
+        return current, [str(u) for u in sorted(uids)]
+
+    def fetch(self, uids: list[str]) -> list[RawMessage]:
+        client = self._client()
+        out: list[RawMessage] = []
+        for i in range(0, len(uids), FETCH_CHUNK):
+            chunk = [int(u) for u in uids[i:i + FETCH_CHUNK]]
+            data = client.fetch(chunk, ["BODY.PEEK[]"])
+            for uid in chunk:
+                item = data.get(uid)
+                if item is not None and b"BODY[]" in item:
+                    out.append(RawMessage(str(uid), item[b"BODY[]"]))
+        return out
+
+    def move(self, uids: list[str], folder: str) -> None:
+        if not uids:
+            return
+        client = self._client()
+        ids = [int(u) for u in uids]
+        if self._has_move:
+            client.move(ids, folder)
+        else:
+            client.copy(ids, folder)
+            client.add_flags(ids, [b"\\Deleted"])
+            client.uid_expunge(ids)  # only these UIDs: never someone else's deleted mail
+
+    def wait(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        """IDLE until the server reports new mail, timeout passes or stop is set; True when there may be new mail."""
+        client = self._client()
+        client.idle()
+        deadline = time.monotonic() + timeout
+        news = False
+        try:
+            while not news and time.monotonic() < deadline and not (stop and stop.is_set()):
+                responses = client.idle_check(timeout=min(1.0, max(deadline - time.monotonic(), 0.01)))
+                news = any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+        finally:
+            client.idle_done()
+        return news
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.logout()
+            except Exception:
+                pass
+            self.client = None
+
+
+class MaildirSource:
+    """The embedded inbox: var/inbox as a Maildir, with processed/attention subfolders."""
+
+    def __init__(self, path: Path, processed: str, attention: str, wakeup: threading.Event | None = None) -> None:
+        self.path = path
+        self.name = f"maildir:{path}"
+        self.folders = (processed, attention)
+        self.wakeup = wakeup or threading.Event()
+        self.box: mailbox.Maildir | None = None
+
+    def open(self) -> None:
+        if self.box is not None:
+            return
+        self.box = mailbox.Maildir(self.path, create=True)
+        for folder in self.folders:
+            if folder not in self.box.list_folders():
+                self.box.add_folder(folder)
+
+    def _box(self) -> mailbox.Maildir:
+        if self.box is None:
+            self.open()
+        assert self.box is not None
+        return self.box
+
+    def pending(self, uidvalidity: int, last_uid: int) -> tuple[int, list[str]]:
+        box = self._box()
+        box._refresh()  # noqa: SLF001 - the embedded server adds files while we run
+        keys = list(box.keys())
+        keys.sort(key=lambda k: (_mtime(box, k), k))  # delivery order
+        return 0, keys
+
+    def fetch(self, uids: list[str]) -> list[RawMessage]:
+        box = self._box()
+        out = []
+        for key in uids:
+            try:
+                out.append(RawMessage(key, box.get_bytes(key)))
+            except KeyError:
+                continue
+        return out
+
+    def move(self, uids: list[str], folder: str) -> None:
+        box = self._box()
+        target = box.get_folder(folder)
+        for key in uids:
+            src = os.path.join(str(self.path), box._lookup(key))  # noqa: SLF001
+            os.rename(src, os.path.join(str(self.path), "." + folder, "cur", os.path.basename(src)))
+        box._refresh()  # noqa: SLF001
+        del target
+
+    def wait(self, timeout: float, stop: threading.Event | None = None) -> bool:
+        woke = self.wakeup.wait(timeout)
+        self.wakeup.clear()
+        return woke
+
+    def close(self) -> None:
+        self.box = None
+
+
+def _mtime(box: mailbox.Maildir, key: str) -> float:
+    try:
+        return os.path.getmtime(os.path.join(box._path, box._lookup(key)))  # noqa: SLF001
+    except (OSError, KeyError):
+        return 0.0
+
+

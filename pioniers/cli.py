@@ -1,0 +1,186 @@
+"""The `pioniers` command. Every user mistake ends in one line on stderr and exit code 2, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from db.migrate import upgrade
+from db.models import InboundMessage
+from inbox.sources import InboxUnavailable
+from pioniers.app import App
+from pioniers.config import ConfigError, load_config
+from pioniers.locks import ServiceBusy
+from pioniers.meetings import UserError, parse_day
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pioniers", description="Registration and mailing list by email.")
+    p.add_argument("--config", default="config.toml", help="path to config.toml (default: ./config.toml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="create or upgrade the database")
+
+    meeting = sub.add_parser("meeting", help="add, list, update or cancel meetings")
+    msub = meeting.add_subparsers(dest="action", required=True)
+    add = msub.add_parser("add", help="schedule a meeting")
+    add.add_argument("date")
+    add.add_argument("--start", required=True)
+    add.add_argument("--end", required=True)
+    add.add_argument("--location", required=True)
+    add.add_argument("--host", required=True)
+    add.add_argument("--theme", default="")
+    add.add_argument("--capacity", type=int)
+    msub.add_parser("list", help="meetings with confirmed / waitlisted / capacity")
+    upd = msub.add_parser("update", help="change a meeting; attendees get an updated invite")
+    upd.add_argument("date")
+    for opt in ("--start", "--end", "--location", "--host", "--theme"):
+        upd.add_argument(opt)
+    upd.add_argument("--date", dest="new_date")
+    upd.add_argument("--capacity", type=int)
+    can = msub.add_parser("cancel", help="cancel a meeting; everyone registered is told")
+    can.add_argument("date")
+    can.add_argument("--reason", required=True)
+
+    poll = sub.add_parser("poll", help="process the inbox and send what is due")
+    poll.add_argument("--once", action="store_true", required=True)
+    sub.add_parser("run", help="run the service until stopped")
+
+    att = sub.add_parser("attendees", help="export the attendees of a meeting")
+    att.add_argument("date")
+    fmt = att.add_mutually_exclusive_group(required=True)
+    fmt.add_argument("--csv", action="store_true", help="CSV on stdout (UTF-8 with BOM, for Excel)")
+    fmt.add_argument("--xlsx", metavar="FILE", help="write an Excel file")
+
+    msgs = sub.add_parser("messages", help="recent incoming messages and what happened to them")
+    msgs.add_argument("--attention", action="store_true", help="only those that need a human")
+    msgs.add_argument("--limit", type=int, default=50)
+    return p
+
+
+def _app(args: argparse.Namespace) -> App:
+    return App.from_config(load_config(args.config))
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    app = _app(args)
+    upgrade(app.sm.kw["bind"])
+    print(f"database ready: {app.cfg.database.url}")
+
+
+def cmd_meeting(args: argparse.Namespace) -> None:
+    from pioniers import meetings
+
+    app = _app(args)
+    if args.action == "add":
+        m = meetings.add_meeting(app, parse_day(args.date), args.start, args.end, args.location, args.host,
+                                 args.theme, args.capacity)
+        print(f"meeting added: {m.date} {m.start}-{m.end} at {m.location} (host {m.host})")
+    elif args.action == "list":
+        print(f"{'date':<10}  {'time':<11}  {'status':<9}  {'confirmed':>9}  {'waitlist':>8}  {'capacity':>8}  "
+              "host / location / theme")
+        for row in meetings.list_meetings(app):
+            m = row.meeting
+            cap = str(m.capacity) if m.capacity else "-"
+            print(f"{m.date.isoformat():<10}  {m.start}-{m.end}  {m.status:<9}  {row.confirmed:>9}  "
+                  f"{row.waitlisted:>8}  {cap:>8}  {m.host} / {m.location} / {m.theme or '-'}")
+    elif args.action == "update":
+        changes, queued = meetings.update_meeting(
+            app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
+            theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None, capacity=args.capacity)
+        print("no changes" if not changes else "changed: " + "; ".join(changes))
+        _send_now(app, queued)
+    elif args.action == "cancel":
+        queued = meetings.cancel_meeting(app, parse_day(args.date), args.reason)
+        print(f"meeting on {args.date} cancelled")
+        _send_now(app, queued)
+
+
+def _send_now(app: App, queued: int) -> None:
+    from mailer.outbox import deliver_due
+    from pioniers.service import make_transport
+
+    transport = make_transport(app)
+    try:
+        stats = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now)
+    finally:
+        transport.close()
+    print(f"{queued} message(s) queued; sent {stats.sent}, retry later {stats.retry}, failed {stats.failed}")
+
+
+def cmd_poll(args: argparse.Namespace) -> None:
+    from pioniers.service import poll_once
+
+    result = poll_once(_app(args))
+    print(f"inbox: {result.inbox.processed} processed, {result.inbox.attention} need attention; "
+          f"reminders queued: {result.reminders}; sent: {result.outbox.sent}, "
+          f"retry later: {result.outbox.retry}, failed: {result.outbox.failed}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from pioniers.service import run
+
+    run(_app(args))
+
+
+def cmd_attendees(args: argparse.Namespace) -> None:
+    from pioniers.exports import attendee_rows, to_csv, to_xlsx
+
+    rows = attendee_rows(_app(args), parse_day(args.date))
+    if args.csv:
+        sys.stdout.buffer.write(to_csv(rows))
+        sys.stdout.flush()
+    else:
+        to_xlsx(rows, Path(args.xlsx))
+        print(f"{len(rows)} attendee(s) written to {args.xlsx}")
+
+
+def cmd_messages(args: argparse.Namespace) -> None:
+    app = _app(args)
+    with app.sm.begin() as session:
+        query = select(InboundMessage).order_by(InboundMessage.id.desc()).limit(args.limit)
+        if args.attention:
+            query = query.where(InboundMessage.outcome == "attention")
+        for m in session.scalars(query):
+            when = m.received_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M")
+            print(f"#{m.id:<5} {when}  {m.sender or '?':<32}  {m.outcome:<9}  {m.subject[:50]!r}  -> {m.reason}")
+
+
+COMMANDS = {
+    "init": cmd_init,
+    "meeting": cmd_meeting,
+    "poll": cmd_poll,
+    "run": cmd_run,
+    "attendees": cmd_attendees,
+    "messages": cmd_messages,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
+    try:
+        COMMANDS[args.command](args)
+    except (ConfigError, UserError, InboxUnavailable, ServiceBusy) as exc:
+        print(f"pioniers: {exc}", file=sys.stderr)
+        return 2
+    except (OperationalError, ProgrammingError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        print(f"pioniers: database problem ({reason}): check [database] url, and run 'pioniers init'",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Attendee lists for the host: CSV for Excel (UTF-8 with BOM) and .xlsx, in waiting-list order."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+from sqlalchemy import select
+
+from db.models import Registration
+from pioniers.app import App
+from pioniers.meetings import _require
+
+COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat"]
+_STATUS_ORDER = {"confirmed": 0, "waitlisted": 1, "cancelled": 2}
+
+
+def neutralise(cell: str) -> str:
+    """Spreadsheets run cells starting with = + - @ as formulas (CSV injection): make them text."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+def attendee_rows(app: App, day: dt.date) -> list[list[str]]:
+    with app.sm.begin() as session:
+        meeting = _require(session, day, lock=False)
+        regs = session.scalars(select(Registration).where(Registration.meeting_id == meeting.id)
+                               .order_by(Registration.registered_at, Registration.id))
+        ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
+        return [[r.person.name, r.person.organisation, r.person.email, r.status,
+                 r.registered_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M"), r.partstat] for r in ordered]
+
+
+def to_csv(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([neutralise(c) for c in row])
+    return "\ufeff".encode() + out.getvalue().encode("utf-8")
+
+
+def to_xlsx(rows: list[list[str]], path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Deelnemers"
+    ws.append(COLUMNS)
+    for row in rows:
+        ws.append([neutralise(c) for c in row])
+    wb.save(path)

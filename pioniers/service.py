@@ -1,0 +1,127 @@
+"""The service: poll once, or run for ever (IMAP IDLE / embedded server), sending the outbox in between."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from imapclient.exceptions import IMAPClientError
+
+from inbox.runner import RunStats, process_inbox
+from inbox.sources import ImapSource, InboxUnavailable, MaildirSource, Source
+from mailer.outbox import DeliveryStats, deliver_due
+from mailer.transport import MaildirTransport, SmtpTransport, Transport
+from pioniers.app import App
+from pioniers.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
+from pioniers.reminders import queue_reminders
+
+log = logging.getLogger("pioniers.service")
+WAIT = 30.0  # longest quiet wait: IDLE is re-issued, due retries and reminders are looked at, this often
+
+
+def make_source(app: App, wakeup: threading.Event | None = None) -> Source:
+    cfg = app.cfg
+    if cfg.imap.host:
+        return ImapSource(cfg.imap)
+    return MaildirSource(cfg.path(cfg.embedded.inbox), cfg.imap.processed_folder, cfg.imap.attention_folder,
+                         wakeup)
+
+
+def make_transport(app: App) -> Transport:
+    s = app.cfg.smtp
+    if s.host:
+        return SmtpTransport(s.host, s.port, use_ssl=s.ssl, starttls=s.starttls, username=s.username,
+                             password=s.password)
+    return MaildirTransport(app.cfg.path(app.cfg.embedded.outbox))
+
+
+@dataclass
+class PollResult:
+    inbox: RunStats
+    outbox: DeliveryStats
+    reminders: int
+
+
+def poll_once(app: App, source: Source | None = None, transport: Transport | None = None) -> PollResult:
+    """Process every waiting message, queue due reminders, send everything due."""
+    own_source = source is None
+    source = source or make_source(app)
+    transport = transport or make_transport(app)
+    try:
+        source.open()
+        stats = process_inbox(app, source)
+        reminders = queue_reminders(app)
+        sent = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now)
+    finally:
+        if own_source:
+            source.close()
+        transport.close()
+    return PollResult(stats, sent, reminders)
+
+
+def run(app: App, stop: threading.Event | None = None, *, install_signals: bool = True,
+        embedded_ready: threading.Event | None = None) -> None:
+    """The long-running service; returns when stop is set (SIGTERM / Ctrl-C set it)."""
+    stop = stop or threading.Event()
+    if install_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    cfg = app.cfg
+    holder = f"{socket.gethostname()}:{os.getpid()}:{id(stop)}"
+    acquire_lock(app, "inbox", holder)
+    wakeup = threading.Event()
+    controller = None
+    if not cfg.imap.host:
+        from pioniers.embedded import start_embedded_server
+
+        try:
+            controller = start_embedded_server(cfg.embedded.smtp_host, cfg.embedded.smtp_port,
+                                               cfg.path(cfg.embedded.inbox),
+                                               frozenset(cfg.own_addresses), wakeup)
+        except (OSError, RuntimeError) as exc:
+            release_lock(app, "inbox", holder)
+            raise InboxUnavailable(f"cannot start the embedded SMTP server on {cfg.embedded.smtp_host}:"
+                                   f"{cfg.embedded.smtp_port} ({exc}): change [embedded] smtp_port") from None
+        print(f"Embedded mail server listening on {cfg.embedded.smtp_host}:{cfg.embedded.smtp_port}.\n"
+              f"Send a test registration, e.g.:\n"
+              f"  swaks --server {cfg.embedded.smtp_host}:{cfg.embedded.smtp_port} --to "
+              f"{cfg.network.registration_address} --from jan@schiedam.nl "
+              f"--header 'Subject: {cfg.network.name} <datum van een bijeenkomst>'\n"
+              f"Replies are written to {cfg.path(cfg.embedded.outbox)} (a Maildir).", flush=True)
+        if embedded_ready is not None:
+            embedded_ready.set()
+    source = make_source(app, wakeup)
+    transport = make_transport(app)
+    delay = 1.0
+    log.info("service started; inbox %s", source.name)
+    try:
+        while not stop.is_set():
+            try:
+                source.open()
+                process_inbox(app, source)
+                queue_reminders(app)
+                deliver_due(app.sm, transport, cfg.network.registration_address, app.now)
+                refresh_lock(app, "inbox", holder)
+                delay = 1.0
+                if stop.is_set():
+                    break
+                source.wait(min(float(cfg.imap.poll_seconds), WAIT), stop)
+            except (InboxUnavailable, IMAPClientError, OSError) as exc:
+                log.warning("inbox unavailable, retrying in %.0f s: %s", delay, exc)
+                source.close()
+                stop.wait(delay)
+                delay = min(delay * 2, 300.0)
+    finally:
+        source.close()
+        transport.close()
+        if controller is not None:
+            controller.stop()
+        release_lock(app, "inbox", holder)
+        log.info("service stopped")
+
+
+__all__ = ["ServiceBusy", "poll_once", "run", "make_source", "make_transport", "time"]
