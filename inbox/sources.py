@@ -153,6 +153,7 @@ class MaildirSource:
     def open(self) -> None:
         if self.box is not None:
             return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.box = mailbox.Maildir(self.path, create=True)
         for folder in self.folders:
             if folder not in self.box.list_folders():
@@ -191,7 +192,10 @@ class MaildirSource:
         del target
 
     def wait(self, timeout: float, stop: threading.Event | None = None) -> bool:
-        woke = self.wakeup.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while not self.wakeup.is_set() and time.monotonic() < deadline and not (stop and stop.is_set()):
+            self.wakeup.wait(min(0.5, max(deadline - time.monotonic(), 0.01)))
+        woke = self.wakeup.is_set()
         self.wakeup.clear()
         return woke
 

@@ -100,6 +100,7 @@ class MaildirTransport:
     """The embedded default: every outgoing message lands in a Maildir you can open with any mail client."""
 
     def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.box = mailbox.Maildir(path, create=True)
 
     def send(self, mail_from: str, rcpt: str, data: bytes) -> None:

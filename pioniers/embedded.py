@@ -13,6 +13,7 @@ class MaildirHandler:
     """Accepts mail for our own addresses only (and their +tags) and files it in the inbox Maildir."""
 
     def __init__(self, path: Path, addresses: frozenset[str], wakeup: threading.Event) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.box = mailbox.Maildir(path, create=True)
         self.addresses = addresses
         self.wakeup = wakeup

@@ -31,3 +31,39 @@ def mailbox(dovecot: Dovecot) -> Mailbox:
 def smtp_sink() -> SmtpSink:
     with SmtpSink() as sink:
         yield sink
+
+
+# --- database and application fixtures -------------------------------------------------------------
+# Every test that takes `db_url` runs twice: on SQLite and on PostgreSQL (127.0.0.1:5432, database test).
+import uuid  # noqa: E402
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'pioniers.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_BASE)
+    with admin.begin() as conn:  # fails loudly when PostgreSQL is not running: never a skip
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def world(tmp_path, db_url, mailbox, smtp_sink):
+    """A configured, migrated pioniers App on the real Dovecot mailbox and SMTP sink, with a settable clock."""
+    try:
+        from helpers import World
+    except ImportError:
+        from tests.helpers import World
+    w = World.create(tmp_path, db_url, mailbox, smtp_sink)
+    yield w
+    w.close()
