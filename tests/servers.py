@@ -375,8 +375,10 @@ userdb {{
         if not self.log_path.exists():
             return []
         marks = (": Error:", ": Fatal:", ": Panic:")
+        # A restart can stop anvil before auth notices: that EOF is shutdown noise, not a fault.
+        benign = ("read(anvil-auth-penalty) failed: EOF",)
         return [line for line in self.log_path.read_text(errors="replace").splitlines()
-                if any(m in line for m in marks)]
+                if any(m in line for m in marks) and not any(b in line for b in benign)]
 
     # -- accounts ------------------------------------------------------------
 
