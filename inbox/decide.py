@@ -108,12 +108,13 @@ def _check_calendar_reply(msg: Incoming, ctx: Context) -> Decision | None:
     for reply in replies:
         meeting = known.get(reply.uid)
         if meeting is not None:
+            partstat = reply.partstat.upper()
             return Decision(
                 CALENDAR_REPLY,
-                f"calendar reply {reply.partstat}",
+                f"calendar reply {partstat}",
                 meeting_date=meeting.date,
-                may_reply=False,
-                partstat=reply.partstat.upper(),
+                may_reply=partstat == "DECLINED",  # a decline cancels, and that is confirmed in a short mail
+                partstat=partstat,
             )
     return Decision(IGNORE, "calendar reply for an unknown meeting", may_reply=False)
 
