@@ -6,10 +6,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from db import registry
-from db.models import InboundMessage, Meeting, Person
+from db.models import Forgotten, InboundMessage, Meeting, Person
 from inbox import decide as d
 from inbox.message import Incoming
 from inbox.text import organisation_from_domain, organisation_from_signature
@@ -17,6 +18,7 @@ from mailer.letters import meeting_ref, open_meetings, send_letter
 from mailer.outbox import auto_replies_since
 from mailer.format import long_date
 from pioniers.app import App
+from pioniers.hashing import address_hash
 
 log = logging.getLogger("pioniers.inbox")
 
@@ -82,6 +84,8 @@ def handle_register(job: Job) -> tuple[str, str]:
     meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
     assert meeting is not None
     person = _person(job)
+    # Writing to us again after being forgotten is a new request: they may be mailed about it again.
+    job.session.execute(delete(Forgotten).where(Forgotten.address_hash == address_hash(person.email)))
     result = registry.register(job.session, meeting, person, job.now)
     if result.outcome == "confirmed":
         note = _reply(job, person, "confirmation", meeting, "REQUEST")

@@ -48,24 +48,35 @@ def raw_header(msg: Message, name: str) -> str:
     return ""
 
 
+_ANGLE = re.compile(r"^(?P<display>.*)<(?P<addr>[^<>\s@]+@[^<>\s@]+)>\s*$", re.DOTALL)
+
+
 def parse_address(msg: Message, name: str) -> tuple[str, str]:
-    """(display name, bare lower-case address) of an address header; ('', '') when unusable."""
-    text = safe_header(msg, name)
+    """(display name, bare lower-case address) of an address header; ('', '') when unusable.
+
+    The address is read from the raw header, where it is never encoded: a display name that decodes to
+    "Jan\r\nBcc: x@evil" must not be able to supply the address.
+    """
+    text = " ".join(raw_header(msg, name).split())
     if not text:
-        text = raw_header(msg, name)
+        return "", ""
+    found = _ANGLE.match(text) if text.count("<") == 1 else None
+    if found:
+        display, addr = found.group("display"), found.group("addr")
+    else:
+        try:
+            display, addr = getaddresses([text])[0]
+        except Exception:
+            display, addr = parseaddr(text)
+    addr = clean(addr).lower()
+    if "@" not in addr or " " in addr or "," in addr or "=?" in addr:
+        return "", ""
+    display = display.strip().strip('"').strip()
     try:
-        pairs = getaddresses([text])
+        display = str(make_header(decode_header(display)))
     except Exception:
-        pairs = [parseaddr(text)]
-    for display, addr in pairs:
-        addr = clean(addr).lower()
-        if "@" in addr and " " not in addr and "," not in addr:
-            try:
-                display = str(make_header(decode_header(display)))
-            except Exception:
-                pass
-            return clean(display).strip("'\" "), addr
-    return "", ""
+        pass
+    return clean(display).strip("'\" "), addr
 
 
 def _part_text(part: Message) -> str:

@@ -10,14 +10,15 @@ from email.message import EmailMessage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import OutboundMessage
+from db.models import Forgotten, OutboundMessage
+from pioniers.hashing import address_hash
 from mailer.transport import SendError, Transport
 
 log = logging.getLogger("pioniers.outbox")
 
-LEASE = dt.timedelta(minutes=5)  # a claimed row is retried after this if its sender died
+LEASE = dt.timedelta(minutes=2)  # a claimed row is retried after this if its sender died
 MAX_AGE = dt.timedelta(days=2)  # temporary failures are given up after this long
-BATCH = 200
+BATCH = 50
 
 
 def queue(session: Session, *, key: str, recipient: str, kind: str, message: EmailMessage | bytes,
@@ -25,6 +26,8 @@ def queue(session: Session, *, key: str, recipient: str, kind: str, message: Ema
     """Add a message to the outbox unless one with this key exists. True when added."""
     if session.scalar(select(OutboundMessage.id).where(OutboundMessage.key == key)) is not None:
         return False
+    if not auto_reply and session.get(Forgotten, address_hash(recipient)) is not None:
+        return False  # forgotten on request: only their own new mail is ever answered
     if isinstance(message, EmailMessage):
         subject = subject or str(message.get("Subject", ""))
         message = message.as_bytes()
@@ -71,6 +74,26 @@ def _claim(session: Session, now: dt.datetime, limit: int) -> list[OutboundMessa
     return rows
 
 
+def _settle(sm: sessionmaker[Session], row_id: int, outcome: str, reply: str, now: dt.datetime) -> None:
+    """Record one message's result at once, so a crash repeats at most the message in flight."""
+    with sm.begin() as session:
+        row = session.get(OutboundMessage, row_id)
+        if row is None:  # forgotten (AVG) meanwhile
+            return
+        if outcome == "sent":
+            row.status, row.sent_at, row.last_error = "sent", now, ""
+            row.attempts += 1
+        elif outcome == "failed":
+            row.status, row.last_error = "failed", reply[:1000]
+            row.attempts += 1
+            log.warning("outbox: message %s to %s failed permanently: %s", row.id, row.recipient, reply)
+        else:
+            if not reply.startswith("not tried"):
+                row.attempts += 1
+            row.last_error = reply[:1000]
+            row.next_attempt_at = now + backoff(row.attempts)
+
+
 def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
                 now: Callable[[], dt.datetime], batch: int = BATCH) -> DeliveryStats:
     """Send every due message; returns what happened. Never raises for SMTP trouble."""
@@ -78,42 +101,24 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
     while True:
         with sm.begin() as session:
             rows = _claim(session, now(), batch)
-            claimed = [(r.id, r.recipient, r.raw, r.attempts, r.created_at) for r in rows]
+            claimed = [(r.id, r.recipient, r.raw, r.created_at) for r in rows]
         if not claimed:
             return stats
-        results: dict[int, tuple[str, str]] = {}
-        stop = False
-        for row_id, rcpt, raw, attempts, created in claimed:
-            if stop:
-                results[row_id] = ("retry", "not tried: connection down")
+        down = False
+        for row_id, rcpt, raw, created in claimed:
+            if down:
+                _settle(sm, row_id, "retry", "not tried: connection down", now())
+                stats.retry += 1
                 continue
             try:
                 transport.send(sender, rcpt, raw)
-                results[row_id] = ("sent", "")
+                outcome, reply = "sent", ""
             except SendError as exc:
-                if exc.temporary and now() - created < MAX_AGE:
-                    results[row_id] = ("retry", exc.reply)
-                else:
-                    results[row_id] = ("failed", exc.reply)
-                stop = exc.connection
-        with sm.begin() as session:
-            for row in session.scalars(select(OutboundMessage).where(OutboundMessage.id.in_(results))):
-                outcome, reply = results[row.id]
-                if outcome == "sent":
-                    row.status, row.sent_at = "sent", now()
-                    row.attempts += 1
-                    stats.sent += 1
-                elif outcome == "failed":
-                    row.status, row.last_error = "failed", reply[:1000]
-                    row.attempts += 1
-                    stats.failed += 1
-                    log.warning("outbox: message %s to %s failed permanently: %s", row.id, row.recipient, reply)
-                else:
-                    if not reply.startswith("not tried"):
-                        row.attempts += 1
-                    row.last_error = reply[:1000]
-                    row.next_attempt_at = now() + backoff(row.attempts)
-                    stats.retry += 1
-        if stop:
+                give_up = not exc.temporary or now() - created >= MAX_AGE
+                outcome, reply = ("failed" if give_up else "retry"), exc.reply
+                down = exc.connection
+            _settle(sm, row_id, outcome, reply, now())
+            setattr(stats, outcome, getattr(stats, outcome) + 1)
+        if down:
             log.warning("outbox: SMTP unavailable, %d message(s) will be retried", stats.retry)
             return stats

@@ -1,0 +1,90 @@
+"""The AVG: forget a person on request, and remove personal data once it is no longer needed."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from db.models import Forgotten, InboundMessage, Meeting, OutboundMessage, Person, Registration
+from pioniers.app import App
+from pioniers.hashing import address_hash
+
+
+def is_forgotten(session: Session, email: str) -> bool:
+    return session.get(Forgotten, address_hash(email)) is not None
+
+
+# Other parts (the mailing list) register what they hold about an address: (session, email) -> rows removed.
+EXTRA_FORGETTERS: list[tuple[str, Callable[[Session, str], int]]] = []
+
+
+@dataclass
+class ForgetReport:
+    removed: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        return [f"{what}: {count}" for what, count in self.removed.items()]
+
+
+def forget(app: App, email: str) -> ForgetReport:
+    """Remove everything about this address; keep only its hash so we never mail it again."""
+    email = email.strip().lower()
+    report = ForgetReport()
+    with app.sm.begin() as session:
+        person = session.scalar(select(Person).where(Person.email == email))
+        regs = 0
+        if person is not None:
+            regs = session.execute(delete(Registration).where(Registration.person_id == person.id)).rowcount
+            session.delete(person)
+        report.removed["person"] = int(person is not None)
+        report.removed["registrations"] = regs
+        report.removed["incoming messages"] = session.execute(
+            delete(InboundMessage).where(InboundMessage.sender == email)).rowcount
+        report.removed["outgoing messages"] = session.execute(
+            delete(OutboundMessage).where(OutboundMessage.recipient == email)).rowcount
+        for what, forgetter in EXTRA_FORGETTERS:
+            report.removed[what] = forgetter(session, email)
+        if session.get(Forgotten, address_hash(email)) is None:
+            session.add(Forgotten(address_hash=address_hash(email), forgotten_at=app.now()))
+    return report
+
+
+@dataclass
+class PurgeReport:
+    registrations: int = 0
+    people: int = 0
+    raw_messages: int = 0
+    outgoing: int = 0
+
+
+def purge_expired(app: App) -> PurgeReport:
+    """Remove attendee data and stored mail retention_days after the meeting (and after receipt)."""
+    days = app.cfg.network.retention_days
+    cutoff_day = app.today() - dt.timedelta(days=days)
+    cutoff = app.now() - dt.timedelta(days=days)
+    report = PurgeReport()
+    with app.sm.begin() as session:
+        old_meetings = select(Meeting.id).where(Meeting.date < cutoff_day)
+        report.registrations = session.execute(
+            delete(Registration).where(Registration.meeting_id.in_(old_meetings))).rowcount
+        # Raw bodies and who-said-what go; the row stays so the message is never processed twice.
+        report.raw_messages = session.execute(
+            update(InboundMessage).where(InboundMessage.received_at < cutoff,
+                                         or_(InboundMessage.raw.is_not(None), InboundMessage.sender != ""))
+            .values(raw=None, sender="", subject="", reason="")).rowcount
+        report.outgoing = session.execute(
+            delete(OutboundMessage).where(OutboundMessage.created_at < cutoff,
+                                          OutboundMessage.status.in_(("sent", "failed")))).rowcount
+        keep = select(Registration.person_id)
+        candidates = select(Person.id).where(Person.id.not_in(keep), Person.created_at < cutoff)
+        for check in KEEP_PERSON:
+            candidates = check(candidates)
+        report.people = session.execute(delete(Person).where(Person.id.in_(candidates))).rowcount
+    return report
+
+
+# Other parts add conditions under which a person without registrations is still needed (a list member).
+KEEP_PERSON: list[Callable] = []
