@@ -8,6 +8,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -160,3 +161,79 @@ class Forgotten(Base):
 
     address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     forgotten_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+# --- the mailing list ------------------------------------------------------------------------------
+
+
+class Member(Base):
+    """One address on the network's mailing list. Rows stay after unsubscribing: a 'no' is remembered."""
+
+    __tablename__ = "list_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # always lower case
+    name: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | active | unsubscribed | disabled
+    source: Mapped[str] = mapped_column(String(20), default="")  # registration | request | organiser | import
+    token: Mapped[str] = mapped_column(String(40), unique=True)  # unsubscribe / VERP token, per member
+    bounces: Mapped[int] = mapped_column(Integer, default=0)  # permanent failures seen
+    last_bounce_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Announcement(Base):
+    """One post to the list: held until an organiser approves it, then fanned out as Delivery rows."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # held | sending | sent | discarded
+    subject: Mapped[str] = mapped_column(Text, default="")
+    posted_by: Mapped[str] = mapped_column(String(320), default="")  # the organiser ('' from the CLI)
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="SET NULL"), nullable=True)
+    prepared: Mapped[bytes] = mapped_column(LargeBinary)  # the member message with per-member placeholders
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Delivery(Base):
+    """One member's copy of one announcement; written (queued) before anything is sent."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("announcement_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("list_members.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20))  # queued | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())  # also the lease of a claimed row
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid of the sending worker
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+Index("ix_deliveries_due", Delivery.status, Delivery.next_attempt_at, Delivery.id)
+Index("ix_deliveries_announcement", Delivery.announcement_id, Delivery.status)
+
+
+class ListToken(Base):
+    """Single-use tokens mailed to someone (approve a post, confirm a subscription); stored only as a hash."""
+
+    __tablename__ = "list_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # approve | confirm
+    email: Mapped[str] = mapped_column(String(320), index=True)  # only a reply from this address counts
+    announcement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("announcements.id", ondelete="CASCADE"), nullable=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -4,6 +4,7 @@ The checks run in the order of CHECKS below; the first that returns a Decision w
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
@@ -42,6 +43,9 @@ class Context:
     meetings: Sequence[MeetingInfo]
     today: dt.date
     authserv_id: str | None = None
+    post_address: str = ""  # the mailing list's address (inbox/listrules.py)
+    bounce_address: str = ""
+    organisers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Decision:
     meeting_date: dt.date | None = None
     may_reply: bool = True  # False: act, but send nothing back
     partstat: str = ""  # for calendar replies
+    detail: str = ""  # e.g. the token of a list reply (inbox/listrules.py)
 
 
 # Cancellation, as people write it. Kept precise: "niet" alone is no cancellation.
@@ -155,10 +160,15 @@ def _check_reply_to_us(msg: Incoming, ctx: Context) -> Decision | None:
     return Decision(ATTENTION, "cancellation without a recognisable meeting date")
 
 
+from inbox import listrules  # noqa: E402  (it imports this module lazily)
+
 CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
     _check_sender,  # nothing can be done without an address
+    listrules.check_bounce,  # bounces of list mail: counted, never answered (they are machine mail)
+    listrules.check_unsubscribe_token,  # List-Unsubscribe mailto: the token is the proof
     _check_machine_mail,  # auto-replies, bounces, lists: never answered (RFC 3834)
     _check_spoofing,  # our own receiving server says the From is forged
+    listrules.check_list_mail,  # approval replies, posts, (un)subscribe: before any date is read
     _check_calendar_reply,  # Accept / Decline / Tentative from Outlook and Gmail
     _meeting_request,  # "Pioniersnetwerk 18 september 2018" in subject or own text
     _check_reply_to_us,  # "ik kan toch niet komen" without a date
@@ -170,12 +180,8 @@ def decide(msg: Incoming, ctx: Context) -> Decision:
         decision = check(msg, ctx)
         if decision is not None:
             if decision.may_reply and reply_suppressed(msg.msg):
-                decision = Decision(
-                    decision.action,
-                    decision.reason + "; sender asked for no automatic reply",
-                    decision.meeting_date,
-                    may_reply=False,
-                    partstat=decision.partstat,
+                decision = dataclasses.replace(
+                    decision, reason=decision.reason + "; sender asked for no automatic reply", may_reply=False
                 )
             return decision
     return Decision(ATTENTION, "no meeting date recognised near the network name")

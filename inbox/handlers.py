@@ -13,6 +13,7 @@ from db import registry
 from db.models import Forgotten, InboundMessage, Meeting, Person
 from inbox import decide as d
 from inbox.message import Incoming
+from pioniers.members import subscribe_registrant
 from inbox.text import organisation_from_domain, organisation_from_signature
 from mailer.letters import meeting_ref, open_meetings, send_letter
 from mailer.outbox import auto_replies_since
@@ -32,6 +33,7 @@ class Job:
     msg: Incoming
     decision: d.Decision
     row: InboundMessage
+    budget: ReplyBudget | None = None
 
     @property
     def now(self) -> dt.datetime:
@@ -42,16 +44,51 @@ def organisation_of(msg: Incoming) -> str:
     return organisation_from_signature(msg.own_text) or organisation_from_domain(msg.sender.rpartition("@")[2]) or ""
 
 
+class ReplyBudget:
+    """How many automatic replies may still go out: per address per day, and overall per hour.
+
+    Counted once per batch from the outbox, then kept up to date in memory (a count per message would be slow).
+    """
+
+    def __init__(self, app: App, session: Session) -> None:
+        self.app, self.session = app, session
+        self.limits = app.cfg.limits
+        self.hour = auto_replies_since(session, app.now() - dt.timedelta(hours=1))
+        self.per_address: dict[str, int] = {}
+        self._pending: list[str] = []
+
+    def take(self, address: str) -> str:
+        """'' when a reply may go (and counts it), else why not."""
+        if address not in self.per_address:
+            self.per_address[address] = auto_replies_since(
+                self.session, self.app.now() - dt.timedelta(days=1), address)
+        if self.per_address[address] >= self.limits.replies_per_address_per_day:
+            return "; no reply: daily limit for this address reached"
+        if self.hour >= self.limits.replies_per_hour:
+            return "; no reply: hourly reply limit reached"
+        self.per_address[address] += 1
+        self.hour += 1
+        self._pending.append(address)
+        return ""
+
+    def forget_pending(self) -> None:
+        """The message's transaction was rolled back: its replies were never queued."""
+        for address in self._pending:
+            self.per_address[address] -= 1
+            self.hour -= 1
+        self._pending.clear()
+
+    def settle(self) -> None:
+        self._pending.clear()
+
+
 def _may_reply(job: Job) -> tuple[bool, str]:
     if not job.decision.may_reply:
         return False, ""
-    limits = job.app.cfg.limits
-    now = job.now
-    if auto_replies_since(job.session, now - dt.timedelta(days=1), job.msg.sender) >= limits.replies_per_address_per_day:
-        return False, "; no reply: daily limit for this address reached"
-    if auto_replies_since(job.session, now - dt.timedelta(hours=1)) >= limits.replies_per_hour:
-        return False, "; no reply: hourly reply limit reached"
-    return True, ""
+    if job.budget is None:
+        job.budget = ReplyBudget(job.app, job.session)
+    note = job.budget.take(job.msg.sender)
+    return not note, note
 
 
 def _reply(job: Job, person: Person, template: str, meeting: Meeting | None = None,
@@ -87,8 +124,9 @@ def handle_register(job: Job) -> tuple[str, str]:
     # Writing to us again after being forgotten is a new request: they may be mailed about it again.
     job.session.execute(delete(Forgotten).where(Forgotten.address_hash == address_hash(person.email)))
     result = registry.register(job.session, meeting, person, job.now)
+    on_list = subscribe_registrant(job.session, job.app.cfg, person, job.now)
     if result.outcome == "confirmed":
-        note = _reply(job, person, "confirmation", meeting, "REQUEST")
+        note = _reply(job, person, "confirmation", meeting, "REQUEST", list_subscribed=on_list)
     elif result.outcome == "waitlisted":
         note = _reply(job, person, "waitlisted", meeting,
                       position=registry.waitlist_position(job.session, result.registration))
@@ -181,3 +219,7 @@ HANDLERS: dict[str, Callable[[Job], tuple[str, str]]] = {
     d.IGNORE: handle_ignore,
     d.ATTENTION: handle_attention,
 }
+
+from inbox.list_handlers import LIST_HANDLERS  # noqa: E402  (the mailing list's actions)
+
+HANDLERS.update(LIST_HANDLERS)

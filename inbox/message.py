@@ -15,7 +15,7 @@ from email.utils import getaddresses, parseaddr
 from inbox.text import html_to_text, top_of_body
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_MSGID = re.compile(r"<[^<>\s]+>")
+_MSGID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")  # no control characters: it goes into our In-Reply-To
 MAX_TEXT = 200_000  # characters of body text we look at; the rest is never needed to decide
 
 
@@ -28,7 +28,7 @@ def safe_header(msg: Message, name: str) -> str:
     """A header as text; a header the email package cannot parse falls back to a lenient decode."""
     try:
         value = msg.get(name)
-        return "" if value is None else str(value)
+        return "" if value is None else _unescape(str(value))
     except Exception:  # the stdlib raises ValueError/IndexError/... on hostile headers
         raw = raw_header(msg, name)
         try:
@@ -42,10 +42,25 @@ def raw_header(msg: Message, name: str) -> str:
     try:
         for key, value in msg.raw_items():
             if key.lower() == name.lower():
-                return str(value)
+                return _unescape(str(value))
     except Exception:
         pass
     return ""
+
+
+def _unescape(value: str) -> str:
+    """8-bit header bytes arrive as lone surrogates, which no database or SMTP server takes: read them as
+    UTF-8, else as Windows-1252 (what mailers that send raw 8-bit headers mostly mean)."""
+    if not any("\udc80" <= c <= "\udcff" for c in value):
+        return value
+    try:
+        data = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 _ANGLE = re.compile(r"^(?P<display>.*)<(?P<addr>[^<>\s@]+@[^<>\s@]+)>\s*$", re.DOTALL)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from db.models import FolderState, InboundMessage, Meeting
 from inbox import decide as d
-from inbox.handlers import HANDLERS, Job
+from inbox.handlers import HANDLERS, Job, ReplyBudget
 from inbox.message import Incoming, parse_message
 from inbox.sources import RawMessage, Source
 from pioniers.app import App
@@ -44,6 +44,9 @@ def context_for(app: App, session) -> d.Context:  # type: ignore[no-untyped-def]
         meetings=meetings,
         today=app.today(),
         authserv_id=cfg.imap.authserv_id or None,
+        post_address=cfg.post_address,
+        bounce_address=cfg.bounce_address,
+        organisers=frozenset(cfg.network.organisers),
     )
 
 
@@ -54,21 +57,34 @@ def _parse(raw: bytes) -> tuple[Incoming | None, str]:
         return None, f"unreadable message: {type(exc).__name__}: {exc}"
 
 
-def _record(app: App, folder: str, uidvalidity: int, raw: RawMessage, msg: Incoming | None) -> tuple[int, str]:
-    """Step 1: the identity row. Returns (row id, outcome so far)."""
-    digest = hashlib.sha256(raw.data).hexdigest()
+@dataclass
+class _Item:
+    raw: RawMessage
+    msg: Incoming | None
+    problem: str
+    row_id: int = 0
+    outcome: str = "received"
+    reason: str = ""
+
+
+def _record(app: App, folder: str, uidvalidity: int, items: list[_Item]) -> None:
+    """Step 1: the identity rows, committed before anything is acted on."""
+    now = app.now()
     with app.sm.begin() as session:
-        row = session.scalar(select(InboundMessage).where(InboundMessage.sha256 == digest))
-        if row is not None:
-            return row.id, row.outcome
-        row = InboundMessage(
-            sha256=digest, message_id=msg.message_id if msg else "", folder=folder, uidvalidity=uidvalidity,
-            uid=raw.uid, sender=msg.sender if msg else "", subject=(msg.subject if msg else "")[:1000],
-            outcome="received", received_at=app.now(), raw=raw.data if len(raw.data) <= MAX_STORED else None,
-        )
-        session.add(row)
-        session.flush()
-        return row.id, "received"
+        for item in items:
+            digest = hashlib.sha256(item.raw.data).hexdigest()
+            row = session.scalar(select(InboundMessage).where(InboundMessage.sha256 == digest))
+            if row is None:
+                msg, data = item.msg, item.raw.data
+                row = InboundMessage(
+                    sha256=digest, message_id=msg.message_id if msg else "", folder=folder,
+                    uidvalidity=uidvalidity, uid=item.raw.uid, sender=msg.sender if msg else "",
+                    subject=(msg.subject if msg else "")[:1000], outcome="received", received_at=now,
+                    raw=data if len(data) <= MAX_STORED else None,
+                )
+                session.add(row)
+                session.flush()
+            item.row_id, item.outcome = row.id, row.outcome
 
 
 def _duplicate_of(session, msg: Incoming, row_id: int) -> int | None:  # type: ignore[no-untyped-def]
@@ -85,47 +101,69 @@ def _duplicate_of(session, msg: Incoming, row_id: int) -> int | None:  # type: i
     )
 
 
-def _act(app: App, row_id: int, msg: Incoming) -> tuple[str, str]:
-    """Step 2: decide and act in one transaction with the outcome."""
-    with app.sm.begin() as session:
-        row = session.get(InboundMessage, row_id)
-        assert row is not None
-        original = _duplicate_of(session, msg, row_id)
-        if original is not None:
-            outcome, reason = "processed", f"duplicate of message #{original}: not acted on again"
-        else:
-            decision = d.decide(msg, context_for(app, session))
-            outcome, reason = HANDLERS[decision.action](Job(app, session, msg, decision, row))
-        row.outcome, row.reason, row.processed_at = outcome, reason[:2000], app.now()
-        return outcome, reason
+def _act_one(app: App, session, ctx: d.Context, budget: ReplyBudget, item: _Item) -> None:  # type: ignore[no-untyped-def]
+    row = session.get(InboundMessage, item.row_id)
+    assert row is not None and item.msg is not None
+    original = _duplicate_of(session, item.msg, item.row_id)
+    if original is not None:
+        outcome, reason = "processed", f"duplicate of message #{original}: not acted on again"
+    else:
+        decision = d.decide(item.msg, ctx)
+        outcome, reason = HANDLERS[decision.action](Job(app, session, item.msg, decision, row, budget))
+    row.outcome, row.reason, row.processed_at = outcome, reason[:2000], app.now()
+    item.outcome, item.reason = outcome, reason
 
 
-def _park(app: App, row_id: int, reason: str) -> None:
+def _act(app: App, items: list[_Item]) -> None:
+    """Step 2: decide and act, one transaction per chunk, a savepoint per message.
+
+    A message whose handling fails is rolled back alone and parked; the others in the chunk still commit.
+    """
+    todo = [i for i in items if i.outcome == "received"]
+    if not todo:
+        return
     with app.sm.begin() as session:
-        row = session.get(InboundMessage, row_id)
-        assert row is not None
-        row.outcome, row.reason, row.processed_at = "attention", reason[:2000], app.now()
+        ctx = context_for(app, session)
+        budget = ReplyBudget(app, session)
+        for item in todo:
+            if item.msg is None:
+                _park(session, app, item, item.problem)
+                continue
+            savepoint = session.begin_nested()
+            try:
+                _act_one(app, session, ctx, budget, item)
+                savepoint.commit()
+                budget.settle()
+            except Exception as exc:  # one bad message must never stop the others
+                savepoint.rollback()
+                log.exception("message #%s failed", item.row_id)
+                budget.forget_pending()
+                _park(session, app, item, f"error while handling: {type(exc).__name__}: {exc}")
+
+
+def _park(session, app: App, item: _Item, reason: str) -> None:  # type: ignore[no-untyped-def]
+    row = session.get(InboundMessage, item.row_id)
+    assert row is not None
+    row.outcome, row.reason, row.processed_at = "attention", reason[:2000], app.now()
+    item.outcome, item.reason = "attention", reason
+
+
+def process_batch(app: App, folder: str, uidvalidity: int, raws: list[RawMessage]) -> list[_Item]:
+    """Messages to their final outcome ('processed' or 'attention'); never raises for a message's sake."""
+    items = [_Item(raw, *_parse(raw.data)) for raw in raws]
+    _record(app, folder, uidvalidity, items)
+    fresh = {i.row_id for i in items if i.outcome == "received"}
+    _act(app, items)
+    for item in items:
+        if item.row_id in fresh:
+            log.info("message #%s from %s: %s (%s)", item.row_id, item.msg.sender if item.msg else "?",
+                     item.outcome, item.reason)
+    return items
 
 
 def process_message(app: App, folder: str, uidvalidity: int, raw: RawMessage) -> str:
-    """One message to its final outcome ('processed' or 'attention'); never raises for the message's sake."""
-    msg, problem = _parse(raw.data)
-    row_id, outcome = _record(app, folder, uidvalidity, raw, msg)
-    if outcome != "received":
-        return outcome
-    if msg is None:
-        _park(app, row_id, problem)
-        outcome, reason = "attention", problem
-    else:
-        try:
-            outcome, reason = _act(app, row_id, msg)
-        except Exception as exc:  # one bad message must never stop the others
-            log.exception("message #%s failed", row_id)
-            reason = f"error while handling: {type(exc).__name__}: {exc}"
-            _park(app, row_id, reason)
-            outcome = "attention"
-    log.info("message #%s from %s: %s (%s)", row_id, msg.sender if msg else "?", outcome, reason)
-    return outcome
+    """One message to its final outcome."""
+    return process_batch(app, folder, uidvalidity, [raw])[0].outcome
 
 
 def _state(app: App, folder: str) -> tuple[int, int]:
@@ -153,10 +191,9 @@ def process_inbox(app: App, source: Source) -> RunStats:
     for i in range(0, len(uids), CHUNK):
         chunk = uids[i:i + CHUNK]
         moves: dict[str, list[str]] = {"processed": [], "attention": []}
-        for raw in source.fetch(chunk):
-            outcome = process_message(app, source.name, uidvalidity, raw)
-            moves[outcome].append(raw.uid)
-            if outcome == "attention":
+        for item in process_batch(app, source.name, uidvalidity, source.fetch(chunk)):
+            moves[item.outcome].append(item.raw.uid)
+            if item.outcome == "attention":
                 stats.attention += 1
             else:
                 stats.processed += 1

@@ -8,6 +8,7 @@ import mailbox
 import os
 import socket
 import ssl
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -19,8 +20,10 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from pioniers.config import ImapConfig
+from pioniers.oauth import OAuth2Error, Token, TokenProvider, explain_imap_refusal
 
 FETCH_CHUNK = 500
+log = logging.getLogger("pioniers.inbox")
 
 
 class InboxUnavailable(Exception):
@@ -45,30 +48,82 @@ class Source(Protocol):
 
 
 class ImapSource:
-    def __init__(self, cfg: ImapConfig, timeout: float = 60) -> None:
+    def __init__(self, cfg: ImapConfig, timeout: float = 60, tokens: TokenProvider | None = None) -> None:
         self.cfg = cfg
         self.name = f"imap://{cfg.username}@{cfg.host}:{cfg.port}/{cfg.folder}"
         self.timeout = timeout
         self.client: IMAPClient | None = None
         self._has_move = False
+        self.tokens = tokens  # set: SASL XOAUTH2 with tokens from [oauth2] ([imap] auth = "oauth2")
+        self._token: Token | None = None  # the token this connection logged in with
 
-    def open(self) -> None:
-        """Connect, log in, create our folders and select the inbox; does nothing when already open."""
-        if self.client is not None:
-            return
+    def _connect(self) -> IMAPClient:
         cfg = self.cfg
         try:
             client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.ssl, timeout=self.timeout,
                                 ssl_context=ssl.create_default_context() if cfg.ssl else None)
             if cfg.starttls and not cfg.ssl:
                 client.starttls(ssl.create_default_context())
-            client.login(cfg.username, cfg.password)
-        except LoginError:
-            raise InboxUnavailable(f"IMAP login refused for {cfg.username} at {cfg.host}:{cfg.port}: "
-                                   "check [imap] username and password") from None
         except (OSError, socket.error, IMAPClientError, ssl.SSLError) as exc:
             raise InboxUnavailable(f"cannot reach IMAP server {cfg.host}:{cfg.port} ({exc}): "
                                    "check [imap] host, port and ssl") from None
+        return client
+
+    def _login(self) -> IMAPClient:
+        cfg = self.cfg
+        if self.tokens is not None:
+            return self._oauth2_login()
+        client = self._connect()
+        try:
+            client.login(cfg.username, cfg.password)
+        except LoginError:
+            caps = _capabilities(client)
+            _shutdown(client)
+            if b"LOGINDISABLED" in caps or (b"AUTH=XOAUTH2" in caps and b"AUTH=PLAIN" not in caps):
+                raise InboxUnavailable(f"IMAP server {cfg.host} refuses password login (LOGINDISABLED, it wants "
+                                       'XOAUTH2): set [imap] auth = "oauth2" and fill in [oauth2] (README, '
+                                       "'Microsoft 365 and Google Workspace (OAuth2)')") from None
+            raise InboxUnavailable(f"IMAP login refused for {cfg.username} at {cfg.host}:{cfg.port}: "
+                                   "check [imap] username and password") from None
+        except (OSError, IMAPClientError, ssl.SSLError) as exc:
+            _shutdown(client)
+            raise InboxUnavailable(f"cannot reach IMAP server {cfg.host}:{cfg.port} ({exc}): "
+                                   "check [imap] host, port and ssl") from None
+        return client
+
+    def _oauth2_login(self) -> IMAPClient:
+        """XOAUTH2 with the cached token; when refused, once more on a new connection with a fresh token."""
+        cfg, tokens = self.cfg, self.tokens
+        assert tokens is not None
+        for attempt in (1, 2):
+            try:
+                token = tokens.current()
+            except OAuth2Error as exc:
+                raise InboxUnavailable(str(exc)) from None
+            client = self._connect()
+            try:
+                client.oauth2_login(cfg.username, token.value)
+            except LoginError as exc:
+                _shutdown(client)
+                tokens.invalidate(token.value)  # expired or revoked at the server: the next one is fresh
+                if attempt == 2:
+                    raise InboxUnavailable(explain_imap_refusal(tokens, cfg.username, cfg.host, token.value,
+                                                                str(exc).strip()[:120])) from None
+                continue
+            except (OSError, IMAPClientError, ssl.SSLError) as exc:
+                _shutdown(client)
+                raise InboxUnavailable(f"cannot reach IMAP server {cfg.host}:{cfg.port} ({exc}): "
+                                       "check [imap] host, port and ssl") from None
+            self._token = token
+            return client
+        raise AssertionError("unreachable")
+
+    def open(self) -> None:
+        """Connect, log in, create our folders and select the inbox; does nothing when already open."""
+        if self.client is not None:
+            return
+        cfg = self.cfg
+        client = self._login()
         self.client = client
         self._has_move = b"MOVE" in client.capabilities()
         existing = {name for _flags, _delim, name in client.list_folders()}
@@ -78,6 +133,12 @@ class ImapSource:
         client.select_folder(cfg.folder)
 
     def _client(self) -> IMAPClient:
+        if self.client is not None and self._token is not None and self.tokens is not None \
+                and self._token.due(self.tokens.clock()):
+            # The token this session logged in with is about to expire (Exchange Online then ends the session):
+            # log in again with a fresh one. UIDs stay valid across sessions, so this is safe between any calls.
+            log.info("imap: access token due for renewal, logging in again")
+            self.close()
         if self.client is None:
             self.open()
         assert self.client is not None
@@ -122,13 +183,28 @@ class ImapSource:
         client = self._client()
         client.idle()
         deadline = time.monotonic() + timeout
+        if self._token is not None:  # end IDLE in time to log in again before the token expires
+            deadline = min(deadline, self._token.renew_at)
         news = False
+        bye: tuple | None = None
         try:
             while not news and time.monotonic() < deadline and not (stop and stop.is_set()):
                 responses = client.idle_check(timeout=min(1.0, max(deadline - time.monotonic(), 0.01)))
                 news = any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+                bye = next((r for r in responses if r and r[0] == b"BYE"), None)
+                if bye is not None:
+                    break
         finally:
-            client.idle_done()
+            if bye is None:
+                client.idle_done()
+        if bye is not None:
+            # The server ended the session (Exchange Online: "Session invalidated - AccessTokenExpired"):
+            # the next call logs in again, with a fresh token if the old one is refused.
+            log.info("imap: server ended the session (%s); logging in again",
+                     b" ".join(x for x in bye[1:] if isinstance(x, bytes)).decode(errors="replace"))
+            _shutdown(client)
+            self.client, self._token = None, None
+            return True
         return news
 
     def close(self) -> None:
@@ -138,6 +214,21 @@ class ImapSource:
             except Exception:
                 pass
             self.client = None
+        self._token = None
+
+
+def _capabilities(client: IMAPClient) -> tuple[bytes, ...]:
+    try:
+        return tuple(client.capabilities())
+    except Exception:
+        return ()
+
+
+def _shutdown(client: IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except Exception:
+        pass
 
 
 class MaildirSource:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import functools
 import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -44,6 +45,7 @@ def _offset(tz: ZoneInfo, instant: datetime.datetime) -> datetime.timedelta:
     return offset
 
 
+@functools.lru_cache(maxsize=64)  # a day-by-day scan of a year: the same for every invite
 def _transitions(tz: ZoneInfo, year: int) -> list[_Transition]:
     """Offset changes during `year`, found by daily scan + bisection.
 
@@ -176,6 +178,9 @@ def _wall_time(value: datetime.datetime, tz: ZoneInfo) -> datetime.datetime:
     return value.replace(microsecond=0)
 
 
+_PLACEHOLDER = "attendee@placeholder.invalid"
+
+
 def build_invite(
     *,
     method: str,
@@ -196,11 +201,50 @@ def build_invite(
 ) -> bytes:
     """A complete VCALENDAR (PRODID, VERSION 2.0, METHOD) with one VTIMEZONE
     and one VEVENT, CRLF line endings, folded."""
-    method = method.upper()
-    if method not in _DEFAULT_STATUS:
-        raise ValueError(f"unsupported iTIP method: {method!r}")
     if stamp.tzinfo is None:
         raise ValueError("stamp must be timezone-aware")
+    # Everything but the attendee is the same for every attendee of a batch: built once, then filled in.
+    template = _invite_template(
+        method.upper(), uid, sequence, start, end, tzid, summary, location, description, organizer_email,
+        organizer_name, stamp.astimezone(_UTC).replace(microsecond=0), status,
+    )
+    return template.replace(_attendee_line(method.upper(), _PLACEHOLDER, ""),
+                            _attendee_line(method.upper(), attendee_email, attendee_name), 1)
+
+
+def _attendee(method: str, email: str, name: str) -> icalendar.vCalAddress:
+    if method == "REQUEST":
+        return _address(email, name, role="REQ-PARTICIPANT", partstat="NEEDS-ACTION", rsvp="TRUE")
+    return _address(email, name, role="REQ-PARTICIPANT")
+
+
+def _attendee_line(method: str, email: str, name: str) -> bytes:
+    """The folded ATTENDEE content line, exactly as it appears inside the calendar."""
+    event = icalendar.Event()
+    event.add("attendee", _attendee(method, email, name))
+    ical = event.to_ical()
+    return ical[ical.index(b"ATTENDEE"):ical.rindex(b"END:VEVENT")]
+
+
+@functools.lru_cache(maxsize=256)
+def _invite_template(
+    method: str,
+    uid: str,
+    sequence: int,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    tzid: str,
+    summary: str,
+    location: str,
+    description: str,
+    organizer_email: str,
+    organizer_name: str,
+    stamp: datetime.datetime,
+    status: str | None,
+) -> bytes:
+    attendee_email, attendee_name = _PLACEHOLDER, ""
+    if method not in _DEFAULT_STATUS:
+        raise ValueError(f"unsupported iTIP method: {method!r}")
     tz = ZoneInfo(tzid)
     start, end = _wall_time(start, tz), _wall_time(end, tz)
     if end <= start:
@@ -228,14 +272,7 @@ def build_invite(
     event.add("transp", "OPAQUE")
     event.add("class", "PUBLIC")
     event.add("organizer", _address(organizer_email, organizer_name))
-    if method == "REQUEST":
-        attendee = _address(
-            attendee_email, attendee_name,
-            role="REQ-PARTICIPANT", partstat="NEEDS-ACTION", rsvp="TRUE",
-        )
-    else:
-        attendee = _address(attendee_email, attendee_name, role="REQ-PARTICIPANT")
-    event.add("attendee", attendee)
+    event.add("attendee", _attendee(method, attendee_email, attendee_name))
     # Outlook ignores TRANSP and reads its own busy status; Exchange sends
     # FREE on cancellations.
     event.add("x-microsoft-cdo-busystatus", "BUSY" if method == "REQUEST" else "FREE")

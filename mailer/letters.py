@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from db.models import Meeting, OutboundMessage, Person
 from mailer import format as fmt
-from mailer.compose import Invite, build_message, render
+from mailer.compose import Invite, render
+from mailer.mime import build_reply_bytes
 from mailer.ics import build_invite
 from mailer.outbox import queue
 from pioniers.config import Config
@@ -84,9 +85,12 @@ def send_letter(
     }
     rendered = render(net.language, template, **ctx)
     invite = invite_for(cfg, meeting, person, invite_method, now) if meeting is not None and invite_method else None
-    message = build_message(
-        sender=net.registration_address, sender_name=net.title, to=person.email, rendered=rendered, now=now,
-        in_reply_to=in_reply_to, references=references, invite=invite, auto_reply=auto_reply, lang=net.language,
+    message = build_reply_bytes(
+        sender=net.registration_address, sender_name=net.title, to=person.email, subject=rendered.subject,
+        text=rendered.text, html=rendered.html, now=now, in_reply_to=in_reply_to, references=references,
+        invite=invite.data if invite else None, invite_method=invite.method if invite else "",
+        invite_filename="uitnodiging.ics" if net.language == "nl" else "invite.ics",
+        auto_reply=auto_reply, lang=net.language,
     )
     return queue(session, key=key, recipient=person.email, kind=template, message=message, now=now,
-                 auto_reply=auto_reply, subject=rendered.subject)
+                 auto_reply=auto_reply, subject=rendered.subject, checked=True)

@@ -22,9 +22,9 @@ BATCH = 50
 
 
 def queue(session: Session, *, key: str, recipient: str, kind: str, message: EmailMessage | bytes,
-          now: dt.datetime, auto_reply: bool = False, subject: str = "") -> bool:
-    """Add a message to the outbox unless one with this key exists. True when added."""
-    if session.scalar(select(OutboundMessage.id).where(OutboundMessage.key == key)) is not None:
+          now: dt.datetime, auto_reply: bool = False, subject: str = "", checked: bool = False) -> bool:
+    """Add a message to the outbox unless one with this key exists (checked: the caller just looked). True when added."""
+    if not checked and session.scalar(select(OutboundMessage.id).where(OutboundMessage.key == key)) is not None:
         return False
     if not auto_reply and session.get(Forgotten, address_hash(recipient)) is not None:
         return False  # forgotten on request: only their own new mail is ever answered

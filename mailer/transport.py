@@ -1,12 +1,18 @@
 """Where outgoing bytes go: a real SMTP server, or a local Maildir for the embedded default."""
 from __future__ import annotations
 
+import logging
 import mailbox
 import smtplib
 import socket
 import ssl
 from pathlib import Path
 from typing import Protocol
+
+from pioniers.oauth import (OAuth2Error, Token, TokenProvider, explain_smtp_refusal, smtp_auth_disabled,
+                            xoauth2)
+
+log = logging.getLogger("pioniers.mailer")
 
 
 class SendError(Exception):
@@ -28,34 +34,100 @@ class SmtpTransport:
     """One SMTP connection reused for many messages, reopened when the server drops it."""
 
     def __init__(self, host: str, port: int, *, use_ssl: bool = False, starttls: bool = False,
-                 username: str = "", password: str = "", timeout: float = 30) -> None:
+                 username: str = "", password: str = "", timeout: float = 30,
+                 tokens: TokenProvider | None = None) -> None:
         self.host, self.port = host, port
         self.use_ssl, self.starttls = use_ssl, starttls
         self.username, self.password = username, password
         self.timeout = timeout
+        self.tokens = tokens  # set: AUTH XOAUTH2 with tokens from [oauth2] ([smtp] auth = "oauth2")
+        self._token: Token | None = None  # the token the open connection authenticated with
         self._conn: smtplib.SMTP | None = None
 
-    def _connect(self) -> smtplib.SMTP:
+    def _open(self) -> smtplib.SMTP:
+        if self.use_ssl:
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=ssl.create_default_context())
+        conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
-            if self.use_ssl:
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                                      context=ssl.create_default_context())
-            else:
-                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.starttls:
-                    conn.starttls(context=ssl.create_default_context())
+            if self.starttls:
+                conn.starttls(context=ssl.create_default_context())
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.tokens is not None:
+            return self._connect_oauth2()
+        try:
+            conn = self._open()
             if self.username:
-                conn.login(self.username, self.password)
+                try:
+                    conn.login(self.username, self.password)
+                except BaseException:
+                    conn.close()
+                    raise
         except smtplib.SMTPAuthenticationError as exc:
-            raise SendError(f"SMTP login refused by {self.host}:{self.port}: {exc.smtp_code}",
+            reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc)
+            text = smtp_auth_disabled(exc.smtp_code, reply) or f"{exc.smtp_code}"
+            log.warning("smtp: login refused by %s:%s: %s", self.host, self.port, text)
+            raise SendError(f"SMTP login refused by {self.host}:{self.port}: {text}",
                             temporary=True, connection=True) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise SendError(f"cannot reach SMTP server {self.host}:{self.port}: {exc}",
                             temporary=True, connection=True) from None
         return conn
 
+    def _connect_oauth2(self) -> smtplib.SMTP:
+        """AUTH XOAUTH2 with the cached token; when refused, once more with a fresh token."""
+        tokens = self.tokens
+        assert tokens is not None
+        for attempt in (1, 2):
+            try:
+                token = tokens.current()
+            except OAuth2Error as exc:
+                log.warning("smtp: %s", exc)
+                raise SendError(str(exc), temporary=True, connection=True) from None
+            try:
+                conn = self._open()
+            except (OSError, smtplib.SMTPException) as exc:
+                raise SendError(f"cannot reach SMTP server {self.host}:{self.port}: {exc}",
+                                temporary=True, connection=True) from None
+            try:
+                conn.ehlo_or_helo_if_needed()
+                if "XOAUTH2" not in conn.esmtp_features.get("auth", "").upper().split():
+                    raise SendError(f"SMTP server {self.host}:{self.port} does not offer AUTH XOAUTH2 "
+                                    "(check [smtp] host and port, and starttls: many servers offer AUTH only "
+                                    "after STARTTLS)", temporary=True, connection=True)
+                initial = xoauth2(self.username, token.value)
+                # After a refusal some servers (Google) send a JSON error as a challenge: answer it empty.
+                conn.auth("XOAUTH2", lambda challenge=None: initial if challenge is None else "",
+                          initial_response_ok=True)
+            except smtplib.SMTPAuthenticationError as exc:
+                conn.close()
+                reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc)
+                tokens.invalidate(token.value)
+                if attempt == 1 and not smtp_auth_disabled(exc.smtp_code, reply):
+                    continue  # expired or revoked at the server: try a fresh token
+                text = explain_smtp_refusal(tokens, self.username, self.host, token.value, exc.smtp_code, reply)
+                log.warning("smtp: %s", text)
+                raise SendError(text, temporary=True, connection=True) from None
+            except SendError:
+                conn.close()
+                raise
+            except (OSError, smtplib.SMTPException) as exc:
+                conn.close()
+                raise SendError(f"cannot reach SMTP server {self.host}:{self.port}: {exc}",
+                                temporary=True, connection=True) from None
+            self._token = token
+            return conn
+        raise AssertionError("unreachable")
+
     def send(self, mail_from: str, rcpt: str, data: bytes) -> None:
         for attempt in (1, 2):  # a reused connection may have been closed by the server meanwhile
+            if self._conn is not None and self._token is not None and self.tokens is not None \
+                    and self._token.due(self.tokens.clock()):
+                self.close()  # its token is about to expire: say goodbye, and authenticate again with a new one
             if self._conn is None:
                 self._conn = self._connect()
             try:
@@ -64,6 +136,12 @@ class SmtpTransport:
                 code, text = next(iter(exc.recipients.values()))
                 raise SendError(f"{code} {text.decode(errors='replace')}", temporary=400 <= code < 500) from None
             except smtplib.SMTPResponseException as exc:
+                if exc.smtp_code == 421 and attempt == 1 and self._token is not None:
+                    # The server ended the session (Exchange Online does when the session's token expires):
+                    # nothing was accepted, so authenticate again with a fresh token and send once more.
+                    self.tokens.invalidate(self._token.value)  # type: ignore[union-attr]
+                    self._drop()
+                    continue
                 if exc.smtp_code == 421:
                     self._drop()
                     raise SendError(f"{exc.smtp_code} {exc.smtp_error!r}", temporary=True, connection=True) from None
@@ -86,6 +164,7 @@ class SmtpTransport:
             except Exception:
                 pass
         self._conn = None
+        self._token = None
 
     def close(self) -> None:
         if self._conn is not None:

@@ -16,6 +16,9 @@ from inbox.sources import InboxUnavailable
 from pioniers.app import App
 from pioniers.config import ConfigError, load_config
 from pioniers.locks import ServiceBusy
+from pioniers.oauth import OAuth2Error
+from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
+from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.meetings import UserError, parse_day
 
 
@@ -50,13 +53,20 @@ def _parser() -> argparse.ArgumentParser:
 
     poll = sub.add_parser("poll", help="process the inbox and send what is due")
     poll.add_argument("--once", action="store_true", required=True)
-    sub.add_parser("run", help="run the service until stopped")
+    run_cmd = sub.add_parser("run", help="run the service until stopped")
+    run_cmd.add_argument("--deliver-only", action="store_true",
+                         help="an extra worker: only send mailing-list deliveries, never read the inbox")
+    add_list_parsers(sub)
 
     att = sub.add_parser("attendees", help="export the attendees of a meeting")
     att.add_argument("date")
     fmt = att.add_mutually_exclusive_group(required=True)
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout (UTF-8 with BOM, for Excel)")
     fmt.add_argument("--xlsx", metavar="FILE", help="write an Excel file")
+
+    forget = sub.add_parser("forget", help="remove everything about a person (AVG); they are never mailed again")
+    forget.add_argument("email")
+    sub.add_parser("purge", help="remove personal data past its retention period (the service does this daily)")
 
     msgs = sub.add_parser("messages", help="recent incoming messages and what happened to them")
     msgs.add_argument("--attention", action="store_true", help="only those that need a human")
@@ -126,6 +136,9 @@ def cmd_poll(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from pioniers.service import run
 
+    if args.deliver_only:
+        cmd_deliver_only(args)
+        return
     run(_app(args))
 
 
@@ -152,7 +165,24 @@ def cmd_messages(args: argparse.Namespace) -> None:
             print(f"#{m.id:<5} {when}  {m.sender or '?':<32}  {m.outcome:<9}  {m.subject[:50]!r}  -> {m.reason}")
 
 
+def cmd_forget(args: argparse.Namespace) -> None:
+    from pioniers.privacy import forget
+
+    report = forget(_app(args), args.email)
+    print(f"forgot {args.email.strip().lower()}; removed " + ", ".join(report.lines()))
+
+
+def cmd_purge(args: argparse.Namespace) -> None:
+    from pioniers.privacy import purge_expired
+
+    r = purge_expired(_app(args))
+    print(f"removed {r.registrations} registration(s), {r.people} person(s), {r.raw_messages} stored message(s), "
+          f"{r.outgoing} sent message(s)")
+
+
 COMMANDS = {
+    "forget": cmd_forget,
+    "purge": cmd_purge,
     "init": cmd_init,
     "meeting": cmd_meeting,
     "poll": cmd_poll,
@@ -160,6 +190,7 @@ COMMANDS = {
     "attendees": cmd_attendees,
     "messages": cmd_messages,
 }
+COMMANDS.update(LIST_COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
     try:
         COMMANDS[args.command](args)
-    except (ConfigError, UserError, InboxUnavailable, ServiceBusy) as exc:
+    except (ConfigError, UserError, InboxUnavailable, ServiceBusy, OAuth2Error) as exc:
         print(f"pioniers: {exc}", file=sys.stderr)
         return 2
     except (OperationalError, ProgrammingError) as exc:

@@ -46,6 +46,7 @@ class ImapConfig:
     attention_folder: str = "Aandacht"
     poll_seconds: int = 60
     authserv_id: str = ""  # the authserv-id our receiving server stamps in Authentication-Results
+    auth: str = "password"  # or "oauth2": SASL XOAUTH2 with a token from [oauth2] (pioniers/oauth.py)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,21 @@ class SmtpConfig:
     starttls: bool = True
     username: str = ""
     password: str = ""
+    auth: str = "password"  # or "oauth2": AUTH XOAUTH2 with a token from [oauth2]
+
+
+@dataclass(frozen=True)
+class OAuth2Config:
+    """Client-credentials OAuth2 for [imap]/[smtp] auth = "oauth2" (Microsoft 365, Google Workspace, any server)."""
+    tenant_id: str = ""  # Microsoft Entra tenant (id or domain): token from login.microsoftonline.com via msal
+    token_url: str = ""  # any other OAuth2 server's token endpoint
+    client_id: str = ""
+    client_secret: str = ""
+    certificate_path: str = ""  # PEM with the private key (Microsoft: instead of client_secret)
+    certificate_thumbprint: str = ""  # SHA-1 thumbprint of that certificate, as Entra shows it
+    service_account_file: str = ""  # Google Workspace: service-account JSON key (domain-wide delegation)
+    scope: str = ""  # default: https://outlook.office365.com/.default (Microsoft), https://mail.google.com/ (Google)
+    smtp_scope: str = ""  # default: the same as scope
 
 
 @dataclass(frozen=True)
@@ -69,7 +85,23 @@ class EmbeddedConfig:
 @dataclass(frozen=True)
 class LimitsConfig:
     replies_per_address_per_day: int = 10
-    replies_per_hour: int = 500
+    replies_per_hour: int = 2000
+
+
+@dataclass(frozen=True)
+class ListConfig:
+    """The network's mailing list (announcements); see config.toml for what each key means."""
+
+    post_address: str = ""  # empty: "nieuws@" + the registration address's domain
+    bounce_address: str = ""  # empty: "bounces@" + that domain; VERP adds "+TOKEN"
+    subscribe_registrants: bool = True
+    unsubscribe_url: str = ""  # https endpoint for one-click unsubscribe (RFC 8058); "" = mailto only
+    bounce_threshold: int = 3
+    verp: bool = True
+    rate: int = 0  # messages per second over all connections; 0 = unlimited
+    connections: int = 4
+    approval_hours: int = 72
+    refusal_per_day: int = 1
 
 
 @dataclass(frozen=True)
@@ -78,8 +110,10 @@ class Config:
     database: DatabaseConfig
     imap: ImapConfig = field(default_factory=ImapConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    oauth2: OAuth2Config = field(default_factory=OAuth2Config)
     embedded: EmbeddedConfig = field(default_factory=EmbeddedConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    list: ListConfig = field(default_factory=ListConfig)
     base_dir: Path = Path(".")
 
     @property
@@ -88,7 +122,16 @@ class Config:
 
     @property
     def own_addresses(self) -> frozenset[str]:
-        return frozenset({self.network.registration_address.lower()})
+        # The list's addresses too: mail to them (and their +tags) is ours to read, never to answer blindly.
+        return frozenset({self.network.registration_address.lower(), self.post_address, self.bounce_address})
+
+    @property
+    def post_address(self) -> str:
+        return (self.list.post_address or f"nieuws@{self.domain}").strip().lower()
+
+    @property
+    def bounce_address(self) -> str:
+        return (self.list.bounce_address or f"bounces@{self.domain}").strip().lower()
 
     def path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -101,14 +144,17 @@ _SECTIONS: dict[str, type] = {
     "database": DatabaseConfig,
     "imap": ImapConfig,
     "smtp": SmtpConfig,
+    "oauth2": OAuth2Config,
     "embedded": EmbeddedConfig,
     "limits": LimitsConfig,
+    "list": ListConfig,
 }
 _REQUIRED_SECTIONS = ("network", "database")
 _ENV = {
     ("imap", "password"): "PIONIERS_IMAP_PASSWORD",
     ("smtp", "password"): "PIONIERS_SMTP_PASSWORD",
     ("database", "url"): "PIONIERS_DATABASE_URL",
+    ("oauth2", "client_secret"): "PIONIERS_OAUTH2_CLIENT_SECRET",
 }
 
 
@@ -165,8 +211,58 @@ def _check(cfg: Config) -> None:
         raise ConfigError(f"[network] timezone {net.timezone!r} is not a known time zone") from None
     if not net.name.strip():
         raise ConfigError("[network] name must not be empty")
+    lst = cfg.list
+    for key in ("post_address", "bounce_address"):
+        value = getattr(lst, key)
+        if value and ("@" not in value or "+" in value.partition("@")[0]):
+            raise ConfigError(f"[list] {key} must be an email address without a +tag")
+    if lst.unsubscribe_url and not lst.unsubscribe_url.startswith("https://"):
+        raise ConfigError("[list] unsubscribe_url must start with https:// (or be empty)")
+    for key in ("bounce_threshold", "connections", "approval_hours"):
+        if getattr(lst, key) < 1:
+            raise ConfigError(f"[list] {key} must be at least 1")
+    if lst.rate < 0 or lst.refusal_per_day < 0:
+        raise ConfigError("[list] rate and refusal_per_day must not be negative")
     if cfg.imap.host and not cfg.imap.username:
         raise ConfigError("[imap] username is missing (needed when [imap] host is set)")
+    _check_oauth2(cfg)
+
+
+def _check_oauth2(cfg: Config) -> None:
+    for name, section in (("imap", cfg.imap), ("smtp", cfg.smtp)):
+        if section.auth not in ("password", "oauth2"):
+            raise ConfigError(f'[{name}] auth must be "password" or "oauth2"')
+    users = [(name, s) for name, s in (("imap", cfg.imap), ("smtp", cfg.smtp)) if s.host and s.auth == "oauth2"]
+    if not users:
+        return
+    for name, section in users:
+        if not section.username:
+            raise ConfigError(f'[{name}] username is missing (the mailbox address, needed for auth = "oauth2")')
+    o = cfg.oauth2
+    if o.service_account_file:
+        if not cfg.path(o.service_account_file).is_file():
+            raise ConfigError(f"[oauth2] service_account_file {o.service_account_file!r} does not exist")
+        return
+    if not (o.tenant_id or o.token_url):
+        raise ConfigError('[oauth2] tenant_id (Microsoft 365) or token_url (any OAuth2 server) is missing '
+                          'for auth = "oauth2"')
+    if o.tenant_id and o.token_url:
+        raise ConfigError("[oauth2] set tenant_id (Microsoft 365) or token_url, not both")
+    if o.token_url and not o.token_url.startswith(("https://", "http://127.", "http://localhost")):
+        raise ConfigError("[oauth2] token_url must be an https:// address")
+    if not o.client_id:
+        raise ConfigError('[oauth2] client_id is missing (the application (client) id, for auth = "oauth2")')
+    if o.certificate_path:
+        if not o.tenant_id:
+            raise ConfigError("[oauth2] certificate_path works with tenant_id (Microsoft); "
+                              "use client_secret with token_url")
+        if not cfg.path(o.certificate_path).is_file():
+            raise ConfigError(f"[oauth2] certificate_path {o.certificate_path!r} does not exist")
+        if not o.certificate_thumbprint:
+            raise ConfigError("[oauth2] certificate_thumbprint is missing (needed with certificate_path)")
+    elif not o.client_secret:
+        raise ConfigError("[oauth2] client_secret is missing (or set PIONIERS_OAUTH2_CLIENT_SECRET, "
+                          "or certificate_path)")
 
 
 def load_config(path: str | Path) -> Config:

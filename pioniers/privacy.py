@@ -2,23 +2,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.models import Forgotten, InboundMessage, Meeting, OutboundMessage, Person, Registration
+from db.models import (
+    Delivery,
+    Forgotten,
+    InboundMessage,
+    ListToken,
+    Meeting,
+    Member,
+    OutboundMessage,
+    Person,
+    Registration,
+)
 from pioniers.app import App
 from pioniers.hashing import address_hash
 
 
 def is_forgotten(session: Session, email: str) -> bool:
     return session.get(Forgotten, address_hash(email)) is not None
-
-
-# Other parts (the mailing list) register what they hold about an address: (session, email) -> rows removed.
-EXTRA_FORGETTERS: list[tuple[str, Callable[[Session, str], int]]] = []
 
 
 @dataclass
@@ -45,8 +50,9 @@ def forget(app: App, email: str) -> ForgetReport:
             delete(InboundMessage).where(InboundMessage.sender == email)).rowcount
         report.removed["outgoing messages"] = session.execute(
             delete(OutboundMessage).where(OutboundMessage.recipient == email)).rowcount
-        for what, forgetter in EXTRA_FORGETTERS:
-            report.removed[what] = forgetter(session, email)
+        report.removed["list deliveries"] = session.execute(delete(Delivery).where(Delivery.email == email)).rowcount
+        report.removed["list tokens"] = session.execute(delete(ListToken).where(ListToken.email == email)).rowcount
+        report.removed["list membership"] = session.execute(delete(Member).where(Member.email == email)).rowcount
         if session.get(Forgotten, address_hash(email)) is None:
             session.add(Forgotten(address_hash=address_hash(email), forgotten_at=app.now()))
     return report
@@ -78,13 +84,11 @@ def purge_expired(app: App) -> PurgeReport:
         report.outgoing = session.execute(
             delete(OutboundMessage).where(OutboundMessage.created_at < cutoff,
                                           OutboundMessage.status.in_(("sent", "failed")))).rowcount
+        # A person without registrations goes, unless they are (still) on the mailing list.
         keep = select(Registration.person_id)
-        candidates = select(Person.id).where(Person.id.not_in(keep), Person.created_at < cutoff)
-        for check in KEEP_PERSON:
-            candidates = check(candidates)
+        members = select(Member.email).where(Member.status.in_(("active", "pending", "disabled")))
+        candidates = select(Person.id).where(Person.id.not_in(keep), Person.email.not_in(members),
+                                             Person.created_at < cutoff)
         report.people = session.execute(delete(Person).where(Person.id.in_(candidates))).rowcount
     return report
 
-
-# Other parts add conditions under which a person without registrations is still needed (a list member).
-KEEP_PERSON: list[Callable] = []

@@ -1,6 +1,7 @@
 """The service: poll once, or run for ever (IMAP IDLE / embedded server), sending the outbox in between."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import signal
@@ -13,20 +14,24 @@ from imapclient.exceptions import IMAPClientError
 
 from inbox.runner import RunStats, process_inbox
 from inbox.sources import ImapSource, InboxUnavailable, MaildirSource, Source
+from mailer.fanout import deliver_announcements
 from mailer.outbox import DeliveryStats, deliver_due
 from mailer.transport import MaildirTransport, SmtpTransport, Transport
 from pioniers.app import App
 from pioniers.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
+from pioniers.oauth import imap_tokens, smtp_tokens
+from pioniers.privacy import purge_expired
 from pioniers.reminders import queue_reminders
 
 log = logging.getLogger("pioniers.service")
+PURGE_EVERY = dt.timedelta(days=1)
 WAIT = 30.0  # longest quiet wait: IDLE is re-issued, due retries and reminders are looked at, this often
 
 
 def make_source(app: App, wakeup: threading.Event | None = None) -> Source:
     cfg = app.cfg
     if cfg.imap.host:
-        return ImapSource(cfg.imap)
+        return ImapSource(cfg.imap, tokens=imap_tokens(cfg))  # tokens: [imap] auth = "oauth2"
     return MaildirSource(cfg.path(cfg.embedded.inbox), cfg.imap.processed_folder, cfg.imap.attention_folder,
                          wakeup)
 
@@ -35,7 +40,7 @@ def make_transport(app: App) -> Transport:
     s = app.cfg.smtp
     if s.host:
         return SmtpTransport(s.host, s.port, use_ssl=s.ssl, starttls=s.starttls, username=s.username,
-                             password=s.password)
+                             password=s.password, tokens=smtp_tokens(app.cfg))
     return MaildirTransport(app.cfg.path(app.cfg.embedded.outbox))
 
 
@@ -56,6 +61,7 @@ def poll_once(app: App, source: Source | None = None, transport: Transport | Non
         stats = process_inbox(app, source)
         reminders = queue_reminders(app)
         sent = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now)
+        deliver_announcements(app, lambda: make_transport(app))  # the mailing list's fan-out
     finally:
         if own_source:
             source.close()
@@ -97,6 +103,7 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
     source = make_source(app, wakeup)
     transport = make_transport(app)
     delay = 1.0
+    last_purge: dt.datetime | None = None
     log.info("service started; inbox %s", source.name)
     try:
         while not stop.is_set():
@@ -105,7 +112,12 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
                 process_inbox(app, source)
                 queue_reminders(app)
                 deliver_due(app.sm, transport, cfg.network.registration_address, app.now)
+                deliver_announcements(app, lambda: make_transport(app), stop)  # the mailing list's fan-out
                 refresh_lock(app, "inbox", holder)
+                if last_purge is None or app.now() - last_purge >= PURGE_EVERY:
+                    report = purge_expired(app)
+                    last_purge = app.now()
+                    log.info("retention: %s", report)
                 delay = 1.0
                 if stop.is_set():
                     break

@@ -1,0 +1,166 @@
+"""Handlers for the mailing list's decisions (inbox/listrules.py), registered into inbox.handlers.HANDLERS.
+
+inbox.handlers is imported lazily (it imports this module to register the handlers).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from db import members
+from db.models import Announcement, OutboundMessage
+from inbox import listrules as lr
+from mailer import listmail
+from mailer.outbox import auto_replies_since
+from pioniers import announcements as ann_ops
+
+if TYPE_CHECKING:
+    from inbox.handlers import Job
+
+log = logging.getLogger("pioniers.list")
+
+
+def _allowed(job: Job) -> tuple[bool, str]:
+    """The same limits as every automatic reply (inbox/handlers.py)."""
+    if not job.decision.may_reply:
+        return False, "; no reply sent"
+    limits, now = job.app.cfg.limits, job.now
+    if auto_replies_since(job.session, now - dt.timedelta(days=1), job.msg.sender) >= limits.replies_per_address_per_day:
+        return False, "; no reply: daily limit for this address reached"
+    if auto_replies_since(job.session, now - dt.timedelta(hours=1)) >= limits.replies_per_hour:
+        return False, "; no reply: hourly reply limit reached"
+    return True, ""
+
+
+def _reply(job: Job, template: str, to: str = "", **context: object) -> str:
+    allowed, note = _allowed(job)
+    if not allowed:
+        return note
+    ann_ops.list_letter(job.session, job.app.cfg, key=f"reply:{job.row.id}", template=template,
+                        to=to or job.msg.sender, name=job.msg.name, now=job.now, in_reply_to=job.msg.message_id,
+                        references=job.msg.references, **context)
+    return ""
+
+
+def handle_bounce(job: Job) -> tuple[str, str]:
+    detail, cfg = job.decision.detail, job.app.cfg
+    if detail.startswith("token:"):
+        member = members.by_token(job.session, detail[6:])
+        found = [member] if member is not None else []
+    else:
+        found = [m for m in (members.find(job.session, a) for a in detail.split(",")) if m is not None]
+    if not found:
+        return "processed", job.decision.reason + "; no list member matches"
+    notes = []
+    for member in found:
+        disabled = members.record_bounce(job.session, member, cfg.list.bounce_threshold, job.now)
+        notes.append(f"{member.email}: {member.bounces} bounce(s)" + (", disabled" if disabled else ""))
+        if disabled:
+            log.warning("list member %s disabled after %d bounces", member.email, member.bounces)
+    return "processed", job.decision.reason + "; " + "; ".join(notes)
+
+
+def handle_post(job: Job) -> tuple[str, str]:
+    src = listmail.source_from_message(job.msg.msg)
+    ann = ann_ops.create(job.session, job.app, src, posted_by=job.msg.sender)
+    ann_ops.send_preview(job.session, job.app, ann, job.msg.sender, job.msg.name,
+                         in_reply_to=job.msg.message_id, references=job.msg.references)
+    return "processed", f"announcement #{ann.id} held; preview sent to {job.msg.sender} for approval"
+
+
+def handle_refuse(job: Job) -> tuple[str, str]:
+    per_day = job.app.cfg.list.refusal_per_day
+    since = job.now - dt.timedelta(days=1)
+    sent = job.session.scalar(select(func.count(OutboundMessage.id)).where(
+        OutboundMessage.kind == "list_refusal", OutboundMessage.recipient == job.msg.sender,
+        OutboundMessage.created_at >= since)) or 0
+    if sent >= per_day:
+        return "processed", job.decision.reason + "; refused before today: no reply"
+    return "processed", job.decision.reason + _reply(job, "list_refusal")
+
+
+def _handle_token(job: Job, yes: bool) -> tuple[str, str]:
+    redeemed = members.redeem(job.session, job.decision.detail, job.msg.sender, job.now)
+    token = redeemed.token
+    if not redeemed.ok:
+        if token is not None and token.email == job.msg.sender:  # their own token, expired or used: tell them
+            return "processed", f"list token not accepted: {redeemed.problem}" + _reply(
+                job, "list_token_invalid", problem=redeemed.problem)
+        # Someone else's token, or none we know: possibly forged. A human looks; nothing is sent.
+        return "attention", f"list token not accepted: {redeemed.problem}"
+    assert token is not None
+    if token.kind == "confirm":
+        member = members.find(job.session, token.email)
+        if member is None or not yes:
+            return "processed", "subscription not confirmed (declined)"
+        members.activate(job.session, member, job.now)
+        return "processed", f"subscription of {member.email} confirmed" + _reply(job, "list_subscribed")
+    ann = job.session.get(Announcement, token.announcement_id, with_for_update=True)
+    if ann is None or ann.status != ann_ops.HELD:
+        return "processed", "approval reply for an announcement that is no longer held"
+    if not yes:
+        ann_ops.discard(ann)
+        return "processed", f"announcement #{ann.id} discarded by {job.msg.sender}" + _reply(
+            job, "list_discarded", subject=ann.subject)
+    count = ann_ops.start_sending(job.session, job.app, ann)
+    return "processed", f"announcement #{ann.id} approved by {job.msg.sender}: {count} deliveries queued" + _reply(
+        job, "list_approved", subject=ann.subject, count=count)
+
+
+def handle_token_yes(job: Job) -> tuple[str, str]:
+    return _handle_token(job, True)
+
+
+def handle_token_no(job: Job) -> tuple[str, str]:
+    return _handle_token(job, False)
+
+
+def handle_subscribe(job: Job) -> tuple[str, str]:
+    cfg, now = job.app.cfg, job.now
+    member = members.find(job.session, job.msg.sender)
+    if member is not None and member.status == members.ACTIVE:
+        return "processed", "already a list member" + _reply(job, "list_subscribed")
+    member = members.request(job.session, job.msg.sender, job.msg.name, now)
+    # Double opt-in: one confirmation request a day at most, so nobody can be flooded by requests in their name.
+    if members.recent_token(job.session, "confirm", member.email, now - dt.timedelta(days=1)):
+        return "processed", "subscription requested again; confirmation already sent today"
+    allowed, note = _allowed(job)
+    if not allowed:
+        return "processed", "subscription requested" + note
+    token = members.issue_token(job.session, "confirm", member.email, now, dt.timedelta(hours=cfg.list.approval_hours))
+    ann_ops.list_letter(job.session, cfg, key=f"reply:{job.row.id}", template="list_confirm", to=member.email,
+                        name=job.msg.name, now=now, reply_to=listmail.confirm_address(cfg, token),
+                        in_reply_to=job.msg.message_id, references=job.msg.references, token=token)
+    return "processed", "subscription requested; confirmation mailed (double opt-in)"
+
+
+def handle_unsubscribe(job: Job) -> tuple[str, str]:
+    member, was = members.unsubscribe(job.session, job.msg.sender, job.now)
+    what = "unsubscribed from the list" if was else "unsubscribe request (was not an active member)"
+    return "processed", what + _reply(job, "list_unsubscribed")
+
+
+def handle_unsubscribe_token(job: Job) -> tuple[str, str]:
+    member = members.by_token(job.session, job.decision.detail)
+    if member is None:
+        return "processed", "unsubscribe with an unknown token"
+    _, was = members.unsubscribe(job.session, member.email, job.now)
+    what = f"{member.email} unsubscribed by List-Unsubscribe" if was else f"{member.email} had already left"
+    # The confirmation goes to the member's own address, whoever sent the request.
+    return "processed", what + _reply(job, "list_unsubscribed", to=member.email)
+
+
+LIST_HANDLERS: dict[str, Callable[[Job], tuple[str, str]]] = {
+    lr.BOUNCE: handle_bounce,
+    lr.POST: handle_post,
+    lr.REFUSE: handle_refuse,
+    lr.TOKEN_YES: handle_token_yes,
+    lr.TOKEN_NO: handle_token_no,
+    lr.SUBSCRIBE: handle_subscribe,
+    lr.UNSUBSCRIBE: handle_unsubscribe,
+    lr.UNSUBSCRIBE_TOKEN: handle_unsubscribe_token,
+}

@@ -1,0 +1,177 @@
+"""Message in, decision out, for the mailing list: bounces, tokens, posts, (un)subscribe. Pure functions.
+
+Each check has the signature of those in inbox/decide.py CHECKS, where they are listed in order.
+inbox.decide is imported inside the functions only: decide.py lists these checks, so a module-level
+import would be circular.
+"""
+from __future__ import annotations
+
+import re
+from email.message import Message
+from typing import TYPE_CHECKING
+
+from flufl.bounce import all_failures
+
+from inbox.loops import content_type, has_header, mailboxes, no_reply_reason, raw_values
+
+if TYPE_CHECKING:
+    from inbox.decide import Context, Decision
+    from inbox.message import Incoming
+
+# Actions, each handled by one function in inbox/list_handlers.py.
+BOUNCE = "list_bounce"
+POST = "list_post"  # an organiser's post: hold it and mail a preview
+REFUSE = "list_refuse"  # someone else mailed the post address
+TOKEN_YES = "list_token_yes"  # a reply carrying an approval / confirmation token
+TOKEN_NO = "list_token_no"  # the same, saying "nee"
+SUBSCRIBE = "list_subscribe"
+UNSUBSCRIBE = "list_unsubscribe"
+UNSUBSCRIBE_TOKEN = "list_unsubscribe_token"  # mail to the List-Unsubscribe address
+
+RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
+_SUBJECT_TOKEN = re.compile(r"\[#([0-9a-f]{26})\]", re.IGNORECASE)
+_TAG_TOKEN = re.compile(r"^(approve|confirm|unsubscribe)-([0-9a-f]{26})$")
+_UNSUBSCRIBE = re.compile(
+    r"\b(uitschrijven|uitschrijving|unsubscribe|afmelden\s+(voor\s+de\s+|van\s+de\s+)?(nieuwsbrief|mailinglijst)"
+    r"|(nieuwsbrief|mailinglijst)\s+(opzeggen|afmelden|stoppen))\b",
+    re.IGNORECASE,
+)
+_SUBSCRIBE = re.compile(
+    r"\b((aanmelden|inschrijven|abonneren|aanmelding)\s+(voor\s+(de\s+)?|op\s+(de\s+)?)?(nieuwsbrief|mailinglijst)"
+    r"|subscribe)\b",
+    re.IGNORECASE,
+)
+_NO = re.compile(r"^\W*(nee|neen|no|annuleer|annuleren|niet\s+versturen|niet\s+verzenden|cancel|discard)\b",
+                 re.IGNORECASE)
+
+
+def recipients(msg: Message) -> list[str]:
+    """Every address the message says it was sent or delivered to, lower case, in header order."""
+    found: list[str] = []
+    for name in RECIPIENT_HEADERS:
+        for _, spec in mailboxes(msg, name):
+            spec = spec.strip().lower()
+            if "@" in spec and spec not in found:
+                found.append(spec)
+    return found
+
+
+def split_tag(address: str) -> tuple[str, str]:
+    """'nieuws+approve-x@d' -> ('nieuws@d', 'approve-x')."""
+    local, _, domain = address.partition("@")
+    base, _, tag = local.partition("+")
+    return f"{base}@{domain}", tag
+
+
+def tags_for(msg: Message, base: str) -> list[str] | None:
+    """The +tags of every recipient address with this base ('' for the bare address); None if none is ours."""
+    tags = [tag for spec in recipients(msg) for b, tag in [split_tag(spec)] if b == base]
+    return tags if tags else None
+
+
+def looks_like_bounce(msg: Message) -> bool:
+    """Cheap signs of a delivery failure report; only then do we run the bounce detectors."""
+    if content_type(msg) == "multipart/report" or has_header(msg, "X-Failed-Recipients"):
+        return True
+    null_path = any(re.sub(r"\s", "", v) == "<>" for v in raw_values(msg, "Return-Path"))
+    daemon = any(local.lower() in ("mailer-daemon", "postmaster") for local, _ in mailboxes(msg, "From"))
+    return null_path or daemon
+
+
+def permanent_failures(msg: Message) -> tuple[list[str], list[str]]:
+    """(permanent, temporary) failed recipients according to flufl.bounce; never raises."""
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:  # a detector choking on odd MIME must not stop the message
+        return [], []
+
+    def text(values: frozenset[bytes]) -> list[str]:
+        return sorted({v.decode("utf-8", "replace").strip().strip("<>").lower() for v in values if b"@" in v})
+
+    return text(permanent), text(temporary)
+
+
+def check_bounce(msg: Incoming, ctx: Context) -> Decision | None:
+    """Bounces (to the VERP bounce address, or any DSN): counted against the member, never answered.
+
+    Runs before the machine-mail check, since bounces are machine mail.
+    """
+    from inbox.decide import IGNORE, Decision
+
+    tags = tags_for(msg.msg, ctx.bounce_address) if ctx.bounce_address else None
+    if tags is None and not looks_like_bounce(msg.msg):
+        return None
+    permanent, temporary = permanent_failures(msg.msg)
+    token = next((t for t in (tags or []) if re.fullmatch(r"[0-9a-f]{26}", t)), "")
+    if permanent:
+        detail = f"token:{token}" if token else ",".join(permanent)
+        return Decision(BOUNCE, f"bounce: permanent failure for {', '.join(permanent)}", may_reply=False,
+                        detail=detail)
+    if tags is not None:  # to our bounce address, but no permanent failure: a delay notice or an auto-reply
+        what = "delay notice" if temporary else "no bounce recognised"
+        return Decision(IGNORE, f"mail to the bounce address: {what}", may_reply=False)
+    return None  # a report about something else: the machine-mail check ignores it
+
+
+def check_unsubscribe_token(msg: Incoming, ctx: Context) -> Decision | None:
+    """Mail to the List-Unsubscribe address. The token is the proof, so it counts even from a machine
+    (some clients send it automatically); the confirmation then stays unsent."""
+    from inbox.decide import Decision
+
+    for tag in tags_for(msg.msg, ctx.post_address) or [] if ctx.post_address else []:
+        found = _TAG_TOKEN.match(tag)
+        if found and found.group(1) == "unsubscribe":
+            machine = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, own_msgid_domain=ctx.own_domain)
+            return Decision(UNSUBSCRIBE_TOKEN, "unsubscribe by List-Unsubscribe address", may_reply=not machine,
+                            detail=found.group(2))
+    return None
+
+
+def _token_in(msg: Incoming, ctx: Context) -> str:
+    for tag in tags_for(msg.msg, ctx.post_address) or [] if ctx.post_address else []:
+        found = _TAG_TOKEN.match(tag)
+        if found and found.group(1) in ("approve", "confirm"):
+            return found.group(2)
+    found = _SUBJECT_TOKEN.search(msg.subject)
+    return found.group(1).lower() if found else ""
+
+
+def wants_out(msg: Incoming) -> bool:
+    """'uitschrijven' in the subject or the first line the sender wrote."""
+    from inbox.decide import strip_prefixes
+
+    first = next((line for line in msg.own_text.splitlines() if line.strip()), "")[:200]
+    return bool(_UNSUBSCRIBE.search(strip_prefixes(msg.subject)) or _UNSUBSCRIBE.search(first))
+
+
+def wants_in(msg: Incoming) -> bool:
+    from inbox.decide import strip_prefixes
+
+    first = next((line for line in msg.own_text.splitlines() if line.strip()), "")[:200]
+    return bool(_SUBSCRIBE.search(strip_prefixes(msg.subject)) or _SUBSCRIBE.search(first))
+
+
+def says_no(msg: Incoming) -> bool:
+    return bool(_NO.match(msg.own_text.strip()[:100]))
+
+
+def check_list_mail(msg: Incoming, ctx: Context) -> Decision | None:
+    """Token replies, posts to the post address, and (un)subscribe requests. After the spoofing check."""
+    from inbox.decide import Decision
+
+    token = _token_in(msg, ctx)
+    if token:
+        if says_no(msg):
+            return Decision(TOKEN_NO, "reply declining a list token", detail=token)
+        return Decision(TOKEN_YES, "reply with a list token", detail=token)
+    to_post = ctx.post_address and tags_for(msg.msg, ctx.post_address) is not None
+    organiser = msg.sender in ctx.organisers
+    if to_post and organiser:
+        return Decision(POST, "post to the list by an organiser: held for approval")
+    if wants_out(msg):
+        return Decision(UNSUBSCRIBE, "asks to leave the mailing list")
+    if wants_in(msg):
+        return Decision(SUBSCRIBE, "asks to join the mailing list")
+    if to_post:
+        return Decision(REFUSE, f"post to the list by {msg.sender}, who is no organiser: not sent")
+    return None

@@ -1,0 +1,339 @@
+"""Fan-out: every approved announcement to every member, one message each, exactly once.
+
+The Delivery rows exist (queued) before anything is sent. A worker claims a batch (a lease: next_attempt_at
+moves into the future, claimed_by names the worker; PostgreSQL: FOR UPDATE SKIP LOCKED, so several
+`pioniers run` workers share the work), fills in each member's copy from the announcement's prepared bytes,
+sends over several SMTP connections (threads), and marks rows sent in small batches right after the server
+accepted them. A killed worker's claimed rows become due again: at once when it ran on this host (its pid
+is gone), else when the lease ends. The one duplicate possible is a message the server accepted in the
+last instant before the kill, whose mark was not committed yet (at most one per connection).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Announcement, Delivery, Member
+from mailer import listmail
+from mailer.outbox import backoff
+from mailer.transport import SendError, Transport
+from pioniers.app import App
+
+log = logging.getLogger("pioniers.fanout")
+
+LEASE = dt.timedelta(minutes=5)  # a claimed row is retried by others after this if its worker vanished
+MAX_AGE = dt.timedelta(days=2)  # temporary failures are given up this long after approval
+CLAIM = 500  # rows per claim; with a rate limit, fewer (a claim must be sent well within its lease)
+MARK_EVERY = 0.05  # seconds: accepted messages are marked sent at least this often
+MARK_BATCH = 200
+
+
+@dataclass
+class FanoutStats:
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    skipped: int = 0  # the member left before their copy went out
+
+    def add(self, other: FanoutStats) -> None:
+        self.sent += other.sent
+        self.retry += other.retry
+        self.failed += other.failed
+        self.skipped += other.skipped
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_here(holder: str) -> bool:
+    """A worker on this host whose process is gone (killed): its leases need not be waited out."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def release_dead_claims(sm: sessionmaker[Session], now: dt.datetime) -> int:
+    with sm.begin() as session:
+        holders = session.scalars(select(Delivery.claimed_by).where(
+            Delivery.status == "queued", Delivery.claimed_by.is_not(None)).distinct())
+        dead = [h for h in holders if h and _dead_here(h)]
+        if not dead:
+            return 0
+        result = session.execute(update(Delivery).where(Delivery.status == "queued", Delivery.claimed_by.in_(dead))
+                                 .values(claimed_by=None, next_attempt_at=now))
+        log.warning("fanout: %d delivery(ies) of stopped worker(s) %s are due again", result.rowcount, dead)
+        return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    announcement_id: int
+    member_id: int
+    email: str
+    attempts: int
+    token: str
+    name: str
+    active: bool
+
+
+def _claim(session: Session, worker: str, now: dt.datetime, limit: int) -> list[Job]:
+    query = (
+        select(Delivery.id, Delivery.announcement_id, Delivery.member_id, Delivery.email, Delivery.attempts,
+               Member.token, Member.name, Member.status)
+        .join(Member, Member.id == Delivery.member_id)
+        .where(Delivery.status == "queued", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Delivery)  # workers never claim the same rows
+    jobs = [Job(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] == "active") for r in session.execute(query)]
+    if jobs:
+        session.execute(update(Delivery).where(Delivery.id.in_([j.id for j in jobs]))
+                        .values(next_attempt_at=now + LEASE, claimed_by=worker))
+    return jobs
+
+
+class _Pacer:
+    """A shared rate limit for all connections (messages per second; 0 = none)."""
+
+    def __init__(self, rate: int) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next)
+            self.next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+@dataclass
+class _Marks:
+    """Outcomes waiting to be committed; flushed in small batches."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    retry: list[tuple[Job, str, bool]] = field(default_factory=list)  # (job, reply, tried)
+    skipped: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.failed) + len(self.retry) + len(self.skipped)
+
+
+class Fanout:
+    """One worker's sending machinery: N connections, a pacer, and the marker (the calling thread)."""
+
+    def __init__(self, app: App, make_transport: Callable[[], Transport], *, connections: int | None = None,
+                 progress: Callable[[FanoutStats], None] | None = None) -> None:
+        self.app = app
+        self.cfg = app.cfg
+        self.make_transport = make_transport
+        self.connections = connections or self.cfg.list.connections
+        self.transports: list[Transport | None] = [None] * self.connections
+        self.pacer = _Pacer(self.cfg.list.rate)
+        self.worker = worker_id()
+        self.compiled: dict[int, tuple[listmail.Compiled, dt.datetime]] = {}
+        self.progress = progress
+        rate = self.cfg.list.rate
+        self.claim_size = CLAIM if rate <= 0 else max(self.connections, min(CLAIM, rate * 30))
+
+    def close(self) -> None:
+        for i, t in enumerate(self.transports):
+            if t is not None:
+                t.close()
+            self.transports[i] = None
+
+    def _compiled(self, ann_id: int) -> tuple[listmail.Compiled, dt.datetime]:
+        if ann_id not in self.compiled:
+            with self.app.sm.begin() as session:
+                ann = session.get(Announcement, ann_id)
+                assert ann is not None
+                self.compiled[ann_id] = (listmail.compile_prepared(self.cfg, ann.prepared),
+                                         ann.approved_at or self.app.now())
+        return self.compiled[ann_id]
+
+    def _sender(self, index: int, jobs: queue.SimpleQueue[Job | None], results: queue.SimpleQueue,
+                down: threading.Event, stop: threading.Event | None) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            if down.is_set() or (stop is not None and stop.is_set()):
+                results.put(("retry", job, "not tried", False))
+                continue
+            if not job.active:
+                results.put(("skipped", job, "", False))
+                continue
+            compiled, _ = self.compiled[job.announcement_id]
+            data = compiled.fill(email=job.email, member_id=job.member_id, token=job.token, name=job.name)
+            self.pacer.wait()
+            try:
+                if self.transports[index] is None:
+                    self.transports[index] = self.make_transport()
+                transport = self.transports[index]
+                assert transport is not None
+                transport.send(listmail.envelope_sender(self.cfg, job.token), job.email, data)
+                results.put(("sent", job, "", True))
+            except SendError as exc:
+                results.put(("retry" if exc.temporary else "failed", job, exc.reply, True))
+                if exc.connection:
+                    down.set()
+            except Exception as exc:  # never lose the outcome of a claimed row
+                log.exception("fanout: sending to %s failed", job.email)
+                results.put(("retry", job, f"{type(exc).__name__}: {exc}", True))
+
+    def _flush(self, marks: _Marks, stats: FanoutStats) -> None:
+        if not len(marks):
+            return
+        now = self.app.now()
+        with self.app.sm.begin() as session:
+            if marks.sent:
+                session.execute(update(Delivery).where(Delivery.id.in_(marks.sent)).values(
+                    status="sent", sent_at=now, attempts=Delivery.attempts + 1, claimed_by=None, last_error=""))
+            if marks.skipped:
+                session.execute(update(Delivery).where(Delivery.id.in_(marks.skipped)).values(
+                    status="skipped", claimed_by=None, last_error="member left before sending"))
+            for row_id, reply in marks.failed:
+                session.execute(update(Delivery).where(Delivery.id == row_id).values(
+                    status="failed", attempts=Delivery.attempts + 1, claimed_by=None, last_error=reply[:1000]))
+            for job, reply, tried in marks.retry:
+                attempts = job.attempts + (1 if tried else 0)
+                _, approved = self.compiled[job.announcement_id]
+                if tried and now - approved >= MAX_AGE:
+                    values = {"status": "failed", "attempts": attempts, "claimed_by": None,
+                              "last_error": f"gave up: {reply}"[:1000]}
+                    stats.failed += 1
+                else:
+                    values = {"attempts": attempts, "claimed_by": None, "last_error": reply[:1000],
+                              "next_attempt_at": now + (backoff(attempts) if tried else dt.timedelta(0))}
+                    stats.retry += 1
+                session.execute(update(Delivery).where(Delivery.id == job.id).values(**values))
+        stats.sent += len(marks.sent)
+        stats.failed += len(marks.failed)
+        stats.skipped += len(marks.skipped)
+        for row_id, reply in marks.failed:
+            log.warning("fanout: delivery %s failed permanently: %s", row_id, reply)
+        marks.sent, marks.failed, marks.retry, marks.skipped = [], [], [], []
+        if self.progress is not None:
+            self.progress(stats)
+
+    def _send_batch(self, batch: list[Job], stats: FanoutStats, stop: threading.Event | None) -> bool:
+        """Send one claimed batch; False when the SMTP server is unreachable (try again later)."""
+        for ann_id in {j.announcement_id for j in batch}:
+            self._compiled(ann_id)
+        jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        results: queue.SimpleQueue = queue.SimpleQueue()
+        for job in batch:
+            jobs.put(job)
+        threads = min(self.connections, len(batch))
+        for _ in range(threads):
+            jobs.put(None)
+        down = threading.Event()
+        workers = [threading.Thread(target=self._sender, args=(i, jobs, results, down, stop), daemon=True,
+                                    name=f"fanout-{i}") for i in range(threads)]
+        for w in workers:
+            w.start()
+        marks = _Marks()
+        done, last = 0, time.monotonic()
+        while done < len(batch):
+            try:
+                outcome, job, reply, tried = results.get(timeout=MARK_EVERY)
+            except queue.Empty:
+                pass
+            else:
+                done += 1
+                if outcome == "sent":
+                    marks.sent.append(job.id)
+                elif outcome == "failed":
+                    marks.failed.append((job.id, reply))
+                elif outcome == "skipped":
+                    marks.skipped.append(job.id)
+                else:
+                    marks.retry.append((job, reply, tried))
+            if len(marks) >= MARK_BATCH or (len(marks) and time.monotonic() - last >= MARK_EVERY):
+                self._flush(marks, stats)
+                last = time.monotonic()
+        self._flush(marks, stats)
+        for w in workers:
+            w.join()
+        if down.is_set():
+            for i, t in enumerate(self.transports):  # reconnect next time
+                if t is not None:
+                    t.close()
+                self.transports[i] = None
+        return not down.is_set()
+
+    def run(self, stop: threading.Event | None = None) -> FanoutStats:
+        """Send every due delivery; returns when none is due (or SMTP is down, or stop is set)."""
+        stats = FanoutStats()
+        release_dead_claims(self.app.sm, self.app.now())
+        while stop is None or not stop.is_set():
+            with self.app.sm.begin() as session:
+                batch = _claim(session, self.worker, self.app.now(), self.claim_size)
+            if not batch:
+                break
+            if not self._send_batch(batch, stats, stop):
+                log.warning("fanout: SMTP unavailable; %d list message(s) will be retried", stats.retry)
+                break
+        finish_announcements(self.app.sm, self.app.now())
+        return stats
+
+
+def finish_announcements(sm: sessionmaker[Session], now: dt.datetime) -> int:
+    """Announcements with nothing left queued are done."""
+    with sm.begin() as session:
+        pending = exists().where(and_(Delivery.announcement_id == Announcement.id, Delivery.status == "queued"))
+        result = session.execute(update(Announcement).where(Announcement.status == "sending", ~pending)
+                                 .values(status="sent", finished_at=now))
+        return result.rowcount or 0
+
+
+def deliver_announcements(app: App, make_transport: Callable[[], Transport],
+                          stop: threading.Event | None = None,
+                          progress: Callable[[FanoutStats], None] | None = None) -> FanoutStats:
+    """The service's step next to deliver_due: send what is due of every announcement being sent."""
+    fanout = Fanout(app, make_transport, progress=progress)
+    try:
+        return fanout.run(stop)
+    finally:
+        fanout.close()
+
+
+def run_delivery_worker(app: App, stop: threading.Event, make_transport: Callable[[], Transport],
+                        idle: float = 5.0) -> None:
+    """`pioniers run --deliver-only`: one more worker sharing the list's deliveries (PostgreSQL), no inbox."""
+    log.info("delivery worker %s started", worker_id())
+    while not stop.is_set():
+        try:
+            stats = deliver_announcements(app, make_transport, stop)
+        except Exception:  # a database hiccup must not end the worker
+            log.exception("delivery worker: pass failed")
+            stats = FanoutStats()
+        if not stats.sent:
+            stop.wait(idle)
+    log.info("delivery worker stopped")

@@ -1,0 +1,284 @@
+"""The list message: rendered ONCE per announcement with placeholders, then filled per member by byte joins.
+
+Why: a list of thousands must not be rendered (Jinja, MIME, encoding) per member. The text and HTML parts
+are quoted-printable encoded by our own encoder, which never breaks a line inside a placeholder, so the
+per-member parts (To, Message-ID, greeting, unsubscribe token) are plain substitutions on the bytes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import html as htmllib
+import re
+import secrets
+from dataclasses import dataclass, field
+from email.generator import BytesGenerator
+from email.headerregistry import Address
+from email.message import EmailMessage, Message, MIMEPart
+from email.utils import format_datetime
+from io import BytesIO
+from typing import Any
+
+from inbox.message import clean
+from inbox.text import html_to_text
+from mailer.compose import POLICY, _environment
+from pioniers.config import Config
+
+MAGIC = b"PIONIERS-LIST-1 "
+_SAFE = frozenset(range(33, 127)) - {ord("=")}
+MAX_NAME = 80
+
+
+# --- quoted-printable that keeps placeholders whole ------------------------------------------------
+
+
+def _qp_chars(text: str) -> list[str]:
+    out: list[str] = []
+    for ch in text:
+        raw = ch.encode("utf-8")
+        if len(raw) == 1 and (raw[0] in _SAFE or ch in " \t"):
+            out.append(ch)
+        else:
+            out.append("".join(f"={b:02X}" for b in raw))
+    return out
+
+
+def qp_encode(text: str, keep: re.Pattern[str] | None = None) -> str:
+    """RFC 2045 quoted-printable (UTF-8); matches of `keep` stay on one line, unencoded."""
+    lines: list[str] = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        tokens: list[str] = []
+        pos = 0
+        for m in keep.finditer(line) if keep is not None else ():
+            tokens += _qp_chars(line[pos:m.start()])
+            tokens.append(m.group(0))
+            pos = m.end()
+        tokens += _qp_chars(line[pos:])
+        if tokens and tokens[-1] in (" ", "\t"):
+            tokens[-1] = f"={ord(tokens[-1]):02X}"
+        current = ""
+        for token in tokens:
+            if current and len(current) + len(token) > 75:
+                lines.append(current + "=")
+                current = ""
+            current += token
+        lines.append(current)
+    return "\n".join(lines)
+
+
+def qp_value(text: str) -> bytes:
+    """A per-member value inside a quoted-printable line: everything but letters and digits encoded."""
+    return "".join(ch if ch.isascii() and ch.isalnum() else "".join(f"={b:02X}" for b in ch.encode())
+                   for ch in text).encode("ascii")
+
+
+# --- what the organiser wrote ----------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    subject: str
+    text: str
+    html: str = ""
+    related: list[Message] = field(default_factory=list)  # inline images the HTML refers to (cid:)
+    attachments: list[Message] = field(default_factory=list)  # kept as they came, e.g. a PDF agenda
+
+
+def _content(part: Message) -> str:
+    try:
+        value = part.get_content()  # type: ignore[attr-defined]
+        if isinstance(value, str):
+            return value
+    except Exception:
+        pass
+    payload = part.get_payload(decode=True) or b""
+    return payload.decode(part.get_content_charset() or "utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def source_from_message(msg: Message) -> Source:
+    """Subject, text, HTML and attachments of an organiser's post, as written."""
+    text = html = ""
+    others: list[Message] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        disposition = part.get_content_disposition()
+        if ctype == "text/plain" and disposition != "attachment" and not text:
+            text = _content(part)
+        elif ctype == "text/html" and disposition != "attachment" and not html:
+            html = _content(part)
+        else:
+            others.append(part)
+    related, attachments = [], []
+    for part in others:
+        cid = str(part.get("Content-ID", "")).strip().strip("<>")
+        if cid and html and f"cid:{cid}" in html and part.get_content_disposition() != "attachment":
+            related.append(part)
+        else:
+            attachments.append(part)
+    if not text and html:
+        text = html_to_text(html)
+    subject = clean(str(msg.get("Subject", "")))
+    return Source(subject=subject, text=text, html=html, related=related, attachments=attachments)
+
+
+# --- rendering once --------------------------------------------------------------------------------
+
+
+def _placeholder(nonce: str, name: str) -> str:
+    return f"@@{nonce}:{name}@@"
+
+
+def _pattern(nonce: str) -> re.Pattern[str]:
+    return re.compile(f"@@{nonce}:[A-Z]+@@")
+
+
+def list_id(cfg: Config) -> str:
+    local, _, domain = cfg.post_address.partition("@")
+    return f"{local}.{domain}"
+
+
+def unsubscribe_address(cfg: Config, token: str) -> str:
+    local, _, domain = cfg.post_address.partition("@")
+    return f"{local}+unsubscribe-{token}@{domain}"
+
+
+def approve_address(cfg: Config, token: str) -> str:
+    local, _, domain = cfg.post_address.partition("@")
+    return f"{local}+approve-{token}@{domain}"
+
+
+def confirm_address(cfg: Config, token: str) -> str:
+    local, _, domain = cfg.post_address.partition("@")
+    return f"{local}+confirm-{token}@{domain}"
+
+
+def envelope_sender(cfg: Config, token: str) -> str:
+    """VERP: bounces+TOKEN@domain names the member in every bounce, whatever the bounce looks like."""
+    if not cfg.list.verp:
+        return cfg.bounce_address
+    local, _, domain = cfg.bounce_address.partition("@")
+    return f"{local}+{token}@{domain}"
+
+
+def _leaf(subtype: str, payload: str) -> MIMEPart:
+    part = MIMEPart(policy=POLICY)
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(payload)
+    return part
+
+
+def _multi(subtype: str, parts: list[Message]) -> MIMEPart:
+    multi = MIMEPart(policy=POLICY)
+    multi["Content-Type"] = f"multipart/{subtype}"
+    multi.set_payload(list(parts))
+    return multi
+
+
+def _insert_html(html: str, greeting: str, footer: str) -> str:
+    body = re.search(r"<body[^>]*>", html, re.IGNORECASE)
+    html = html[:body.end()] + greeting + html[body.end():] if body else greeting + html
+    end = html.lower().rfind("</body>")
+    return html[:end] + footer + html[end:] if end >= 0 else html + footer
+
+
+def prepare(cfg: Config, src: Source, *, announcement_id: int, reply_to: str, now: dt.datetime) -> bytes:
+    """The member message with placeholders, stored with the announcement (see fill())."""
+    nonce = secrets.token_hex(4)
+    ph = {name: _placeholder(nonce, name) for name in ("TO", "MID", "TOKEN", "GT", "GH")}
+    keep = _pattern(nonce)
+    env = _environment(cfg.network.language)
+    footer_ctx: dict[str, Any] = {"network": cfg.network, "unsubscribe_address": unsubscribe_address(cfg, ph["TOKEN"]),
+                                  "registration_address": cfg.network.registration_address}
+    footer_text = env.get_template("_list_footer.txt").render(**footer_ctx).strip()
+    footer_html = env.get_template("_list_footer.html").render(**footer_ctx).strip()
+    text = f"{ph['GT']}\n\n{src.text.strip()}\n\n-- \n{footer_text}\n"
+    body: Message = _leaf("plain", qp_encode(text, keep))
+    if src.html:
+        html_part: Message = _leaf("html", qp_encode(_insert_html(src.html, ph["GH"], footer_html), keep))
+        if src.related:
+            html_part = _multi("related", [html_part, *src.related])
+        body = _multi("alternative", [body, html_part])
+    if src.attachments:
+        body = _multi("mixed", [body, *src.attachments])
+
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = Address(display_name=clean(cfg.network.title), addr_spec=cfg.network.registration_address)
+    msg["Subject"] = clean(src.subject)
+    msg["Date"] = format_datetime(now)
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    msg["List-Id"] = f"{clean(cfg.network.title)} <{list_id(cfg)}>"
+    msg["List-Post"] = "NO"  # members cannot post (RFC 2369)
+    msg["Precedence"] = "list"
+    msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"  # ask Exchange not to answer every copy
+    msg["Content-Language"] = cfg.network.language
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = body["Content-Type"]
+    if body.get("Content-Transfer-Encoding"):
+        msg["Content-Transfer-Encoding"] = body["Content-Transfer-Encoding"]
+    msg.set_payload(body.get_payload())
+    buf = BytesIO()
+    BytesGenerator(buf, policy=POLICY).flatten(msg)
+
+    domain = cfg.domain
+    unsubscribe = f"<mailto:{unsubscribe_address(cfg, ph['TOKEN'])}?subject=unsubscribe>"
+    head = [f"To: {ph['TO']}", f"Message-ID: <list.{announcement_id}.{ph['MID']}@{domain}>"]
+    if cfg.list.unsubscribe_url:
+        sep = "&" if "?" in cfg.list.unsubscribe_url else "?"
+        head.append(f"List-Unsubscribe: {unsubscribe},\r\n <{cfg.list.unsubscribe_url}{sep}token={ph['TOKEN']}>")
+        head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")  # RFC 8058
+    else:
+        head.append(f"List-Unsubscribe: {unsubscribe}")
+    return MAGIC + nonce.encode() + b"\r\n" + "\r\n".join(head).encode() + b"\r\n" + buf.getvalue()
+
+
+# --- filling in, per member ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A prepared message split at its placeholders: fill() is a join of bytes."""
+
+    segments: tuple[bytes | str, ...]  # bytes: literal; str: placeholder name
+    greeting_text: tuple[bytes, bytes]  # (with a name containing NAME, without a name)
+    greeting_html: tuple[bytes, bytes]
+    name_marker: bytes
+
+    def fill(self, *, email: str, member_id: int, token: str, name: str) -> bytes:
+        name = clean(name)[:MAX_NAME]
+        if name:
+            gt = self.greeting_text[0].replace(self.name_marker, qp_value(name))
+            gh = self.greeting_html[0].replace(self.name_marker, qp_value(htmllib.escape(name)))
+        else:
+            gt, gh = self.greeting_text[1], self.greeting_html[1]
+        values = {"TO": clean(email).encode(), "MID": str(member_id).encode(), "TOKEN": token.encode(),
+                  "GT": gt, "GH": gh}
+        return b"".join(s if isinstance(s, bytes) else values[s] for s in self.segments)
+
+
+def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:
+    if not prepared.startswith(MAGIC):
+        raise ValueError("not a prepared list message")
+    first, _, template = prepared.partition(b"\r\n")
+    nonce = first[len(MAGIC):].decode()
+    split = re.compile(f"@@{nonce}:([A-Z]+)@@".encode())
+    pieces = split.split(template)
+    segments = tuple(p if i % 2 == 0 else p.decode() for i, p in enumerate(pieces))
+    marker = _placeholder(nonce, "NAME")
+    keep = _pattern(nonce)
+    env = _environment(cfg.network.language)
+
+    def greeting(kind: str, name: str) -> bytes:
+        rendered = env.get_template(f"_greeting.{kind}").render(name=name).strip()
+        return qp_encode(rendered, keep).replace("\n", "\r\n").encode("ascii")
+
+    return Compiled(segments, (greeting("txt", marker), greeting("txt", "")),
+                    (greeting("html", marker), greeting("html", "")), marker.encode())
+
+
+def as_message(data: bytes) -> EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]

@@ -1,0 +1,165 @@
+"""Announcements: hold a post, preview it, approve or discard it, and queue one Delivery per member.
+
+Used by the inbox handlers (posts by mail) and the command line (`pioniers announce`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from email.message import EmailMessage, Message
+from typing import Any
+
+from sqlalchemy import func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from db import members
+from db.models import Announcement, Delivery, Meeting, Member, OutboundMessage, UTCDateTime
+from inbox.dates import find_date_refs, resolve
+from mailer import listmail
+from mailer.compose import build_message, render
+from mailer.letters import meeting_ref, meeting_view
+from mailer.outbox import queue
+from pioniers.app import App
+from pioniers.config import Config
+
+HELD, SENDING, SENT, DISCARDED = "held", "sending", "sent", "discarded"
+
+
+def list_letter(session: Session, cfg: Config, *, key: str, template: str, to: str, name: str, now: dt.datetime,
+                reply_to: str = "", attach: Message | None = None, in_reply_to: str = "",
+                references: tuple[str, ...] = (), auto_reply: bool = True, **context: Any) -> bool:
+    """One mail about the list to one address (preview, refusal, confirmations), through the outbox."""
+    if session.scalar(select(OutboundMessage.id).where(OutboundMessage.key == key)) is not None:
+        return False
+    net = cfg.network
+    rendered = render(net.language, template, network=net, name=name, post_address=cfg.post_address, **context)
+    msg = build_message(sender=net.registration_address, sender_name=net.title, to=to, rendered=rendered, now=now,
+                        in_reply_to=in_reply_to, references=references, auto_reply=auto_reply, lang=net.language)
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    if attach is not None:
+        msg.add_attachment(attach)  # message/rfc822: exactly what a member gets
+    return queue(session, key=key, recipient=to, kind=template, message=msg, now=now, auto_reply=auto_reply,
+                 subject=rendered.subject)
+
+
+def active_count(session: Session) -> int:
+    return session.scalar(select(func.count(Member.id)).where(Member.status == members.ACTIVE)) or 0
+
+
+def referenced_meeting(session: Session, cfg: Config, subject: str, text: str, today: dt.date) -> Meeting | None:
+    """The scheduled meeting a post names ("Pioniersnetwerk 17 juni 2027"), subject first."""
+    meetings = list(session.scalars(select(Meeting).where(Meeting.status == "scheduled")))
+    dates = [m.date for m in meetings]
+    for where in (subject, text[:20000]):
+        for ref in find_date_refs(where, cfg.network.name):
+            day = resolve(ref, dates, today)
+            match = next((m for m in meetings if m.date == day), None)
+            if match is not None:
+                return match
+    return None
+
+
+def create(session: Session, app: App, src: listmail.Source, posted_by: str) -> Announcement:
+    """A held announcement. A meeting reference makes replies register: Reply-To is the registration
+    address and the subject keeps the reference; otherwise replies go to the organiser who posted."""
+    cfg = app.cfg
+    meeting = referenced_meeting(session, cfg, src.subject, src.text, app.today())
+    if meeting is not None:
+        ref = meeting_ref(cfg, meeting.date)
+        subject_refs = find_date_refs(src.subject, cfg.network.name)
+        if not any(resolve(r, [meeting.date], app.today()) == meeting.date for r in subject_refs):
+            src.subject = f"{src.subject} - {ref}" if src.subject else ref
+        reply_to = cfg.network.registration_address
+    else:
+        reply_to = posted_by
+    ann = Announcement(status=HELD, subject=src.subject[:1000], posted_by=posted_by,
+                       meeting_id=meeting.id if meeting else None, prepared=b"", recipients=0,
+                       created_at=app.now())
+    session.add(ann)
+    session.flush()
+    ann.prepared = listmail.prepare(cfg, src, announcement_id=ann.id, reply_to=reply_to, now=app.now())
+    return ann
+
+
+def sample(session: Session, cfg: Config, ann: Announcement, fallback: str) -> EmailMessage:
+    """The announcement as one member will get it (the first member; the organiser when there is none)."""
+    member = session.scalar(select(Member).where(Member.status == members.ACTIVE).order_by(Member.id).limit(1))
+    compiled = listmail.compile_prepared(cfg, ann.prepared)
+    if member is None:
+        data = compiled.fill(email=fallback, member_id=0, token="0" * 26, name="")
+    else:
+        data = compiled.fill(email=member.email, member_id=member.id, token=member.token, name=member.name)
+    return listmail.as_message(data)
+
+
+def text_of(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain",))
+    return part.get_content().replace("\r\n", "\n") if part is not None else ""
+
+
+def send_preview(session: Session, app: App, ann: Announcement, organiser: str, name: str, *,
+                 in_reply_to: str = "", references: tuple[str, ...] = ()) -> str:
+    """Mail the organiser the preview with a single-use approval token; returns the token."""
+    cfg = app.cfg
+    valid = dt.timedelta(hours=cfg.list.approval_hours)
+    token = members.issue_token(session, "approve", organiser, app.now(), valid, ann.id)
+    member_msg = sample(session, cfg, ann, organiser)
+    expires = (app.now() + valid).astimezone(app.tz).strftime("%d-%m-%Y %H:%M")
+    list_letter(session, cfg, key=f"list-preview:{ann.id}", template="list_preview", to=organiser, name=name,
+                now=app.now(), reply_to=listmail.approve_address(cfg, token), attach=member_msg,
+                in_reply_to=in_reply_to, references=references, token=token, subject=ann.subject,
+                count=active_count(session), expires=expires, preview=text_of(member_msg),
+                reply_to_members=str(member_msg.get("Reply-To", "")))
+    return token
+
+
+def start_sending(session: Session, app: App, ann: Announcement) -> int:
+    """One queued Delivery per active member, in one INSERT ... SELECT (no member list in memory)."""
+    now = app.now()
+    columns = ["announcement_id", "member_id", "email", "status", "attempts", "next_attempt_at", "last_error"]
+    rows = select(literal(ann.id), Member.id, Member.email, literal("queued"), literal(0),
+                  literal(now, UTCDateTime()), literal("")).where(Member.status == members.ACTIVE)
+    session.execute(insert(Delivery).from_select(columns, rows))
+    ann.recipients = session.scalar(select(func.count(Delivery.id)).where(Delivery.announcement_id == ann.id)) or 0
+    ann.status, ann.approved_at = SENDING, now
+    if ann.recipients == 0:
+        ann.status, ann.finished_at = SENT, now
+    return ann.recipients
+
+
+def discard(ann: Announcement) -> None:
+    ann.status = DISCARDED
+
+
+def draft_for_meeting(session: Session, app: App, meeting: Meeting) -> Announcement:
+    """The standard announcement of a meeting (template 'announcement'), held like a post."""
+    cfg = app.cfg
+    rendered = render(cfg.network.language, "announcement", network=cfg.network, meeting=meeting_view(cfg, meeting),
+                      registration_address=cfg.network.registration_address, name="")
+    src = listmail.Source(subject=rendered.subject, text=rendered.text, html=rendered.html)
+    return create(session, app, src, posted_by="")
+
+
+@dataclass(frozen=True)
+class Counts:
+    announcement: Announcement
+    queued: int
+    sent: int
+    failed: int
+
+
+def counts(session: Session, ann_id: int | None = None) -> list[Counts]:
+    query = select(Announcement).order_by(Announcement.id.desc())
+    if ann_id is not None:
+        query = query.where(Announcement.id == ann_id)
+    anns = list(session.scalars(query))
+    tally: dict[tuple[int, str], int] = {}
+    grouped = select(Delivery.announcement_id, Delivery.status, func.count(Delivery.id)).group_by(
+        Delivery.announcement_id, Delivery.status)
+    if ann_id is not None:
+        grouped = grouped.where(Delivery.announcement_id == ann_id)
+    for aid, status, n in session.execute(grouped):
+        tally[(aid, status)] = n
+    return [Counts(a, tally.get((a.id, "queued"), 0), tally.get((a.id, "sent"), 0), tally.get((a.id, "failed"), 0))
+            for a in anns]

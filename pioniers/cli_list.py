@@ -1,0 +1,172 @@
+"""The mailing list's commands: `members`, `announce`, `announcements`, and `run --deliver-only`.
+
+Hooked into pioniers/cli.py by add_parsers() and LIST_COMMANDS.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from db import registry
+from db.models import Announcement
+from pioniers import announcements as ann_ops
+from pioniers import members as member_ops
+from pioniers.app import App
+from pioniers.config import load_config
+from pioniers.meetings import UserError, parse_day
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    members = sub.add_parser("members", help="the mailing list's members")
+    msub = members.add_subparsers(dest="action", required=True)
+    msub.add_parser("list", help="every member with status (active, pending, unsubscribed, disabled)")
+    add = msub.add_parser("add", help="add a member (active at once)")
+    add.add_argument("email")
+    add.add_argument("--name", default="")
+    rm = msub.add_parser("remove", help="take a member off the list")
+    rm.add_argument("email")
+    imp = msub.add_parser("import", help="add members from a CSV file with a header row email,name")
+    imp.add_argument("file")
+    msub.add_parser("export", help="active members as CSV (email,name) on stdout")
+
+    ann = sub.add_parser("announce", help="draft, preview and send the standard announcement of a meeting")
+    ann.add_argument("date")
+    ann.add_argument("--yes", action="store_true", help="send without asking")
+
+    sub.add_parser("announcements", help="announcements with queued / sent / failed counts")
+
+
+def _app(args: argparse.Namespace) -> App:
+    return App.from_config(load_config(args.config))
+
+
+def cmd_members(args: argparse.Namespace) -> None:
+    app = _app(args)
+    if args.action == "list":
+        rows = member_ops.list_members(app)
+        print(f"{'email':<40}  {'status':<24}  {'source':<12}  {'since':<10}  name")
+        for m in rows:
+            status = m.status
+            if m.status == "disabled":
+                status = f"disabled ({m.bounces} bounces)"
+            elif m.bounces:
+                status = f"{m.status} ({m.bounces} bounces)"
+            since = m.created_at.astimezone(app.tz).strftime("%Y-%m-%d")
+            print(f"{m.email:<40}  {status:<24}  {m.source:<12}  {since:<10}  {m.name}")
+        active = sum(1 for m in rows if m.status == "active")
+        disabled = sum(1 for m in rows if m.status == "disabled")
+        print(f"{active} active, {disabled} disabled by bounces, {len(rows)} in all")
+    elif args.action == "add":
+        print(member_ops.add_member(app, args.email, args.name))
+    elif args.action == "remove":
+        print(member_ops.remove_member(app, args.email))
+    elif args.action == "import":
+        added, already, skipped = member_ops.import_csv(app, Path(args.file))
+        print(f"{added} added, {already} already members, {skipped} skipped (they unsubscribed or bounced)")
+    elif args.action == "export":
+        sys.stdout.write(member_ops.export_csv(app))
+        sys.stdout.flush()
+
+
+def _progress_bar(app: App, ann_id: int) -> Callable[[object], None]:
+    def show(_: object) -> None:
+        with app.sm.begin() as session:
+            (row,) = ann_ops.counts(session, ann_id)
+        total = row.announcement.recipients or 1
+        done = row.sent + row.failed
+        width = 30
+        filled = int(width * done / total)
+        sys.stderr.write(f"\r[{'#' * filled}{'-' * (width - filled)}] {done}/{row.announcement.recipients} "
+                         f"(sent {row.sent}, failed {row.failed})")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_announce(args: argparse.Namespace) -> None:
+    from mailer.fanout import deliver_announcements
+    from pioniers.service import make_transport
+
+    app = _app(args)
+    cfg = app.cfg
+    day = parse_day(args.date)
+    with app.sm.begin() as session:
+        meeting = registry.meeting_on(session, day)
+        if meeting is None:
+            raise UserError(f"no meeting on {day}: see 'pioniers meeting list'")
+        if meeting.status != "scheduled":
+            raise UserError(f"the meeting on {day} is cancelled")
+        ann = ann_ops.draft_for_meeting(session, app, meeting)
+        sample = ann_ops.sample(session, cfg, ann, cfg.network.registration_address)
+        count = ann_ops.active_count(session)
+        ann_id = ann.id
+    print(f"Subject:  {sample['Subject']}\nFrom:     {sample['From']}\nReply-To: {sample['Reply-To']}\n"
+          f"To:       {sample['To']} (one of {count} members; each gets their own copy)\n")
+    print(ann_ops.text_of(sample))
+    if count == 0:
+        _discard(app, ann_id)
+        raise UserError("the list has no active members: nothing to send (see 'pioniers members')")
+    if not args.yes:
+        try:
+            answer = input(f"Send this to {count} members? [y/N] ").strip().lower()
+        except EOFError:
+            answer = ""
+        if answer not in ("y", "yes", "j", "ja"):
+            _discard(app, ann_id)
+            print("not sent")
+            return
+    with app.sm.begin() as session:
+        ann = session.get(Announcement, ann_id)
+        assert ann is not None
+        ann_ops.start_sending(session, app, ann)
+    show = _progress_bar(app, ann_id)
+    show(None)
+    deliver_announcements(app, lambda: make_transport(app), progress=show)
+    show(None)
+    sys.stderr.write("\n")
+    with app.sm.begin() as session:
+        (row,) = ann_ops.counts(session, ann_id)
+    print(f"announcement #{ann_id}: sent {row.sent}, failed {row.failed}, queued {row.queued}"
+          + (" (retried by 'pioniers run')" if row.queued else ""))
+
+
+def _discard(app: App, ann_id: int) -> None:
+    with app.sm.begin() as session:
+        ann = session.get(Announcement, ann_id)
+        if ann is not None:
+            ann_ops.discard(ann)
+
+
+def cmd_announcements(args: argparse.Namespace) -> None:
+    app = _app(args)
+    with app.sm.begin() as session:
+        rows = ann_ops.counts(session)
+    print(f"{'#':>4}  {'created':<16}  {'status':<9}  {'queued':>6}  {'sent':>6}  {'failed':>6}  subject")
+    for r in rows:
+        a = r.announcement
+        when = a.created_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M")
+        print(f"{a.id:>4}  {when:<16}  {a.status:<9}  {r.queued:>6}  {r.sent:>6}  {r.failed:>6}  {a.subject[:60]}")
+
+
+def cmd_deliver_only(args: argparse.Namespace) -> None:
+    """`pioniers run --deliver-only`: share the list's deliveries with other workers; the inbox is not read."""
+    import signal
+
+    from mailer.fanout import run_delivery_worker
+    from pioniers.service import make_transport
+
+    app = _app(args)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_delivery_worker(app, stop, lambda: make_transport(app))
+
+
+LIST_COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "members": cmd_members,
+    "announce": cmd_announce,
+    "announcements": cmd_announcements,
+}

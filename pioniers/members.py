@@ -1,0 +1,109 @@
+"""Organisers' member commands (list, add, remove, import, export) and subscribing registrants."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import members
+from db.models import Member, Person
+from pioniers.app import App
+from pioniers.config import Config
+from pioniers.meetings import UserError
+
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+
+
+def subscribe_registrant(session: Session, cfg: Config, person: Person, now: dt.datetime) -> bool:
+    """Called for every registration: True when the person is (now) on the list."""
+    if not cfg.list.subscribe_registrants:
+        member = members.find(session, person.email)
+        return member is not None and member.status == members.ACTIVE
+    return members.subscribe_registrant(session, person.email, person.name, now)
+
+
+def check_address(text: str) -> str:
+    email = text.strip().lower()
+    if not _ADDRESS.match(email):
+        raise UserError(f"{text!r} is not an email address")
+    return email
+
+
+def list_members(app: App) -> list[Member]:
+    with app.sm.begin() as session:
+        return list(session.scalars(select(Member).order_by(Member.status, Member.email)))
+
+
+def add_member(app: App, email: str, name: str) -> str:
+    email = check_address(email)
+    with app.sm.begin() as session:
+        member, changed = members.add(session, email, name, app.now())
+        return f"{email} is a member" + ("" if changed else " (already)")
+
+
+def remove_member(app: App, email: str) -> str:
+    email = check_address(email)
+    with app.sm.begin() as session:
+        if members.find(session, email) is None:
+            raise UserError(f"{email} is not on the list: see 'pioniers members list'")
+        _, was = members.unsubscribe(session, email, app.now())
+        return f"{email} removed" if was else f"{email} was not an active member"
+
+
+def import_csv(app: App, path: Path) -> tuple[int, int, int]:
+    """CSV with a header row 'email,name'. (added, already there, skipped because they left or bounced)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text: save it as 'CSV UTF-8'") from None
+    header = text.splitlines()[0] if text.strip() else ""
+    delimiter = ";" if ";" in header else ("\t" if "\t" in header else ",")  # Dutch Excel writes ';'
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    if not rows or [c.strip().lower() for c in rows[0]][:2] not in (["email", "name"], ["email"]):
+        raise UserError(f"{path}: the first row must be the header 'email,name'")
+    parsed: list[tuple[str, str]] = []
+    for number, row in enumerate(rows[1:], start=2):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            email = check_address(row[0])
+        except UserError:
+            raise UserError(f"{path} line {number}: {row[0]!r} is not an email address") from None
+        parsed.append((email, row[1].strip() if len(row) > 1 else ""))
+    added = already = skipped = 0
+    with app.sm.begin() as session:
+        for email, name in parsed:
+            member = members.find(session, email)
+            if member is None:
+                members.add(session, email, name, app.now(), source="import")
+                added += 1
+            elif member.status in (members.UNSUBSCRIBED, members.DISABLED):
+                skipped += 1  # an import never overrides someone's own "no"
+            elif member.status == members.PENDING:
+                members.activate(session, member, app.now())
+                added += 1
+            else:
+                already += 1
+                if name and not member.name:
+                    member.name = name
+    return added, already, skipped
+
+
+def export_csv(app: App) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["email", "name"])
+    with app.sm.begin() as session:
+        for member in session.scalars(select(Member).where(Member.status == members.ACTIVE).order_by(Member.email)):
+            name = member.name
+            if name[:1] in ("=", "+", "-", "@"):
+                name = "'" + name  # no formulas when opened in Excel
+            writer.writerow([member.email, name])
+    return out.getvalue()

@@ -1,0 +1,228 @@
+"""Trying to break it: kills, outages, concurrent services, hostile headers, forged senders, AVG."""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import random
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import Forgotten, InboundMessage, OutboundMessage, Person, Registration
+from helpers import REG, World, mail, write_config
+from pioniers.app import App
+from pioniers.config import load_config
+from pioniers.locks import ServiceBusy
+from pioniers.service import run
+
+
+def count(world, model, *where) -> int:
+    with world.app.sm.begin() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_sigkill_at_random_points_during_a_burst(tmp_path, db_url, mailbox, smtp_sink):
+    """1,000 registrations; `poll --once` killed with SIGKILL at random moments, then run to the end."""
+    world = World.create(tmp_path, db_url, mailbox, smtp_sink, extra="\n[limits]\nreplies_per_hour = 100000\n")
+    world.meeting("2099-03-18")  # the subprocess uses the real clock: a meeting far in the future
+    n = 1000
+    client = mailbox.connect()
+    for i in range(n):
+        client.append("INBOX", mail(subject="Pioniersnetwerk 18 maart 2099", sender=f"p{i}@schiedam.nl"))
+    client.logout()
+    rng = random.Random(20270318)
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-m", "pioniers.cli", "--config", str(world.config_path),
+                                 "poll", "--once"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 4.0))
+        if proc.poll() is None:
+            proc.kill()
+            kills += 1
+        proc.wait()
+    # Restart: claims by the killed processes expire after their lease; the clock moves past it.
+    world.clock.now = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
+    world.poll()
+    assert kills >= 1
+    assert count(world, Registration, Registration.status == "confirmed") == n
+    assert count(world, InboundMessage) == n
+    assert count(world, InboundMessage, InboundMessage.outcome == "processed") == n
+    assert count(world, OutboundMessage) == n  # one confirmation row per registration
+    assert count(world, OutboundMessage, OutboundMessage.status == "sent") == n
+    assert mailbox.messages("INBOX") == []
+    received = collections.Counter(m.rcpt_tos[0] for m in smtp_sink.messages)
+    assert set(received) == {f"p{i}@schiedam.nl" for i in range(n)}
+    repeats = sum(c - 1 for c in received.values())
+    assert repeats <= kills, f"{repeats} repeated confirmations after {kills} kills"
+
+
+def test_smtp_outage_queues_and_retries_with_backoff(world):
+    world.meeting()
+    world.sink.stop()  # the SMTP server is down
+    world.deliver(mail(sender="a@schiedam.nl"))
+    world.deliver(mail(sender="b@schiedam.nl"))
+    result = world.poll()
+    assert result.inbox.processed == 2 and result.outbox.sent == 0 and result.outbox.retry == 2
+    world.clock.advance(seconds=10)  # too early for the retry
+    world.sink.start()
+    assert world.poll().outbox.sent == 0
+    world.sink.fail_with = 451  # back, but refusing temporarily
+    world.clock.advance(minutes=1)
+    assert world.poll().outbox.retry == 2
+    with world.app.sm.begin() as s:
+        assert all(r.attempts >= 1 and r.status == "queued" for r in s.scalars(select(OutboundMessage)))
+        assert all("451" in r.last_error for r in s.scalars(select(OutboundMessage)))
+    world.sink.fail_with = None
+    world.clock.advance(minutes=5)
+    assert world.poll().outbox.sent == 2
+    assert sorted(m.rcpt_tos[0] for m in world.sink.messages) == ["a@schiedam.nl", "b@schiedam.nl"]
+
+
+def test_permanent_smtp_failure_is_recorded(world):
+    world.meeting()
+    world.sink.fail_with = 550
+    world.deliver(mail(sender="weg@schiedam.nl"))
+    assert world.poll().outbox.failed == 1
+    with world.app.sm.begin() as s:
+        row = s.scalar(select(OutboundMessage))
+        assert row.status == "failed" and row.last_error.startswith("550")
+
+
+def _run_in_thread(app: App):
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(app, stop), kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def test_service_survives_imap_restart(world, dovecot):
+    world.meeting()
+    stop, thread = _run_in_thread(world.app)
+    try:
+        world.deliver(mail(sender="voor@schiedam.nl"))
+        world.sink.wait_for(1, timeout=30)
+        dovecot.restart()
+        world.deliver(mail(sender="na@schiedam.nl"))
+        world.sink.wait_for(2, timeout=60)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert sorted(m.rcpt_tos[0] for m in world.sink.messages) == ["na@schiedam.nl", "voor@schiedam.nl"]
+    assert count(world, Registration) == 2
+
+
+def test_second_service_on_the_same_inbox_refuses(world):
+    stop, thread = _run_in_thread(world.app)
+    try:
+        deadline = time.time() + 20
+        from db.models import ServiceLock
+
+        while count(world, ServiceLock) == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        second = App.from_config(world.app.cfg, world.clock)
+        with pytest.raises(ServiceBusy, match="already reading this inbox"):
+            run(second, threading.Event(), install_signals=False)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    # Once the first has stopped, another may start.
+    assert count(world, ServiceLock) == 0
+
+
+def test_reply_limits_per_address_and_per_hour(tmp_path, db_url, mailbox, smtp_sink):
+    world = World.create(tmp_path, db_url, mailbox, smtp_sink,
+                         extra="\n[limits]\nreplies_per_address_per_day = 2\nreplies_per_hour = 3\n")
+    world.meeting()
+    for _ in range(4):
+        world.deliver(mail(sender="druk@schiedam.nl"))
+    world.deliver(mail(sender="een@schiedam.nl"))
+    world.deliver(mail(sender="twee@schiedam.nl"))
+    result = world.poll()
+    assert result.inbox.processed == 6
+    received = collections.Counter(m.rcpt_tos[0] for m in world.sink.messages)
+    assert received["druk@schiedam.nl"] == 2
+    assert sum(received.values()) == 3  # the hourly cap
+    with world.app.sm.begin() as s:
+        reasons = [r.reason for r in s.scalars(select(InboundMessage))]
+    assert any("daily limit" in r for r in reasons) and any("hourly" in r for r in reasons)
+    assert count(world, Registration) == 3  # still registered, just not answered
+
+
+def test_header_injection_cannot_add_recipients_or_headers(world):
+    world.meeting()
+    raw = (b"From: =?utf-8?q?Jan=0D=0ABcc:_victim@evil.example=0D=0AX-Evil:_1?= <jan@schiedam.nl>\r\n"
+           b"To: " + REG.encode() + b"\r\n"
+           b"Subject: =?utf-8?q?Pioniersnetwerk_18_maart_2027=0D=0ABcc:_x@evil.example?=\r\n"
+           b"Message-ID: <inj@client.example>\r\n\r\nAanmelden.\r\n")
+    world.deliver(raw)
+    world.poll()
+    (sent,) = world.sink.messages
+    assert sent.rcpt_tos == ["jan@schiedam.nl"]
+    head = sent.data.split(b"\r\n\r\n", 1)[0]
+    assert b"Bcc" not in head and b"X-Evil" not in head and b"evil.example" not in head
+
+
+def test_dmarc_fail_from_our_receiving_server_is_held(tmp_path, db_url, mailbox, smtp_sink):
+    world = World.create(tmp_path, db_url, mailbox, smtp_sink)
+    text = world.config_path.read_text().replace('username = "', 'authserv_id = "mx.pioniers.test"\nusername = "', 1)
+    world.config_path.write_text(text)
+    world.app = App.from_config(load_config(world.config_path), world.clock)
+    world.meeting()
+    world.deliver(mail(sender="burgemeester@schiedam.nl", headers={
+        "Authentication-Results": "mx.pioniers.test; spf=fail smtp.mailfrom=schiedam.nl; "
+                                  "dkim=none; dmarc=fail (p=reject) header.from=schiedam.nl"}))
+    result = world.poll()
+    assert result.inbox.attention == 1 and world.sink.messages == []
+    with world.app.sm.begin() as s:
+        assert "DMARC" in s.scalar(select(InboundMessage.reason))
+
+
+def test_forget_removes_everything_and_keeps_only_a_hash(world):
+    world.meeting()
+    world.deliver(mail(sender="Jan <jan@schiedam.nl>"))
+    world.deliver(mail(sender="Piet <piet@utrecht.nl>"))
+    world.poll()
+    from pioniers.privacy import forget
+
+    report = forget(world.app, "JAN@schiedam.nl")
+    assert report.removed["person"] == 1 and report.removed["registrations"] == 1
+    assert report.removed["incoming messages"] == 1 and report.removed["outgoing messages"] == 1
+    assert report.removed["list membership"] == 1  # registrants join the list by default
+    assert count(world, Person, Person.email == "jan@schiedam.nl") == 0
+    assert count(world, Person) == 1 and count(world, Registration) == 1  # Piet untouched
+    assert count(world, Forgotten) == 1
+    with world.app.sm.begin() as s:
+        stored = s.scalar(select(Forgotten.address_hash))
+        assert "jan" not in stored and len(stored) == 64
+
+
+def test_retention_removes_personal_data_after_the_meeting(tmp_path, db_url, mailbox, smtp_sink):
+    world = World.create(tmp_path, db_url, mailbox, smtp_sink, extra="\n[list]\nsubscribe_registrants = false\n")
+    world.meeting("2027-03-18")
+    world.deliver(mail(sender="jan@schiedam.nl"))
+    world.poll()
+    from pioniers.privacy import purge_expired
+
+    world.clock.now = dt.datetime(2027, 4, 1, tzinfo=dt.timezone.utc)  # two weeks after: kept
+    assert purge_expired(world.app).registrations == 0
+    world.clock.now = dt.datetime(2027, 6, 20, tzinfo=dt.timezone.utc)  # 94 days after
+    report = purge_expired(world.app)
+    assert report.registrations == 1 and report.people == 1 and report.raw_messages == 1
+    with world.app.sm.begin() as s:
+        row = s.scalar(select(InboundMessage))
+        assert row.raw is None and row.sender == "" and row.sha256  # identity stays: never processed twice
+    assert count(world, Person) == 0
+
+
+def test_forget_via_cli(tmp_path):
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path}/p.db")
+    run_cli = lambda *a: subprocess.run([sys.executable, "-m", "pioniers.cli", "--config", str(cfg), *a],  # noqa: E731
+                                        capture_output=True, text=True, timeout=60)
+    assert run_cli("init").returncode == 0
+    out = run_cli("forget", "someone@schiedam.nl")
+    assert out.returncode == 0 and "forgot someone@schiedam.nl" in out.stdout and "registrations: 0" in out.stdout
