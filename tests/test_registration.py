@@ -175,3 +175,22 @@ def test_messages_processed_in_uid_order_and_identity_recorded(world):
         rows = list(s.scalars(select(InboundMessage).order_by(InboundMessage.id)))
         assert [r.uid for r in rows] == ["1", "2"]
         assert all(len(r.sha256) == 64 and r.uidvalidity > 0 and r.message_id for r in rows)
+
+
+def test_english_network_answers_in_english(tmp_path, db_url, mailbox, smtp_sink):
+    from helpers import World
+
+    world = World.create(tmp_path, db_url, mailbox, smtp_sink)
+    world.config_path.write_text(world.config_path.read_text().replace('language = "nl"', 'language = "en"'))
+    from pioniers.app import App
+    from pioniers.config import load_config
+
+    world.app = App.from_config(load_config(world.config_path), world.clock)
+    world.meeting("2027-03-18")
+    world.deliver(mail(subject="Pioniersnetwerk 18 March 2027", body="I'd like to join.\n"))
+    world.poll()
+    (reply,) = world.replies()
+    text = text_of(reply)
+    assert "Thursday 18 March 2027, 14:00-17:00" in text
+    assert "Beste" not in text and "Dear" in text
+    assert parts(reply)["text/calendar"]
