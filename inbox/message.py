@@ -94,7 +94,8 @@ def parse_address(msg: Message, name: str) -> tuple[str, str]:
     return clean(display).strip("'\" "), addr
 
 
-def _part_text(part: Message) -> str:
+def part_text(part: Message) -> str:
+    """A text part's content as str, whatever its declared (or missing, or wrong) charset."""
     try:
         content = part.get_content()  # type: ignore[attr-defined]
         if isinstance(content, str):
@@ -163,9 +164,9 @@ def parse_message(raw: bytes) -> Incoming:
         elif "attachment" in disposition:
             continue
         elif ctype == "text/plain" and not plain:
-            plain = _part_text(part)[:MAX_TEXT]
+            plain = part_text(part)[:MAX_TEXT]
         elif ctype == "text/html" and not html:
-            html = _part_text(part)[:MAX_TEXT]
+            html = part_text(part)[:MAX_TEXT]
     text = plain or (html_to_text(html) if html else "")
     return Incoming(
         sender=sender,

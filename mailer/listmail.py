@@ -20,7 +20,7 @@ from email.utils import format_datetime
 from io import BytesIO
 from typing import Any
 
-from inbox.message import clean
+from inbox.message import clean, part_text
 from inbox.text import html_to_text
 from mailer.compose import POLICY, _environment
 from pioniers.config import Config
@@ -85,17 +85,6 @@ class Source:
     attachments: list[Message] = field(default_factory=list)  # kept as they came, e.g. a PDF agenda
 
 
-def _content(part: Message) -> str:
-    try:
-        value = part.get_content()  # type: ignore[attr-defined]
-        if isinstance(value, str):
-            return value
-    except Exception:
-        pass
-    payload = part.get_payload(decode=True) or b""
-    return payload.decode(part.get_content_charset() or "utf-8", "replace") if isinstance(payload, bytes) else ""
-
-
 def source_from_message(msg: Message) -> Source:
     """Subject, text, HTML and attachments of an organiser's post, as written."""
     text = html = ""
@@ -106,9 +95,9 @@ def source_from_message(msg: Message) -> Source:
         ctype = part.get_content_type()
         disposition = part.get_content_disposition()
         if ctype == "text/plain" and disposition != "attachment" and not text:
-            text = _content(part)
+            text = part_text(part)
         elif ctype == "text/html" and disposition != "attachment" and not html:
-            html = _content(part)
+            html = part_text(part)
         else:
             others.append(part)
     related, attachments = [], []
