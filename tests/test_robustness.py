@@ -57,6 +57,7 @@ def test_sigkill_at_random_points_during_a_burst(tmp_path, db_url, mailbox, smtp
     received = collections.Counter(m.rcpt_tos[0] for m in smtp_sink.messages)
     assert set(received) == {f"p{i}@schiedam.nl" for i in range(n)}
     repeats = sum(c - 1 for c in received.values())
+    print(f"\n{db_url.split(':')[0]}: {n} registrations, {kills} SIGKILLs, {repeats} repeated confirmation(s)")
     assert repeats <= kills, f"{repeats} repeated confirmations after {kills} kills"
 
 
