@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db import lookups
 from db.models import ListToken, Member
 
 PENDING, ACTIVE, UNSUBSCRIBED, DISABLED = "pending", "active", "unsubscribed", "disabled"
@@ -24,6 +25,9 @@ def token_hash(token: str) -> str:
 
 
 def find(session: Session, email: str, *, lock: bool = False) -> Member | None:
+    lk = lookups.get(session)
+    if lk is not None and not lock and email.strip().lower() in lk.members:
+        return lk.members[email.strip().lower()]
     query = select(Member).where(Member.email == email.strip().lower())
     if lock:
         query = query.with_for_update()
@@ -34,11 +38,15 @@ def by_token(session: Session, token: str) -> Member | None:
     return session.scalar(select(Member).where(Member.token == token.strip().lower()))
 
 
-def _new(session: Session, email: str, name: str, status: str, source: str, now: dt.datetime) -> Member:
+def _new(session: Session, email: str, name: str, status: str, source: str, now: dt.datetime,
+         flush: bool = True) -> Member:
     member = Member(email=email.strip().lower(), name=name, status=status, source=source, token=new_token(),
                     bounces=0, created_at=now, updated_at=now)
     session.add(member)
-    session.flush()
+    if flush:
+        session.flush()
+    if (lk := lookups.get(session)) is not None:
+        lk.members[member.email] = member
     return member
 
 
@@ -46,7 +54,7 @@ def subscribe_registrant(session: Session, email: str, name: str, now: dt.dateti
     """A registrant joins the list, unless they once left (or bounced). True when they are a member now."""
     member = find(session, email)
     if member is None:
-        _new(session, email, name, ACTIVE, "registration", now)
+        _new(session, email, name, ACTIVE, "registration", now, flush=False)  # flushed with the registration
         return True
     if member.status == PENDING:  # registering proves the address as well as a confirmation does
         member.status, member.updated_at = ACTIVE, now

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -71,6 +72,11 @@ class Person(Base):
     name: Mapped[str] = mapped_column(Text, default="")
     organisation: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_utcnow)
+    # Who is who (pioniers/network.py): pioneer | learner | meedenker | '' and one line on their work.
+    role: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    topic: Mapped[str] = mapped_column(Text, default="", server_default="")
+    share_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     registrations: Mapped[list[Registration]] = relationship(back_populates="person")
 
@@ -237,3 +243,77 @@ class ListToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# --- the network: theme polls and statistics (pioniers/network.py, pioniers/network_stats.py) --------
+
+
+class Poll(Base):
+    """A theme poll for one meeting; members vote by replying to its announcement (nieuws+poll-ID@)."""
+
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # open | closed | discarded
+    subject: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(320), default="")  # the organiser ('' from the CLI)
+    closes_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # last day votes count
+    announcement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("announcements.id", ondelete="SET NULL"), nullable=True
+    )
+    winner_option_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PollOption(Base):
+    __tablename__ = "poll_options"
+    __table_args__ = (UniqueConstraint("poll_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 ... as members see them
+    text: Mapped[str] = mapped_column(Text)
+    final_votes: Mapped[int | None] = mapped_column(Integer, nullable=True)  # kept when the votes are purged
+
+
+class Vote(Base):
+    """One vote per address per poll; a new vote replaces the old one (revision counts the changes)."""
+
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("poll_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
+    option_id: Mapped[int] = mapped_column(ForeignKey("poll_options.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Proposal(Base):
+    """A theme a member proposed in reply to a poll ("voorstel: ..."); the organisers see it."""
+
+    __tablename__ = "proposals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class MeetingSummary(Base):
+    """A meeting's figures without personal data, written before its registrations are purged."""
+
+    __tablename__ = "meeting_summaries"
+
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True)
+    registrations: Mapped[int] = mapped_column(Integer, default=0)
+    attended: Mapped[int] = mapped_column(Integer, default=0)
+    roles: Mapped[str] = mapped_column(Text, default="{}")  # JSON {role: attendees}
+    organisations: Mapped[str] = mapped_column(Text, default="{}")  # JSON {organisation: attendees}
+    archived_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

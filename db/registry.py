@@ -11,19 +11,29 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db import lookups
 from db.models import Meeting, Person, Registration
 
 CONFIRMED, WAITLISTED, CANCELLED = "confirmed", "waitlisted", "cancelled"
 
 
 def meeting_on(session: Session, day: dt.date, *, lock: bool = False) -> Meeting | None:
+    lk = lookups.get(session)
+    if lk is not None and day in lk.locked:  # locked earlier in this transaction: the lock is still held
+        return lk.locked[day]
     query = select(Meeting).where(Meeting.date == day)
     if lock:
         query = query.with_for_update()
-    return session.scalar(query)
+    meeting = session.scalar(query)
+    if lock and lk is not None and meeting is not None:
+        lk.locked[day] = meeting
+    return meeting
 
 
 def find_person(session: Session, email: str) -> Person | None:
+    lk = lookups.get(session)
+    if lk is not None and email.lower() in lk.people:
+        return lk.people[email.lower()]
     return session.scalar(select(Person).where(Person.email == email.lower()))
 
 
@@ -33,6 +43,8 @@ def upsert_person(session: Session, email: str, name: str, organisation: str, no
         person = Person(email=email.lower(), name=name, organisation=organisation, created_at=now)
         session.add(person)
         session.flush()
+        if (lk := lookups.get(session)) is not None:
+            lk.added_person(person)
     else:  # keep what we knew unless the new mail tells us more
         person.name = name or person.name
         person.organisation = organisation or person.organisation
@@ -40,6 +52,11 @@ def upsert_person(session: Session, email: str, name: str, organisation: str, no
 
 
 def registration_of(session: Session, meeting: Meeting, person: Person) -> Registration | None:
+    lk = lookups.get(session)
+    if lk is not None:
+        known, reg = lk.registration(meeting.id, person.id)
+        if known:
+            return reg
     return session.scalar(
         select(Registration).where(Registration.meeting_id == meeting.id, Registration.person_id == person.id)
     )
@@ -79,9 +96,12 @@ def register(session: Session, meeting: Meeting, person: Person, now: dt.datetim
         reg = Registration(meeting_id=meeting.id, person_id=person.id, status=status,
                            registered_at=now, updated_at=now)
         session.add(reg)
+        if (lk := lookups.get(session)) is not None:
+            lk.added_registration(reg)
     else:  # registering again after cancelling: back of the queue
         reg.status, reg.registered_at, reg.updated_at, reg.partstat = status, now, now, "NEEDS-ACTION"
-    session.flush()
+    if status == WAITLISTED:  # its id and time place it in the queue (waitlist_position); a confirmed one is
+        session.flush()  # flushed with the rest of the message's changes
     return RegisterResult(reg, status)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from inbox.auth import dmarc_failed
-from inbox.dates import find_date_refs, resolve
+from inbox.dates import find_any_date_refs, find_date_refs, resolve
 from inbox.loops import no_reply_reason, reply_suppressed
 from inbox.message import Incoming
 from mailer.ics import parse_itip
@@ -66,6 +66,9 @@ _CANCEL = re.compile(
       | ik\s+(moet|wil)\s+(me\s+)?(helaas\s+)?(afmelden|afzeggen|annuleren)
       | (kan|kom)\s+(\w+\s+){0,3}(toch\s+)?niet\s+(\w+\s+){0,2}(komen|aanwezig\s+zijn|aansluiten|deelnemen|erbij\s+zijn)
       | ben\s+(\w+\s+){0,2}verhinderd | helaas\s+verhinderd
+      | (zal|ben)\s+er\s+(\w+\s+){0,2}niet\s+bij\b
+      | aanmelding\s+(\w+\s+){0,2}(intrekken|annuleren|terugtrekken|cancelen)
+      | (trek|annuleer)\s+(\w+\s+){0,2}aanmelding
       | cancel(\s+my\s+registration)?\b | unregister
       | can(no|')t\s+(make\s+it|attend|come)
     )""",
@@ -150,6 +153,26 @@ def _meeting_request(msg: Incoming, ctx: Context) -> Decision | None:
     return Decision(action, f"{action} for {resolved} (date in {source})", resolved)
 
 
+_SIGN_UP = re.compile(r"\b(aanmeld\w*|meld\w*\s+(mij|me|ik)\b|inschrijv\w*|deelname|register\w*|sign\s*up)",
+                      re.IGNORECASE)
+
+
+def _check_date_without_name(msg: Incoming, ctx: Context) -> Decision | None:
+    """'Aanmelding 18 september 2018' without the network's name: the mailbox is ours, so a subject that
+    asks to sign up (or off) for the exact date of a scheduled, upcoming meeting is clear enough."""
+    subject = strip_prefixes(msg.subject)
+    cancelling = is_cancellation(subject)
+    if not (cancelling or _SIGN_UP.search(subject)):
+        return None
+    upcoming = [m.date for m in ctx.meetings if m.status == "scheduled" and m.date >= ctx.today]
+    for ref in find_any_date_refs(subject):
+        day = resolve(ref, upcoming, ctx.today)
+        if day in upcoming:
+            action = CANCEL if cancelling else REGISTER
+            return Decision(action, f"{action} for {day} (date in subject, without the network name)", day)
+    return None
+
+
 def _check_reply_to_us(msg: Incoming, ctx: Context) -> Decision | None:
     """A cancellation that names no date, in reply to one of our mails: only clear when one meeting is open."""
     if not is_cancellation(strip_prefixes(msg.subject) + "\n" + msg.own_text[:5000]):
@@ -161,6 +184,7 @@ def _check_reply_to_us(msg: Incoming, ctx: Context) -> Decision | None:
 
 
 from inbox import listrules  # noqa: E402  (it imports this module lazily)
+from inbox import network_rules  # noqa: E402  (theme polls and who is who; imports this module lazily)
 
 CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
     _check_sender,  # nothing can be done without an address
@@ -168,9 +192,12 @@ CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
     listrules.check_unsubscribe_token,  # List-Unsubscribe mailto: the token is the proof
     _check_machine_mail,  # auto-replies, bounces, lists: never answered (RFC 3834)
     _check_spoofing,  # our own receiving server says the From is forged
+    network_rules.check_poll,  # votes to nieuws+poll-ID, theme polls posted by organisers, results on request
     listrules.check_list_mail,  # approval replies, posts, (un)subscribe: before any date is read
     _check_calendar_reply,  # Accept / Decline / Tentative from Outlook and Gmail
+    network_rules.check_profile,  # "rol: pionier", "ja, deel mijn gegevens" (also in a registration)
     _meeting_request,  # "Pioniersnetwerk 18 september 2018" in subject or own text
+    _check_date_without_name,  # "Aanmelding 18 september 2018": the exact date of an open meeting
     _check_reply_to_us,  # "ik kan toch niet komen" without a date
 ]
 

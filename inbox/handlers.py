@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from db import registry
+from db import lookups, registry
 from db.models import Forgotten, InboundMessage, Meeting, Person
 from inbox import decide as d
 from inbox.message import Incoming
 from pioniers.members import subscribe_registrant
 from inbox.text import organisation_from_domain, organisation_from_signature
 from mailer.letters import meeting_ref, open_meetings, send_letter
-from mailer.outbox import auto_replies_since
+from mailer.outbox import auto_replies_per_address, auto_replies_since
 from mailer.format import long_date
 from pioniers.app import App
 from pioniers.hashing import address_hash
@@ -56,6 +56,14 @@ class ReplyBudget:
         self.hour = auto_replies_since(session, app.now() - dt.timedelta(hours=1))
         self.per_address: dict[str, int] = {}
         self._pending: list[str] = []
+
+    def preload(self, addresses: Iterable[str]) -> None:
+        """Count the day's replies of a whole chunk's senders in one query."""
+        wanted = {a for a in addresses if a and a not in self.per_address}
+        if wanted:
+            self.per_address.update(dict.fromkeys(wanted, 0))
+            self.per_address.update(auto_replies_per_address(
+                self.session, self.app.now() - dt.timedelta(days=1), wanted))
 
     def take(self, address: str) -> str:
         """'' when a reply may go (and counts it), else why not."""
@@ -122,7 +130,10 @@ def handle_register(job: Job) -> tuple[str, str]:
     assert meeting is not None
     person = _person(job)
     # Writing to us again after being forgotten is a new request: they may be mailed about it again.
-    job.session.execute(delete(Forgotten).where(Forgotten.address_hash == address_hash(person.email)))
+    digest = address_hash(person.email)
+    lk = lookups.get(job.session)
+    if lk is None or lk.forgotten.get(digest, True):  # known not to be there: nothing to delete
+        job.session.execute(delete(Forgotten).where(Forgotten.address_hash == digest))
     result = registry.register(job.session, meeting, person, job.now)
     on_list = subscribe_registrant(job.session, job.app.cfg, person, job.now)
     if result.outcome == "confirmed":
@@ -223,3 +234,7 @@ HANDLERS: dict[str, Callable[[Job], tuple[str, str]]] = {
 from inbox.list_handlers import LIST_HANDLERS  # noqa: E402  (the mailing list's actions)
 
 HANDLERS.update(LIST_HANDLERS)
+
+from inbox.network_handlers import NETWORK_HANDLERS  # noqa: E402  (theme polls and who is who)
+
+HANDLERS.update(NETWORK_HANDLERS)

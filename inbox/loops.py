@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -97,8 +98,13 @@ def _decoded(value: str) -> str:
         return value
 
 
-def _mailboxes(raw: str) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=1024)  # decide reads the same To/From many times per message (a pure function)
+def _mailboxes(raw: str) -> tuple[tuple[str, str], ...]:
     """(local part, addr-spec) pairs of an address header value; never raises."""
+    return tuple(_parse_mailboxes(raw))
+
+
+def _parse_mailboxes(raw: str) -> list[tuple[str, str]]:
     try:
         header = email.policy.default.header_factory("from", raw)
         return [(a.username, a.addr_spec) for a in header.addresses]

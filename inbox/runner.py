@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from db import lookups
 from db.models import FolderState, InboundMessage, Meeting
 from inbox import decide as d
 from inbox.handlers import HANDLERS, Job, ReplyBudget
 from inbox.message import Incoming, parse_message
 from inbox.sources import RawMessage, Source
 from pioniers.app import App
+from pioniers.hashing import address_hash
 
 log = logging.getLogger("pioniers.inbox")
 
@@ -68,23 +70,28 @@ class _Item:
 
 
 def _record(app: App, folder: str, uidvalidity: int, items: list[_Item]) -> None:
-    """Step 1: the identity rows, committed before anything is acted on."""
+    """Step 1: the identity rows, committed before anything is acted on (one query and one INSERT per chunk)."""
     now = app.now()
+    digests = [hashlib.sha256(item.raw.data).hexdigest() for item in items]
     with app.sm.begin() as session:
-        for item in items:
-            digest = hashlib.sha256(item.raw.data).hexdigest()
-            row = session.scalar(select(InboundMessage).where(InboundMessage.sha256 == digest))
-            if row is None:
-                msg, data = item.msg, item.raw.data
-                row = InboundMessage(
-                    sha256=digest, message_id=msg.message_id if msg else "", folder=folder,
-                    uidvalidity=uidvalidity, uid=item.raw.uid, sender=msg.sender if msg else "",
-                    subject=(msg.subject if msg else "")[:1000], outcome="received", received_at=now,
-                    raw=data if len(data) <= MAX_STORED else None,
-                )
-                session.add(row)
-                session.flush()
-            item.row_id, item.outcome = row.id, row.outcome
+        known = {sha: (row_id, outcome) for row_id, sha, outcome in session.execute(
+            select(InboundMessage.id, InboundMessage.sha256, InboundMessage.outcome)
+            .where(InboundMessage.sha256.in_(set(digests))))}
+        new: dict[str, InboundMessage] = {}
+        for item, digest in zip(items, digests):
+            if digest in known or digest in new:
+                continue
+            msg, data = item.msg, item.raw.data
+            new[digest] = InboundMessage(
+                sha256=digest, message_id=msg.message_id if msg else "", folder=folder,
+                uidvalidity=uidvalidity, uid=item.raw.uid, sender=msg.sender if msg else "",
+                subject=(msg.subject if msg else "")[:1000], outcome="received", received_at=now,
+                raw=data if len(data) <= MAX_STORED else None,
+            )
+        session.add_all(new.values())
+        session.flush()
+        for item, digest in zip(items, digests):
+            item.row_id, item.outcome = known[digest] if digest in known else (new[digest].id, "received")
 
 
 def _duplicate_of(session, msg: Incoming, row_id: int) -> int | None:  # type: ignore[no-untyped-def]
@@ -101,10 +108,33 @@ def _duplicate_of(session, msg: Incoming, row_id: int) -> int | None:  # type: i
     )
 
 
-def _act_one(app: App, session, ctx: d.Context, budget: ReplyBudget, item: _Item) -> None:  # type: ignore[no-untyped-def]
+class _Seen:
+    """Message-IDs already acted on, looked up once per chunk instead of once per message."""
+
+    def __init__(self, session, items: list[_Item]) -> None:  # type: ignore[no-untyped-def]
+        ids = {i.msg.message_id for i in items if i.msg is not None and i.msg.message_id}
+        self.first: dict[tuple[str, str], int] = {}
+        if ids:
+            for row_id, mid, sender in session.execute(
+                    select(InboundMessage.id, InboundMessage.message_id, InboundMessage.sender)
+                    .where(InboundMessage.message_id.in_(ids), InboundMessage.outcome != "received")
+                    .order_by(InboundMessage.id)):
+                self.first.setdefault((mid, sender), row_id)
+
+    def original(self, msg: Incoming, row_id: int) -> int | None:
+        found = self.first.get((msg.message_id, msg.sender)) if msg.message_id else None
+        return found if found != row_id else None
+
+    def done(self, item: _Item) -> None:
+        if item.msg is not None and item.msg.message_id:
+            self.first.setdefault((item.msg.message_id, item.msg.sender), item.row_id)
+
+
+def _act_one(app: App, session, ctx: d.Context, budget: ReplyBudget, item: _Item,  # type: ignore[no-untyped-def]
+             seen: _Seen | None = None) -> None:
     row = session.get(InboundMessage, item.row_id)
     assert row is not None and item.msg is not None
-    original = _duplicate_of(session, item.msg, item.row_id)
+    original = seen.original(item.msg, item.row_id) if seen else _duplicate_of(session, item.msg, item.row_id)
     if original is not None:
         outcome, reason = "processed", f"duplicate of message #{original}: not acted on again"
     else:
@@ -125,20 +155,30 @@ def _act(app: App, items: list[_Item]) -> None:
     with app.sm.begin() as session:
         ctx = context_for(app, session)
         budget = ReplyBudget(app, session)
+        senders = [i.msg.sender for i in todo if i.msg is not None and i.msg.sender]
+        budget.preload(senders)
+        rows = list(session.scalars(select(InboundMessage).where(  # held here: session.get needs no SELECT
+            InboundMessage.id.in_({i.row_id for i in todo}))))
+        seen = _Seen(session, todo)
+        lookups.load(session, senders, [f"reply:{i.row_id}" for i in todo], [address_hash(s) for s in senders])
         for item in todo:
             if item.msg is None:
                 _park(session, app, item, item.problem)
                 continue
             savepoint = session.begin_nested()
             try:
-                _act_one(app, session, ctx, budget, item)
+                _act_one(app, session, ctx, budget, item, seen)
                 savepoint.commit()
                 budget.settle()
             except Exception as exc:  # one bad message must never stop the others
                 savepoint.rollback()
+                lookups.drop(session)  # it may hold what was just rolled back: the rest of the chunk queries
                 log.exception("message #%s failed", item.row_id)
                 budget.forget_pending()
                 _park(session, app, item, f"error while handling: {type(exc).__name__}: {exc}")
+            seen.done(item)
+        lookups.drop(session)
+        del rows
 
 
 def _park(session, app: App, item: _Item, reason: str) -> None:  # type: ignore[no-untyped-def]

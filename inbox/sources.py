@@ -181,6 +181,11 @@ class ImapSource:
     def wait(self, timeout: float, stop: threading.Event | None = None) -> bool:
         """IDLE until the server reports new mail, timeout passes or stop is set; True when there may be new mail."""
         client = self._client()
+        # Mail that arrived since the last command is not announced when IDLE starts (Dovecot reports only
+        # changes it sees while idling): ask first, or it would wait for the next timeout.
+        _, untagged = client.noop()
+        if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in untagged):
+            return True
         client.idle()
         deadline = time.monotonic() + timeout
         if self._token is not None:  # end IDLE in time to log in again before the token expires

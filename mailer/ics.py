@@ -218,6 +218,7 @@ def _attendee(method: str, email: str, name: str) -> icalendar.vCalAddress:
     return _address(email, name, role="REQ-PARTICIPANT")
 
 
+@functools.lru_cache(maxsize=1024)  # the placeholder's line is looked up for every invite
 def _attendee_line(method: str, email: str, name: str) -> bytes:
     """The folded ATTENDEE content line, exactly as it appears inside the calendar."""
     event = icalendar.Event()

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
+import markupsafe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db import lookups
 from db.models import Meeting, OutboundMessage, Person
 from mailer import format as fmt
-from mailer.compose import Invite, render
+from mailer.compose import Invite, Rendered, render
 from mailer.mime import build_reply_bytes
 from mailer.ics import build_invite
 from mailer.outbox import queue
@@ -58,6 +61,35 @@ def invite_for(cfg: Config, m: Meeting, person: Person, method: str, now: dt.dat
     return Invite(data, method)
 
 
+_NAME = "\ue000name\ue000"  # a private-use character: Jinja escapes nothing in it
+
+
+@functools.lru_cache(maxsize=256)
+def _render_once(lang: str, template: str, frozen: tuple[tuple[str, Any], ...], named: bool) -> Rendered:
+    ctx = {k: (dict(v) if k == "meeting" and v is not None else v) for k, v in frozen}
+    return render(lang, template, name=_NAME if named else "", **ctx)
+
+
+def _render_cached(lang: str, template: str, ctx: dict[str, Any]) -> Rendered:
+    """A letter is the same for everyone but the name: rendered once per (template, meeting, context), then
+    the name filled in (escaped as Jinja would in HTML). Contexts that cannot be a cache key render directly."""
+    name = ctx["name"] or ""
+    rest = {k: v for k, v in ctx.items() if k != "name"}
+    try:
+        frozen = tuple(sorted((k, tuple(v.items()) if k == "meeting" and v is not None else v)
+                              for k, v in rest.items()))
+        hash(frozen)
+    except TypeError:
+        return render(lang, template, **ctx)
+    base = _render_once(lang, template, frozen, bool(name))
+    if _NAME in base.subject or _NAME in name:
+        return render(lang, template, **ctx)
+    text, html = base.text.replace(_NAME, name), base.html.replace(_NAME, str(markupsafe.escape(name)))
+    if "\ue000" in text or "\ue000" in html:  # a template changed the name (a filter): render it for real
+        return render(lang, template, **ctx)
+    return Rendered(subject=base.subject, text=text, html=html)
+
+
 def send_letter(
     session: Session,
     cfg: Config,
@@ -74,7 +106,9 @@ def send_letter(
     **context: Any,
 ) -> bool:
     """Render, build and queue one personal message; False when this key was queued before."""
-    if session.scalar(select(OutboundMessage.id).where(OutboundMessage.key == key)) is not None:
+    lk = lookups.get(session)
+    if lk.keys[key] if lk is not None and key in lk.keys else \
+            session.scalar(select(OutboundMessage.id).where(OutboundMessage.key == key)) is not None:
         return False  # checked before rendering: reminders and resends look often
     net = cfg.network
     ctx: dict[str, Any] = {
@@ -83,7 +117,7 @@ def send_letter(
         "meeting": meeting_view(cfg, meeting) if meeting is not None else None,
         **context,
     }
-    rendered = render(net.language, template, **ctx)
+    rendered = _render_cached(net.language, template, ctx)
     invite = invite_for(cfg, meeting, person, invite_method, now) if meeting is not None and invite_method else None
     message = build_reply_bytes(
         sender=net.registration_address, sender_name=net.title, to=person.email, subject=rendered.subject,

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import lookups
 from db.models import Forgotten, OutboundMessage
 from pioniers.hashing import address_hash
 from mailer.transport import SendError, Transport
@@ -18,7 +19,7 @@ log = logging.getLogger("pioniers.outbox")
 
 LEASE = dt.timedelta(minutes=2)  # a claimed row is retried after this if its sender died
 MAX_AGE = dt.timedelta(days=2)  # temporary failures are given up after this long
-BATCH = 50
+BATCH = 200
 
 
 def queue(session: Session, *, key: str, recipient: str, kind: str, message: EmailMessage | bytes,
@@ -31,11 +32,12 @@ def queue(session: Session, *, key: str, recipient: str, kind: str, message: Ema
     if isinstance(message, EmailMessage):
         subject = subject or str(message.get("Subject", ""))
         message = message.as_bytes()
+    if (lk := lookups.get(session)) is not None:
+        lk.keys[key] = True
     session.add(OutboundMessage(
         key=key, recipient=recipient, kind=kind, subject=subject[:500], raw=message,
         auto_reply=auto_reply, status="queued", attempts=0, next_attempt_at=now, created_at=now,
-    ))
-    session.flush()
+    ))  # flushed with the caller's next query or commit: one flush for the whole message, not one per row
     return True
 
 
@@ -46,6 +48,14 @@ def auto_replies_since(session: Session, since: dt.datetime, recipient: str | No
     if recipient is not None:
         query = query.where(OutboundMessage.recipient == recipient)
     return session.scalar(query) or 0
+
+
+def auto_replies_per_address(session: Session, since: dt.datetime, recipients: set[str]) -> dict[str, int]:
+    """auto_replies_since for many recipients at once (those with none are left out)."""
+    query = select(OutboundMessage.recipient, func.count(OutboundMessage.id)).where(
+        OutboundMessage.auto_reply.is_(True), OutboundMessage.created_at >= since,
+        OutboundMessage.recipient.in_(recipients)).group_by(OutboundMessage.recipient)
+    return {recipient: n for recipient, n in session.execute(query)}
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -74,16 +84,21 @@ def _claim(session: Session, now: dt.datetime, limit: int) -> list[OutboundMessa
     return rows
 
 
+def _mark_sent(conn: Connection, row_id: int, now: dt.datetime) -> None:
+    """One accepted message marked at once (Core, on a held connection: cheap), so a crash repeats at most the
+    message in flight."""
+    with conn.begin():
+        conn.execute(update(OutboundMessage).where(OutboundMessage.id == row_id).values(
+            status="sent", sent_at=now, last_error="", attempts=OutboundMessage.attempts + 1))
+
+
 def _settle(sm: sessionmaker[Session], row_id: int, outcome: str, reply: str, now: dt.datetime) -> None:
-    """Record one message's result at once, so a crash repeats at most the message in flight."""
+    """Record a failure or a retry."""
     with sm.begin() as session:
         row = session.get(OutboundMessage, row_id)
         if row is None:  # forgotten (AVG) meanwhile
             return
-        if outcome == "sent":
-            row.status, row.sent_at, row.last_error = "sent", now, ""
-            row.attempts += 1
-        elif outcome == "failed":
+        if outcome == "failed":
             row.status, row.last_error = "failed", reply[:1000]
             row.attempts += 1
             log.warning("outbox: message %s to %s failed permanently: %s", row.id, row.recipient, reply)
@@ -105,20 +120,24 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
         if not claimed:
             return stats
         down = False
-        for row_id, rcpt, raw, created in claimed:
-            if down:
-                _settle(sm, row_id, "retry", "not tried: connection down", now())
-                stats.retry += 1
-                continue
-            try:
-                transport.send(sender, rcpt, raw)
-                outcome, reply = "sent", ""
-            except SendError as exc:
-                give_up = not exc.temporary or now() - created >= MAX_AGE
-                outcome, reply = ("failed" if give_up else "retry"), exc.reply
-                down = exc.connection
-            _settle(sm, row_id, outcome, reply, now())
-            setattr(stats, outcome, getattr(stats, outcome) + 1)
+        with sm.kw["bind"].connect() as conn:
+            for row_id, rcpt, raw, created in claimed:
+                if down:
+                    _settle(sm, row_id, "retry", "not tried: connection down", now())
+                    stats.retry += 1
+                    continue
+                try:
+                    transport.send(sender, rcpt, raw)
+                    outcome, reply = "sent", ""
+                except SendError as exc:
+                    give_up = not exc.temporary or now() - created >= MAX_AGE
+                    outcome, reply = ("failed" if give_up else "retry"), exc.reply
+                    down = exc.connection
+                if outcome == "sent":
+                    _mark_sent(conn, row_id, now())
+                else:
+                    _settle(sm, row_id, outcome, reply, now())
+                setattr(stats, outcome, getattr(stats, outcome) + 1)
         if down:
             log.warning("outbox: SMTP unavailable, %d message(s) will be retried", stats.retry)
             return stats

@@ -131,7 +131,7 @@ class SmtpTransport:
             if self._conn is None:
                 self._conn = self._connect()
             try:
-                refused = self._conn.sendmail(mail_from, [rcpt], data)
+                refused = _sendmail(self._conn, mail_from, rcpt, data)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
                 raise SendError(f"{code} {text.decode(errors='replace')}", temporary=400 <= code < 500) from None
@@ -173,6 +173,52 @@ class SmtpTransport:
             except Exception:
                 pass
         self._drop()
+
+
+def _sendmail(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes) -> dict:
+    """smtplib's sendmail for one recipient, with ESMTP PIPELINING (RFC 2920) when the server offers it:
+    MAIL, RCPT and DATA go out in one write and their replies are read together, then the message. Two round
+    trips instead of four; the same exceptions as sendmail, so callers cannot tell the difference."""
+    conn.ehlo_or_helo_if_needed()
+    if not conn.has_extn("pipelining") or not (mail_from.isascii() and rcpt.isascii()):
+        return conn.sendmail(mail_from, [rcpt], data)
+    conn.send(f"MAIL FROM:{smtplib.quoteaddr(mail_from)}\r\nRCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n")
+    mail_code, mail_reply = conn.getreply()
+    rcpt_code, rcpt_reply = conn.getreply()
+    data_code, data_reply = conn.getreply()
+    if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
+        conn.send(b".\r\n")  # a server that accepted DATA anyway: end the empty message before RSET
+        conn.getreply()
+    if mail_code != 250:
+        if mail_code == 421:
+            conn.close()
+        else:
+            conn._rset()  # noqa: SLF001 - as smtplib.sendmail does
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, mail_from)
+    if rcpt_code not in (250, 251):
+        if rcpt_code == 421:
+            conn.close()
+        else:
+            conn._rset()  # noqa: SLF001
+        raise smtplib.SMTPRecipientsRefused({rcpt: (rcpt_code, rcpt_reply)})
+    if data_code != 354:
+        if data_code == 421:
+            conn.close()
+        else:
+            conn._rset()  # noqa: SLF001
+        raise smtplib.SMTPDataError(data_code, data_reply)
+    body = smtplib._quote_periods(data)  # noqa: SLF001 - exactly what SMTP.data() sends
+    if body[-2:] != b"\r\n":
+        body += b"\r\n"
+    conn.send(body + b".\r\n")
+    code, reply = conn.getreply()
+    if code != 250:
+        if code == 421:
+            conn.close()
+        else:
+            conn._rset()  # noqa: SLF001
+        raise smtplib.SMTPDataError(code, reply)
+    return {}
 
 
 class MaildirTransport:

@@ -60,9 +60,11 @@ def referenced_meeting(session: Session, cfg: Config, subject: str, text: str, t
     return None
 
 
-def create(session: Session, app: App, src: listmail.Source, posted_by: str) -> Announcement:
+def create(session: Session, app: App, src: listmail.Source, posted_by: str,
+           reply_to: str | None = None) -> Announcement:
     """A held announcement. A meeting reference makes replies register: Reply-To is the registration
-    address and the subject keeps the reference; otherwise replies go to the organiser who posted."""
+    address and the subject keeps the reference; otherwise replies go to the organiser who posted.
+    An explicit reply_to wins (a theme poll: replies are votes, see pioniers/network.py)."""
     cfg = app.cfg
     meeting = referenced_meeting(session, cfg, src.subject, src.text, app.today())
     if meeting is not None:
@@ -70,9 +72,10 @@ def create(session: Session, app: App, src: listmail.Source, posted_by: str) -> 
         subject_refs = find_date_refs(src.subject, cfg.network.name)
         if not any(resolve(r, [meeting.date], app.today()) == meeting.date for r in subject_refs):
             src.subject = f"{src.subject} - {ref}" if src.subject else ref
-        reply_to = cfg.network.registration_address
+        default_reply_to = cfg.network.registration_address
     else:
-        reply_to = posted_by
+        default_reply_to = posted_by
+    reply_to = reply_to or default_reply_to
     ann = Announcement(status=HELD, subject=src.subject[:1000], posted_by=posted_by,
                        meeting_id=meeting.id if meeting else None, prepared=b"", recipients=0,
                        created_at=app.now())

@@ -19,6 +19,8 @@ from pioniers.locks import ServiceBusy
 from pioniers.oauth import OAuth2Error
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
 from pioniers.cli_list import add_parsers as add_list_parsers
+from pioniers.cli_network import NETWORK_COMMANDS
+from pioniers.cli_network import add_parsers as add_network_parsers
 from pioniers.meetings import UserError, parse_day
 
 
@@ -57,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--deliver-only", action="store_true",
                          help="an extra worker: only send mailing-list deliveries, never read the inbox")
     add_list_parsers(sub)
+    add_network_parsers(sub)
 
     att = sub.add_parser("attendees", help="export the attendees of a meeting")
     att.add_argument("date")
@@ -93,13 +96,19 @@ def cmd_meeting(args: argparse.Namespace) -> None:
                                  args.theme, args.capacity)
         print(f"meeting added: {m.date} {m.start}-{m.end} at {m.location} (host {m.host})")
     elif args.action == "list":
+        from pioniers.network import role_counts
+
+        with app.sm.begin() as session:
+            roles = role_counts(session)  # confirmed: pioneer / learner / meedenker / not said
         print(f"{'date':<10}  {'time':<11}  {'status':<9}  {'confirmed':>9}  {'waitlist':>8}  {'capacity':>8}  "
-              "host / location / theme")
+              f"{'roles P/L/M/?':>13}  host / location / theme")
         for row in meetings.list_meetings(app):
             m = row.meeting
             cap = str(m.capacity) if m.capacity else "-"
+            r = roles.get(m.id, {})
+            mix = "/".join(str(r.get(k, 0)) for k in ("pioneer", "learner", "meedenker", ""))
             print(f"{m.date.isoformat():<10}  {m.start}-{m.end}  {m.status:<9}  {row.confirmed:>9}  "
-                  f"{row.waitlisted:>8}  {cap:>8}  {m.host} / {m.location} / {m.theme or '-'}")
+                  f"{row.waitlisted:>8}  {cap:>8}  {mix:>13}  {m.host} / {m.location} / {m.theme or '-'}")
     elif args.action == "update":
         changes, queued = meetings.update_meeting(
             app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
@@ -191,6 +200,7 @@ COMMANDS = {
     "messages": cmd_messages,
 }
 COMMANDS.update(LIST_COMMANDS)
+COMMANDS.update(NETWORK_COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

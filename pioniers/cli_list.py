@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,7 +73,12 @@ def cmd_members(args: argparse.Namespace) -> None:
 
 
 def _progress_bar(app: App, ann_id: int) -> Callable[[object], None]:
-    def show(_: object) -> None:
+    shown = [0.0]
+
+    def show(stats: object) -> None:
+        if stats is not None and time.monotonic() - shown[0] < 0.5:
+            return  # counting is a query over every delivery: twice a second is enough for a progress bar
+        shown[0] = time.monotonic()
         with app.sm.begin() as session:
             (row,) = ann_ops.counts(session, ann_id)
         total = row.announcement.recipients or 1

@@ -26,6 +26,8 @@ class NetworkConfig:
     language: str = "nl"
     reminder_days: int = 3
     retention_days: int = 90
+    participant_list_days: int = 3  # consenting attendees get the participant list this many days before (0 = never)
+    poll_close_days: int = 7  # a theme poll without a closing date closes this many days before the meeting
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from db.models import Registration
 from pioniers.app import App
 from pioniers.meetings import _require
+from pioniers.network import role_label
 
-COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat"]
+COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat", "role"]
 _STATUS_ORDER = {"confirmed": 0, "waitlisted": 1, "cancelled": 2}
 
 
@@ -28,7 +29,8 @@ def attendee_rows(app: App, day: dt.date) -> list[list[str]]:
                                .order_by(Registration.registered_at, Registration.id))
         ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
         return [[r.person.name, r.person.organisation, r.person.email, r.status,
-                 r.registered_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M"), r.partstat] for r in ordered]
+                 r.registered_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M"), r.partstat,
+                 role_label(app.cfg, r.person.role) if r.person.role else ""] for r in ordered]
 
 
 def to_csv(rows: list[list[str]]) -> bytes:

@@ -18,6 +18,7 @@ from db.models import (
     Person,
     Registration,
 )
+from pioniers import network, network_stats
 from pioniers.app import App
 from pioniers.hashing import address_hash
 
@@ -53,6 +54,7 @@ def forget(app: App, email: str) -> ForgetReport:
         report.removed["list deliveries"] = session.execute(delete(Delivery).where(Delivery.email == email)).rowcount
         report.removed["list tokens"] = session.execute(delete(ListToken).where(ListToken.email == email)).rowcount
         report.removed["list membership"] = session.execute(delete(Member).where(Member.email == email)).rowcount
+        report.removed.update(network.forget_address(session, email))
         if session.get(Forgotten, address_hash(email)) is None:
             session.add(Forgotten(address_hash=address_hash(email), forgotten_at=app.now()))
     return report
@@ -74,6 +76,8 @@ def purge_expired(app: App) -> PurgeReport:
     report = PurgeReport()
     with app.sm.begin() as session:
         old_meetings = select(Meeting.id).where(Meeting.date < cutoff_day)
+        network_stats.archive_meetings(session, old_meetings, app.now())  # the figures stay, without names
+        network.purge_votes(session, old_meetings)
         report.registrations = session.execute(
             delete(Registration).where(Registration.meeting_id.in_(old_meetings))).rowcount
         # Raw bodies and who-said-what go; the row stays so the message is never processed twice.

@@ -19,6 +19,7 @@ from mailer.outbox import DeliveryStats, deliver_due
 from mailer.transport import MaildirTransport, SmtpTransport, Transport
 from pioniers.app import App
 from pioniers.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
+from pioniers.network import network_tasks
 from pioniers.oauth import imap_tokens, smtp_tokens
 from pioniers.privacy import purge_expired
 from pioniers.reminders import queue_reminders
@@ -60,6 +61,7 @@ def poll_once(app: App, source: Source | None = None, transport: Transport | Non
         source.open()
         stats = process_inbox(app, source)
         reminders = queue_reminders(app)
+        network_tasks(app)  # theme polls past their closing date, participant lists
         sent = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now)
         deliver_announcements(app, lambda: make_transport(app))  # the mailing list's fan-out
     finally:
@@ -111,6 +113,7 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
                 source.open()
                 process_inbox(app, source)
                 queue_reminders(app)
+                network_tasks(app)
                 deliver_due(app.sm, transport, cfg.network.registration_address, app.now)
                 deliver_announcements(app, lambda: make_transport(app), stop)  # the mailing list's fan-out
                 refresh_lock(app, "inbox", holder)

@@ -102,6 +102,10 @@ def test_cancellation_phrasings():
         ("RE: Aanmelding bevestigd: Pioniersnetwerk 18 september 2018", "Ik kan toch niet komen, sorry.\n"),
         ("RE: Aanmelding bevestigd: Pioniersnetwerk 18 september 2018", "Ik ben helaas verhinderd.\n"),
         ("RE: Registration confirmed: Pioniersnetwerk 18 september 2018", "cancel\n"),
+        ("Pioniersnetwerk 18 september 2018", "Ik zal er helaas niet bij zijn.\n"),
+        ("Pioniersnetwerk 18 september 2018", "Graag wil ik mijn aanmelding intrekken.\n"),
+        ("Pioniersnetwerk 18 september 2018", "Hierbij annuleer ik mijn aanmelding.\n"),
+        ("Pioniersnetwerk 18 september 2018", "Helaas kan ik niet aanwezig zijn.\n"),
     ]:
         decision = decide_raw(mail(subject=subject, body=body))
         assert decision.action == d.CANCEL, (subject, body, decision)
@@ -109,6 +113,8 @@ def test_cancellation_phrasings():
 
 def test_niet_alone_is_no_cancellation():
     for body in ["Ik weet niet of er parkeerplaats is, maar ik kom graag.\n",
+                 "Ik ben niet zeker of ik op tijd kan komen, maar meld me aan.\n",
+                 "Mijn collega kan niet, ik kom wel.\n",
                  "Niet vergeten: ik neem een collega mee.\n"]:
         decision = decide_raw(mail(subject="Pioniersnetwerk 18 september 2018", body=body))
         assert decision.action == d.REGISTER, body
@@ -148,3 +154,13 @@ def test_calendar_reply_is_recognised():
 
 def test_no_sender_goes_to_attention():
     assert decide_raw(b"Subject: Pioniersnetwerk 18 september 2018\r\n\r\nhoi\r\n").action == d.ATTENTION
+
+
+def test_sign_up_for_the_exact_date_without_the_network_name():
+    decision = decide_raw(mail(subject="Aanmelding bijeenkomst 18 september 2018"))
+    assert (decision.action, decision.meeting_date) == (d.REGISTER, dt.date(2018, 9, 18))
+    cancel = decide_raw(mail(subject="Afmelden 18-9-2018"))
+    assert (cancel.action, cancel.meeting_date) == (d.CANCEL, dt.date(2018, 9, 18))
+    # A date that is no meeting, or no sign-up word: a human looks at it.
+    assert decide_raw(mail(subject="Aanmelding 19 september 2018")).action == d.ATTENTION
+    assert decide_raw(mail(subject="Vergadering 18 september 2018", body="Agenda volgt.\n")).action == d.ATTENTION

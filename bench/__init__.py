@@ -1,0 +1,1 @@
+"""Benchmarks on real servers: `python -m bench` (see README, "Benchmarks")."""

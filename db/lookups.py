@@ -1,0 +1,74 @@
+"""Per-chunk lookups: the inbox runner loads, with one query each, what handlers would otherwise ask per message.
+
+While a chunk of messages is handled (one transaction), `session.info[KEY]` holds people, list members, their
+registrations, existing reply keys and forgotten addresses of the chunk's senders. The lookup functions in
+db/registry.py, db/members.py and mailer/letters.py answer from it when it knows the answer and query otherwise;
+whatever they create is added. Any rollback drops it (runner), so it never outlives what the session holds.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Forgotten, Meeting, Member, OutboundMessage, Person, Registration
+
+KEY = "pioniers.lookups"
+
+
+@dataclass
+class Lookups:
+    people: dict[str, Person | None] = field(default_factory=dict)  # email -> person (None: known absent)
+    members: dict[str, Member | None] = field(default_factory=dict)
+    registrations: dict[int, dict[int, Registration]] = field(default_factory=dict)  # person id -> meeting id -> reg
+    keys: dict[str, bool] = field(default_factory=dict)  # outbox key -> exists
+    forgotten: dict[str, bool] = field(default_factory=dict)  # address hash -> exists
+    locked: dict[dt.date, Meeting] = field(default_factory=dict)  # meetings locked (FOR UPDATE) in this transaction
+
+    def registration(self, meeting_id: int, person_id: int | None) -> tuple[bool, Registration | None]:
+        regs = self.registrations.get(person_id) if person_id is not None else None
+        if regs is None:
+            return False, None
+        return True, regs.get(meeting_id)
+
+    def added_person(self, person: Person) -> None:
+        self.people[person.email] = person
+        self.registrations.setdefault(person.id, {})
+
+    def added_registration(self, reg: Registration) -> None:
+        if reg.person_id in self.registrations:
+            self.registrations[reg.person_id][reg.meeting_id] = reg
+
+
+def get(session: Session) -> Lookups | None:
+    return session.info.get(KEY)
+
+
+def drop(session: Session) -> None:
+    session.info.pop(KEY, None)
+
+
+def load(session: Session, emails: Iterable[str], keys: Iterable[str], hashes: Iterable[str]) -> Lookups:
+    emails, keys, hashes = set(emails), set(keys), set(hashes)
+    lk = Lookups(people=dict.fromkeys(emails), members=dict.fromkeys(emails), keys=dict.fromkeys(keys, False),
+                 forgotten=dict.fromkeys(hashes, False))
+    if emails:
+        for person in session.scalars(select(Person).where(Person.email.in_(emails))):
+            lk.people[person.email] = person
+            lk.registrations[person.id] = {}
+        if lk.registrations:
+            for reg in session.scalars(select(Registration).where(Registration.person_id.in_(set(lk.registrations)))):
+                lk.registrations[reg.person_id][reg.meeting_id] = reg
+        for member in session.scalars(select(Member).where(Member.email.in_(emails))):
+            lk.members[member.email] = member
+    if keys:
+        for key in session.scalars(select(OutboundMessage.key).where(OutboundMessage.key.in_(keys))):
+            lk.keys[key] = True
+    if hashes:
+        for h in session.scalars(select(Forgotten.address_hash).where(Forgotten.address_hash.in_(hashes))):
+            lk.forgotten[h] = True
+    session.info[KEY] = lk
+    return lk

@@ -1,0 +1,141 @@
+"""The network's commands: `themes open|results|close`, `hosts`, `stats [--png FILE]`.
+
+Hooked into pioniers/cli.py by add_parsers() and NETWORK_COMMANDS.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from db import registry
+from db.models import Announcement, Poll
+from pioniers import announcements as ann_ops
+from pioniers import network, network_stats
+from pioniers.app import App
+from pioniers.config import load_config
+from pioniers.meetings import UserError, parse_day
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    themes = sub.add_parser("themes", help="choose a meeting's theme together: a poll members answer by reply")
+    tsub = themes.add_subparsers(dest="action", required=True)
+    opn = tsub.add_parser("open", help="open a theme poll and send it to the list")
+    opn.add_argument("date", help="the meeting, YYYY-MM-DD")
+    opn.add_argument("--option", action="append", required=True, metavar="TEXT", help="a theme (repeat: 2 or more)")
+    opn.add_argument("--closes", metavar="YYYY-MM-DD", help="last day to vote (default: [network] poll_close_days "
+                                                            "before the meeting)")
+    opn.add_argument("--yes", action="store_true", help="send without asking")
+    res = tsub.add_parser("results", help="the tally and the members' proposals")
+    res.add_argument("date")
+    cls = tsub.add_parser("close", help="close the poll now; the winning theme is set on the meeting")
+    cls.add_argument("date")
+
+    sub.add_parser("hosts", help="past and planned hosts, and municipalities that could host next")
+    stats = sub.add_parser("stats", help="per meeting: registrations, attendance by role, municipalities; "
+                                         "and the network's growth per quarter")
+    stats.add_argument("--png", metavar="FILE", help="also draw the growth as a chart (PNG)")
+
+
+def _app(args: argparse.Namespace) -> App:
+    return App.from_config(load_config(args.config))
+
+
+def _themes_open(app: App, args: argparse.Namespace) -> None:
+    from mailer.fanout import deliver_announcements
+    from pioniers.cli_list import _discard, _progress_bar
+    from pioniers.service import make_transport
+
+    cfg = app.cfg
+    day = parse_day(args.date)
+    closes = parse_day(args.closes) if args.closes else None
+    with app.sm.begin() as session:
+        meeting = registry.meeting_on(session, day, lock=True)
+        if meeting is None:
+            raise UserError(f"no meeting on {day}: see 'pioniers meeting list'")
+        poll, ann = network.create_poll(session, app, meeting, args.option, closes, created_by="")
+        sample = ann_ops.sample(session, cfg, ann, cfg.network.registration_address)
+        count = ann_ops.active_count(session)
+        poll_id, ann_id, closes_on = poll.id, ann.id, poll.closes_on
+    print(f"Subject:  {sample['Subject']}\nReply-To: {sample['Reply-To']} (replies are votes)\n"
+          f"To:       {sample['To']} (one of {count} members; each gets their own copy)\n")
+    print(ann_ops.text_of(sample))
+
+    def drop() -> None:
+        _discard(app, ann_id)
+        with app.sm.begin() as session:
+            dropped = session.get(Poll, poll_id)
+            if dropped is not None:
+                dropped.status = network.DISCARDED
+
+    if count == 0:
+        drop()
+        raise UserError("the list has no active members: nobody to vote (see 'pioniers members')")
+    if not args.yes:
+        try:
+            answer = input(f"Send this poll to {count} members? [y/N] ").strip().lower()
+        except EOFError:
+            answer = ""
+        if answer not in ("y", "yes", "j", "ja"):
+            drop()
+            print("not sent; no poll opened")
+            return
+    with app.sm.begin() as session:
+        held = session.get(Announcement, ann_id)
+        assert held is not None
+        ann_ops.start_sending(session, app, held)
+    show = _progress_bar(app, ann_id)
+    deliver_announcements(app, lambda: make_transport(app), progress=show)
+    show(None)
+    sys.stderr.write("\n")
+    print(f"theme poll #{poll_id} for {day} open until and including {closes_on}; "
+          f"results: pioniers themes results {day}")
+
+
+def cmd_themes(args: argparse.Namespace) -> None:
+    app = _app(args)
+    if args.action == "open":
+        _themes_open(app, args)
+        return
+    day = parse_day(args.date)
+    with app.sm.begin() as session:
+        poll = network.find_poll(session, day)
+        poll_id, status = poll.id, poll.status
+        text = network.format_tally(app.cfg, network.tally(session, poll))
+    if args.action == "results":
+        print(text)
+        return
+    if status == network.CLOSED:
+        raise UserError(f"the theme poll for {day} is already closed: see 'pioniers themes results {day}'")
+    if status == network.DISCARDED:
+        raise UserError(f"the theme poll for {day} was discarded")
+    t, changes, queued = network.close_poll(app, poll_id)
+    print(network.format_tally(app.cfg, t))
+    if t.winner is None:
+        print("nobody voted: the meeting's theme is unchanged")
+        return
+    print(f"theme set: {t.winner.text}" if changes else f"theme was already: {t.winner.text}")
+    from pioniers.cli import _send_now
+
+    _send_now(app, queued)
+
+
+def cmd_hosts(args: argparse.Namespace) -> None:
+    print(network_stats.format_hosts(network_stats.hosts_report(_app(args))))
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    app = _app(args)
+    figs, quarters = network_stats.report(app)
+    print(network_stats.format_stats(figs, quarters))
+    if args.png:
+        network_stats.growth_png(quarters, Path(args.png), app.cfg.network.language, app.cfg.network.title)
+        print(f"chart written to {args.png}")
+
+
+NETWORK_COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "themes": cmd_themes,
+    "hosts": cmd_hosts,
+    "stats": cmd_stats,
+}

@@ -1,0 +1,414 @@
+"""The network itself: themes chosen together (polls), who is who, and the participant list.
+
+Used by inbox/network_handlers.py (mail), pioniers/cli_network.py (commands) and the service loop
+(network_tasks: polls past their closing date are closed, participant lists go out a few days before).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from db import registry
+from db.models import Announcement, Meeting, Person, Poll, PollOption, Proposal, Registration, Vote
+from inbox.network_rules import Profile, scrub
+from mailer import format as fmt
+from mailer import listmail
+from mailer.compose import _environment, render
+from mailer.letters import meeting_view, send_letter
+from pioniers import announcements as ann_ops
+from pioniers.app import App
+from pioniers.config import Config
+from pioniers.meetings import UserError
+
+log = logging.getLogger("pioniers.network")
+
+OPEN, CLOSING, CLOSED, DISCARDED = "open", "closing", "closed", "discarded"
+MAX_OPTIONS = 20
+MAX_OPTION = 200
+
+ROLE_LABELS = {
+    "nl": {"pioneer": "pionier", "learner": "lerende", "meedenker": "meedenker", "": "onbekend"},
+    "en": {"pioneer": "pioneer", "learner": "learner", "meedenker": "meedenker", "": "unknown"},
+}
+
+
+def role_label(cfg: Config, role: str) -> str:
+    return ROLE_LABELS[cfg.network.language].get(role, role)
+
+
+def poll_address(cfg: Config, poll_id: int) -> str:
+    """nieuws+poll-ID@domain: the Reply-To of a poll's announcement; whatever the subject becomes, a reply
+    to it names the poll."""
+    local, _, domain = cfg.post_address.partition("@")
+    return f"{local}+poll-{poll_id}@{domain}"
+
+
+# --- polls -----------------------------------------------------------------------------------------
+
+
+def options_of(session: Session, poll: Poll) -> list[PollOption]:
+    return list(session.scalars(select(PollOption).where(PollOption.poll_id == poll.id)
+                                .order_by(PollOption.position)))
+
+
+def is_live(session: Session, poll: Poll) -> bool:
+    """Open, and its announcement was not discarded by the organiser."""
+    if poll.status != OPEN:
+        return False
+    if poll.announcement_id is None:
+        return True
+    ann = session.get(Announcement, poll.announcement_id)
+    return ann is None or ann.status != ann_ops.DISCARDED
+
+
+def accepting_votes(session: Session, poll: Poll, today: dt.date) -> bool:
+    return is_live(session, poll) and (poll.closes_on is None or today <= poll.closes_on)
+
+
+def poll_for_meeting(session: Session, meeting: Meeting) -> Poll | None:
+    """The meeting's live poll, else its most recent closed one."""
+    polls = list(session.scalars(select(Poll).where(Poll.meeting_id == meeting.id).order_by(Poll.id.desc())))
+    live = [p for p in polls if p.status in (OPEN, CLOSING) and (p.status == CLOSING or is_live(session, p))]
+    if live:
+        return live[0]
+    return next((p for p in polls if p.status == CLOSED), None)
+
+
+def default_closes(cfg: Config, meeting_day: dt.date, today: dt.date) -> dt.date:
+    return max(today, meeting_day - dt.timedelta(days=cfg.network.poll_close_days))
+
+
+def _howto(cfg: Config, kind: str, **context: Any) -> str:
+    return _environment(cfg.network.language).get_template(f"_poll_howto.{kind}").render(
+        network=cfg.network, **context).strip()
+
+
+def create_poll(session: Session, app: App, meeting: Meeting, options: list[str], closes_on: dt.date | None,
+                created_by: str, src: listmail.Source | None = None) -> tuple[Poll, Announcement]:
+    """A poll and its held announcement (approved like any post, or sent by the command line).
+
+    src: the organiser's own post (mail); None renders the standard poll announcement. Everything is checked
+    before anything is written: a UserError leaves the session untouched."""
+    cfg, today = app.cfg, app.today()
+    options = [" ".join(o.split())[:MAX_OPTION] for o in options if o.strip()]
+    if meeting.status != "scheduled":
+        raise UserError(f"the meeting on {meeting.date} is cancelled")
+    if meeting.date <= today:
+        raise UserError(f"the meeting on {meeting.date} is not in the future")
+    if not 2 <= len(options) <= MAX_OPTIONS:
+        raise UserError(f"a theme poll needs 2 to {MAX_OPTIONS} options (got {len(options)})")
+    if len({o.casefold() for o in options}) != len(options):
+        raise UserError("two options are the same")
+    closes_on = closes_on or default_closes(cfg, meeting.date, today)
+    if closes_on < today or closes_on >= meeting.date:
+        raise UserError(f"the poll must close between today ({today}) and the day before the meeting "
+                        f"({meeting.date - dt.timedelta(days=1)})")
+    existing = poll_for_meeting(session, meeting)
+    if existing is not None and existing.status in (OPEN, CLOSING):
+        raise UserError(f"there is already a theme poll for {meeting.date} (#{existing.id}): "
+                        "close it first with 'pioniers themes close'")
+    for stale in session.scalars(select(Poll).where(Poll.meeting_id == meeting.id, Poll.status == OPEN)):
+        stale.status = DISCARDED  # its announcement was discarded
+    poll = Poll(meeting_id=meeting.id, status=OPEN, subject="", created_by=created_by, closes_on=closes_on,
+                created_at=app.now())
+    session.add(poll)
+    session.flush()
+    rows = [PollOption(poll_id=poll.id, position=i, text=text) for i, text in enumerate(options, 1)]
+    session.add_all(rows)
+    view = meeting_view(cfg, meeting)
+    context = {"meeting": view, "options": rows, "closes": fmt.long_date(closes_on, cfg.network.language),
+               "registration_address": cfg.network.registration_address}
+    if src is None:
+        rendered = render(cfg.network.language, "poll_announcement", network=cfg.network, name="", **context)
+        src = listmail.Source(subject=rendered.subject, text=rendered.text, html=rendered.html)
+    else:  # the organiser's own words, with how to vote below them
+        src.text = src.text.rstrip() + "\n\n" + _howto(cfg, "txt", **context) + "\n"
+        if src.html:
+            html = _howto(cfg, "html", **context)
+            end = src.html.lower().rfind("</body>")
+            src.html = src.html[:end] + html + src.html[end:] if end >= 0 else src.html + html
+    ann = ann_ops.create(session, app, src, posted_by=created_by, reply_to=poll_address(cfg, poll.id))
+    poll.announcement_id, poll.subject = ann.id, ann.subject
+    session.flush()
+    return poll, ann
+
+
+def may_vote(session: Session, cfg: Config, email: str) -> bool:
+    """List members, people who registered for a meeting, and organisers."""
+    from db import members
+
+    if email in cfg.network.organisers:
+        return True
+    member = members.find(session, email)
+    if member is not None and member.status == members.ACTIVE:
+        return True
+    return registry.find_person(session, email) is not None
+
+
+@dataclass
+class VoteResult:
+    option: PollOption
+    previous: PollOption | None
+    changed: bool  # a new vote, or a different option than before
+
+
+def record_vote(session: Session, poll: Poll, email: str, option: PollOption, now: dt.datetime) -> VoteResult:
+    vote = session.scalar(select(Vote).where(Vote.poll_id == poll.id, Vote.email == email).with_for_update())
+    if vote is None:
+        session.add(Vote(poll_id=poll.id, option_id=option.id, email=email, revision=1, created_at=now,
+                         updated_at=now))
+        session.flush()
+        return VoteResult(option, None, True)
+    if vote.option_id == option.id:
+        return VoteResult(option, None, False)
+    previous = session.get(PollOption, vote.option_id)
+    vote.option_id, vote.updated_at, vote.revision = option.id, now, vote.revision + 1
+    return VoteResult(option, previous, True)
+
+
+def add_proposal(session: Session, poll: Poll, email: str, name: str, text: str,
+                 now: dt.datetime) -> Proposal | None:
+    """A new proposal; None when this member proposed the same before."""
+    text = scrub(text)
+    if not text:
+        return None
+    for earlier in session.scalars(select(Proposal).where(Proposal.poll_id == poll.id, Proposal.email == email)):
+        if earlier.text.casefold() == text.casefold():
+            return None
+    proposal = Proposal(poll_id=poll.id, email=email, name=scrub(name), text=text, created_at=now)
+    session.add(proposal)
+    session.flush()
+    return proposal
+
+
+@dataclass
+class TallyRow:
+    position: int
+    text: str
+    votes: int
+    option_id: int
+
+
+@dataclass
+class Tally:
+    poll: Poll
+    meeting: Meeting
+    rows: list[TallyRow]
+    proposals: list[Proposal]
+
+    @property
+    def voters(self) -> int:
+        return sum(r.votes for r in self.rows)
+
+    @property
+    def winner(self) -> TallyRow | None:
+        """Most votes; a tie goes to the option listed first. None when nobody voted."""
+        best = max(self.rows, key=lambda r: (r.votes, -r.position), default=None)
+        return best if best is not None and best.votes > 0 else None
+
+
+def tally(session: Session, poll: Poll) -> Tally:
+    counts = dict(session.execute(select(Vote.option_id, func.count(Vote.id)).where(Vote.poll_id == poll.id)
+                                  .group_by(Vote.option_id)).all())
+    rows = [TallyRow(o.position, o.text, counts.get(o.id, 0) if o.final_votes is None else o.final_votes, o.id)
+            for o in options_of(session, poll)]
+    proposals = list(session.scalars(select(Proposal).where(Proposal.poll_id == poll.id).order_by(Proposal.id)))
+    meeting = session.get(Meeting, poll.meeting_id)
+    assert meeting is not None
+    return Tally(poll, meeting, rows, proposals)
+
+
+def results_context(cfg: Config, t: Tally) -> dict[str, Any]:
+    winner = t.winner
+    return {
+        "meeting": meeting_view(cfg, t.meeting),
+        "rows": t.rows,
+        "voters": t.voters,
+        "winner": winner.text if winner else "",
+        "closed": t.poll.status == CLOSED,
+        "closes": fmt.long_date(t.poll.closes_on, cfg.network.language) if t.poll.closes_on else "",
+        "proposals": [{"text": p.text, "who": p.name or p.email, "email": p.email} for p in t.proposals],
+    }
+
+
+def format_tally(cfg: Config, t: Tally) -> str:
+    """The tally as the command line prints it."""
+    state = {OPEN: "open", CLOSING: "closing", CLOSED: "closed", DISCARDED: "discarded"}[t.poll.status]
+    closes = f", closes after {t.poll.closes_on}" if t.poll.closes_on and t.poll.status == OPEN else ""
+    lines = [f"theme poll #{t.poll.id} for {t.meeting.date} ({state}{closes}): {t.voters} vote(s)"]
+    winner = t.winner
+    for r in t.rows:
+        mark = "  <- chosen" if t.poll.status == CLOSED and winner and r.option_id == winner.option_id else ""
+        lines.append(f"{r.position:>3}. {r.text:<50} {r.votes:>4}{mark}")
+    lines.append(f"proposals ({len(t.proposals)}):" if t.proposals else "no proposals")
+    lines += [f"  - {p.text}  ({p.name + ' ' if p.name else ''}<{p.email}>)" for p in t.proposals]
+    return "\n".join(lines)
+
+
+def find_poll(session: Session, day: dt.date) -> Poll:
+    meeting = registry.meeting_on(session, day)
+    if meeting is None:
+        raise UserError(f"no meeting on {day}: see 'pioniers meeting list'")
+    poll = poll_for_meeting(session, meeting)
+    if poll is None:
+        raise UserError(f"no theme poll for {day}: open one with 'pioniers themes open'")
+    return poll
+
+
+def close_poll(app: App, poll_id: int) -> tuple[Tally, list[str], int]:
+    """Stop the votes, set the winning theme on the meeting (attendees get the updated invite), tell the
+    organisers. Safe to repeat: a poll left 'closing' by a crash is finished by the next run."""
+    from pioniers.meetings import update_meeting
+
+    with app.sm.begin() as session:
+        poll = session.get(Poll, poll_id, with_for_update=True)
+        assert poll is not None
+        if poll.status == OPEN:
+            poll.status = CLOSING  # from here no vote counts
+        t = tally(session, poll)
+        winner, day, cancelled = t.winner, t.meeting.date, t.meeting.status != "scheduled"
+    changes: list[str] = []
+    queued = 0
+    if winner is not None and not cancelled and poll.status == CLOSING:
+        changes, queued = update_meeting(app, day, theme=winner.text)
+    with app.sm.begin() as session:
+        poll = session.get(Poll, poll_id, with_for_update=True)
+        assert poll is not None
+        if poll.status == CLOSING:
+            t = tally(session, poll)
+            for option in options_of(session, poll):
+                option.final_votes = next(r.votes for r in t.rows if r.option_id == option.id)
+            poll.status, poll.closed_at = CLOSED, app.now()
+            poll.winner_option_id = winner.option_id if winner else None
+            t = tally(session, poll)
+            for organiser in app.cfg.network.organisers:
+                ann_ops.list_letter(session, app.cfg, key=f"poll-closed:{poll.id}:{organiser}",
+                                    template="poll_results", to=organiser, name="", now=app.now(),
+                                    auto_reply=False, **results_context(app.cfg, t))
+        t = tally(session, poll)
+    return t, changes, queued
+
+
+def close_due_polls(app: App) -> int:
+    """Polls past their closing date, and any a crash left half closed."""
+    today = app.today()
+    with app.sm.begin() as session:
+        due = [p.id for p in session.scalars(select(Poll).where(Poll.status.in_((OPEN, CLOSING))))
+               if p.status == CLOSING or (p.closes_on is not None and p.closes_on < today and is_live(session, p))]
+    for poll_id in due:
+        try:
+            t, changes, _ = close_poll(app, poll_id)
+            log.info("theme poll #%s closed: %s", poll_id, t.winner.text if t.winner else "no votes")
+        except UserError as exc:  # e.g. the meeting moved onto another's date: a human decides
+            log.warning("theme poll #%s not closed: %s", poll_id, exc)
+    return len(due)
+
+
+# --- who is who ------------------------------------------------------------------------------------
+
+
+def apply_profile(person: Person, profile: Profile, now: dt.datetime) -> list[str]:
+    """Record what the person said about themselves; returns what changed."""
+    changed = []
+    if profile.role and profile.role != person.role:
+        person.role = profile.role
+        changed.append("role")
+    if profile.topic and profile.topic != person.topic:
+        person.topic = profile.topic
+        changed.append("topic")
+    if profile.consent is not None and profile.consent != person.share_consent:
+        person.share_consent, person.consent_at = profile.consent, now
+        changed.append("consent" if profile.consent else "consent withdrawn")
+    return changed
+
+
+def profile_context(cfg: Config, person: Person) -> dict[str, Any]:
+    return {"role": role_label(cfg, person.role) if person.role else "", "topic": person.topic,
+            "consent": person.share_consent}
+
+
+def role_counts(session: Session) -> dict[int, Counter[str]]:
+    """Confirmed attendees per meeting by role ('' = not said)."""
+    rows = session.execute(select(Registration.meeting_id, Person.role, func.count(Registration.id))
+                           .join(Person, Person.id == Registration.person_id)
+                           .where(Registration.status == registry.CONFIRMED)
+                           .group_by(Registration.meeting_id, Person.role))
+    out: dict[int, Counter[str]] = {}
+    for meeting_id, role, n in rows:
+        out.setdefault(meeting_id, Counter())[role or ""] += n
+    return out
+
+
+# --- the participant list --------------------------------------------------------------------------
+
+
+def participant_view(cfg: Config, person: Person) -> dict[str, str]:
+    """What others see: never an address."""
+    return {"name": scrub(person.name) or ("(naam onbekend)" if cfg.network.language == "nl" else "(no name)"),
+            "organisation": scrub(person.organisation), "role": role_label(cfg, person.role) if person.role else "",
+            "topic": scrub(person.topic)}
+
+
+def consenting_attendees(session: Session, meeting: Meeting) -> list[Person]:
+    return list(session.scalars(
+        select(Person).join(Registration, Registration.person_id == Person.id)
+        .where(Registration.meeting_id == meeting.id, Registration.status == registry.CONFIRMED,
+               Person.share_consent.is_(True))
+        .order_by(Person.name, Person.id)))
+
+
+def queue_participant_lists(app: App) -> int:
+    """participant_list_days before a meeting, each consenting attendee gets the other consenting attendees.
+    Someone who consents later still gets it (until the day before); nobody gets it twice."""
+    cfg, days = app.cfg, app.cfg.network.participant_list_days
+    if days <= 0:
+        return 0
+    today = app.today()
+    queued = 0
+    with app.sm.begin() as session:
+        meetings = list(session.scalars(select(Meeting).where(
+            Meeting.status == "scheduled", Meeting.date > today, Meeting.date <= today + dt.timedelta(days=days))))
+        for meeting in meetings:
+            people = consenting_attendees(session, meeting)
+            for person in people:
+                others = [participant_view(cfg, p) for p in people if p.id != person.id]
+                if not others:
+                    continue
+                key = f"participants:{meeting.id}:{meeting.date.isoformat()}:{person.id}"
+                queued += send_letter(session, cfg, key=key, template="participant_list", person=person,
+                                      now=app.now(), meeting=meeting, auto_reply=False, participants=others,
+                                      days=(meeting.date - today).days)
+    return queued
+
+
+def network_tasks(app: App) -> int:
+    """What the service does each round for the network: close due polls, queue participant lists."""
+    return close_due_polls(app) + queue_participant_lists(app)
+
+
+# --- privacy ---------------------------------------------------------------------------------------
+
+
+def forget_address(session: Session, email: str) -> dict[str, int]:
+    """pioniers forget: votes and proposals by this address."""
+    return {"votes": session.execute(delete(Vote).where(Vote.email == email)).rowcount,
+            "theme proposals": session.execute(delete(Proposal).where(Proposal.email == email)).rowcount}
+
+
+def purge_votes(session: Session, old_meetings: Any) -> int:
+    """Votes of polls whose meeting is past retention go (the tally stays in final_votes); proposals keep
+    their text but lose who made them."""
+    polls = select(Poll.id).where(Poll.meeting_id.in_(old_meetings))
+    for option in session.scalars(select(PollOption).where(PollOption.poll_id.in_(polls),
+                                                           PollOption.final_votes.is_(None))):
+        option.final_votes = session.scalar(select(func.count(Vote.id)).where(Vote.option_id == option.id)) or 0
+    removed = session.execute(delete(Vote).where(Vote.poll_id.in_(polls))).rowcount
+    for proposal in session.scalars(select(Proposal).where(Proposal.poll_id.in_(polls), Proposal.email != "")):
+        proposal.email, proposal.name = "", ""
+    return removed
