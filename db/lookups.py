@@ -23,24 +23,25 @@ KEY = "pioniers.lookups"
 class Lookups:
     people: dict[str, Person | None] = field(default_factory=dict)  # email -> person (None: known absent)
     members: dict[str, Member | None] = field(default_factory=dict)
-    registrations: dict[int, dict[int, Registration]] = field(default_factory=dict)  # person id -> meeting id -> reg
+    # person (the object: a new one has no id before the flush) -> meeting id -> registration
+    registrations: dict[Person, dict[int, Registration]] = field(default_factory=dict)
     keys: dict[str, bool] = field(default_factory=dict)  # outbox key -> exists
     forgotten: dict[str, bool] = field(default_factory=dict)  # address hash -> exists
     locked: dict[dt.date, Meeting] = field(default_factory=dict)  # meetings locked (FOR UPDATE) in this transaction
 
-    def registration(self, meeting_id: int, person_id: int | None) -> tuple[bool, Registration | None]:
-        regs = self.registrations.get(person_id) if person_id is not None else None
+    def registration(self, meeting_id: int, person: Person) -> tuple[bool, Registration | None]:
+        regs = self.registrations.get(person)
         if regs is None:
             return False, None
         return True, regs.get(meeting_id)
 
     def added_person(self, person: Person) -> None:
         self.people[person.email] = person
-        self.registrations.setdefault(person.id, {})
+        self.registrations.setdefault(person, {})
 
-    def added_registration(self, reg: Registration) -> None:
-        if reg.person_id in self.registrations:
-            self.registrations[reg.person_id][reg.meeting_id] = reg
+    def added_registration(self, reg: Registration, person: Person) -> None:
+        if person in self.registrations:
+            self.registrations[person][reg.meeting_id] = reg
 
 
 def get(session: Session) -> Lookups | None:
@@ -56,12 +57,14 @@ def load(session: Session, emails: Iterable[str], keys: Iterable[str], hashes: I
     lk = Lookups(people=dict.fromkeys(emails), members=dict.fromkeys(emails), keys=dict.fromkeys(keys, False),
                  forgotten=dict.fromkeys(hashes, False))
     if emails:
+        by_id: dict[int, Person] = {}
         for person in session.scalars(select(Person).where(Person.email.in_(emails))):
             lk.people[person.email] = person
-            lk.registrations[person.id] = {}
-        if lk.registrations:
-            for reg in session.scalars(select(Registration).where(Registration.person_id.in_(set(lk.registrations)))):
-                lk.registrations[reg.person_id][reg.meeting_id] = reg
+            lk.registrations[person] = {}
+            by_id[person.id] = person
+        if by_id:
+            for reg in session.scalars(select(Registration).where(Registration.person_id.in_(set(by_id)))):
+                lk.registrations[by_id[reg.person_id]][reg.meeting_id] = reg
         for member in session.scalars(select(Member).where(Member.email.in_(emails))):
             lk.members[member.email] = member
     if keys:

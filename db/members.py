@@ -27,7 +27,10 @@ def token_hash(token: str) -> str:
 def find(session: Session, email: str, *, lock: bool = False) -> Member | None:
     lk = lookups.get(session)
     if lk is not None and not lock and email.strip().lower() in lk.members:
-        return lk.members[email.strip().lower()]
+        member = lk.members[email.strip().lower()]
+        if member is not None and member.id is None:
+            session.flush()  # created earlier in this chunk: whoever asks again may need its id
+        return member
     query = select(Member).where(Member.email == email.strip().lower())
     if lock:
         query = query.with_for_update()

@@ -33,7 +33,10 @@ def meeting_on(session: Session, day: dt.date, *, lock: bool = False) -> Meeting
 def find_person(session: Session, email: str) -> Person | None:
     lk = lookups.get(session)
     if lk is not None and email.lower() in lk.people:
-        return lk.people[email.lower()]
+        person = lk.people[email.lower()]
+        if person is not None and person.id is None:
+            session.flush()  # created earlier in this chunk: whoever asks again may need its id
+        return person
     return session.scalar(select(Person).where(Person.email == email.lower()))
 
 
@@ -42,9 +45,10 @@ def upsert_person(session: Session, email: str, name: str, organisation: str, no
     if person is None:
         person = Person(email=email.lower(), name=name, organisation=organisation, created_at=now)
         session.add(person)
-        session.flush()
         if (lk := lookups.get(session)) is not None:
-            lk.added_person(person)
+            lk.added_person(person)  # flushed with the rest of the message (lookups answer for it meanwhile)
+        else:
+            session.flush()
     else:  # keep what we knew unless the new mail tells us more
         person.name = name or person.name
         person.organisation = organisation or person.organisation
@@ -54,7 +58,7 @@ def upsert_person(session: Session, email: str, name: str, organisation: str, no
 def registration_of(session: Session, meeting: Meeting, person: Person) -> Registration | None:
     lk = lookups.get(session)
     if lk is not None:
-        known, reg = lk.registration(meeting.id, person.id)
+        known, reg = lk.registration(meeting.id, person)
         if known:
             return reg
     return session.scalar(
@@ -93,11 +97,11 @@ def register(session: Session, meeting: Meeting, person: Person, now: dt.datetim
     full = meeting.capacity is not None and count(session, meeting, CONFIRMED) >= meeting.capacity
     status = WAITLISTED if full else CONFIRMED
     if reg is None:
-        reg = Registration(meeting_id=meeting.id, person_id=person.id, status=status,
+        reg = Registration(meeting_id=meeting.id, person=person, status=status,
                            registered_at=now, updated_at=now)
         session.add(reg)
         if (lk := lookups.get(session)) is not None:
-            lk.added_registration(reg)
+            lk.added_registration(reg, person)
     else:  # registering again after cancelling: back of the queue
         reg.status, reg.registered_at, reg.updated_at, reg.partstat = status, now, now, "NEEDS-ACTION"
     if status == WAITLISTED:  # its id and time place it in the queue (waitlist_position); a confirmed one is

@@ -145,13 +145,28 @@ def _act_one(app: App, session, ctx: d.Context, budget: ReplyBudget, item: _Item
 
 
 def _act(app: App, items: list[_Item]) -> None:
-    """Step 2: decide and act, one transaction per chunk, a savepoint per message.
+    """Step 2: decide and act, one transaction per chunk.
 
-    A message whose handling fails is rolled back alone and parked; the others in the chunk still commit.
+    First the whole chunk without savepoints, its changes flushed together (fast). If anything fails, that
+    transaction is rolled back and the chunk is done again with a savepoint per message: a message whose
+    handling fails is rolled back alone and parked; the others in the chunk still commit.
     """
     todo = [i for i in items if i.outcome == "received"]
     if not todo:
         return
+    if len(todo) > 1:
+        try:
+            _act_chunk(app, todo, savepoints=False)
+            return
+        except Exception as exc:  # noqa: BLE001 - done again below, message by message
+            log.info("chunk of %d: %s: %s; handling it again message by message", len(todo),
+                     type(exc).__name__, exc)
+            for item in todo:
+                item.outcome, item.reason = "received", ""
+    _act_chunk(app, todo, savepoints=True)
+
+
+def _act_chunk(app: App, todo: list[_Item], *, savepoints: bool) -> None:
     with app.sm.begin() as session:
         ctx = context_for(app, session)
         budget = ReplyBudget(app, session)
@@ -164,6 +179,11 @@ def _act(app: App, items: list[_Item]) -> None:
         for item in todo:
             if item.msg is None:
                 _park(session, app, item, item.problem)
+                continue
+            if not savepoints:
+                _act_one(app, session, ctx, budget, item, seen)  # any exception: the caller starts over
+                budget.settle()
+                seen.done(item)
                 continue
             savepoint = session.begin_nested()
             try:

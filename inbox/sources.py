@@ -23,6 +23,7 @@ from pioniers.config import ImapConfig
 from pioniers.oauth import OAuth2Error, Token, TokenProvider, explain_imap_refusal
 
 FETCH_CHUNK = 500
+RESYNC = 0.1  # seconds into each IDLE: one NOOP catches mail that arrived just before IDLE began
 log = logging.getLogger("pioniers.inbox")
 
 
@@ -192,15 +193,26 @@ class ImapSource:
             deadline = min(deadline, self._token.renew_at)
         news = False
         bye: tuple | None = None
+        idling, resync_at = True, time.monotonic() + RESYNC
         try:
             while not news and time.monotonic() < deadline and not (stop and stop.is_set()):
-                responses = client.idle_check(timeout=min(1.0, max(deadline - time.monotonic(), 0.01)))
+                step = min(1.0, resync_at - time.monotonic()) if resync_at else 1.0
+                responses = client.idle_check(timeout=min(max(step, 0.01), max(deadline - time.monotonic(), 0.01)))
                 news = any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
                 bye = next((r for r in responses if r and r[0] == b"BYE"), None)
                 if bye is not None:
                     break
+                if not news and resync_at and time.monotonic() >= resync_at:
+                    # Once per wait: mail appended between the NOOP and the start of IDLE is in neither; look.
+                    resync_at, idling = 0.0, False
+                    _, responses = client.idle_done()
+                    responses = [*responses, *client.noop()[1]]
+                    news = any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+                    if not news:
+                        client.idle()
+                        idling = True
         finally:
-            if bye is None:
+            if bye is None and idling:
                 client.idle_done()
         if bye is not None:
             # The server ended the session (Exchange Online: "Session invalidated - AccessTokenExpired"):
