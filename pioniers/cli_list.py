@@ -18,6 +18,7 @@ from pioniers import members as member_ops
 from pioniers.app import App
 from pioniers.config import load_config
 from pioniers.meetings import UserError, parse_day
+from pioniers.prompt import confirm
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -116,11 +117,7 @@ def cmd_announce(args: argparse.Namespace) -> None:
         _discard(app, ann_id)
         raise UserError("the list has no active members: nothing to send (see 'pioniers members')")
     if not args.yes:
-        try:
-            answer = input(f"Send this to {count} members? [y/N] ").strip().lower()
-        except EOFError:
-            answer = ""
-        if answer not in ("y", "yes", "j", "ja"):
+        if not confirm(f"Send this to {count} members?"):
             _discard(app, ann_id)
             print("not sent")
             return

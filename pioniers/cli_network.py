@@ -16,6 +16,7 @@ from pioniers import network, network_stats
 from pioniers.app import App
 from pioniers.config import load_config
 from pioniers.meetings import UserError, parse_day
+from pioniers.prompt import confirm
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -73,11 +74,7 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
         drop()
         raise UserError("the list has no active members: nobody to vote (see 'pioniers members')")
     if not args.yes:
-        try:
-            answer = input(f"Send this poll to {count} members? [y/N] ").strip().lower()
-        except EOFError:
-            answer = ""
-        if answer not in ("y", "yes", "j", "ja"):
+        if not confirm(f"Send this poll to {count} members?"):
             drop()
             print("not sent; no poll opened")
             return
