@@ -17,8 +17,10 @@ import email.policy
 import email.utils
 import functools
 import re
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from email.header import decode_header, make_header
 from email.message import Message
 
@@ -60,9 +62,38 @@ def _unfold(value: str) -> str:
     return value.replace("\r", "").replace("\n", "")
 
 
+# The decide rules ask for some 60 header values per message; each used to walk all headers. The values are
+# indexed once per message and the index is reused while the message's headers are unchanged.
+_INDEX: weakref.WeakKeyDictionary[Message, tuple[tuple[Any, ...], frozenset[str], dict[str, list[str]]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _index(msg: Message) -> tuple[frozenset[str], dict[str, list[str]]] | None:
+    try:
+        items = tuple(msg.raw_items())
+        cached = _INDEX.get(msg)
+        if cached is not None and cached[0] == items:
+            return cached[1], cached[2]
+        names = frozenset(str(key).lower() for key, _ in items)
+        values: dict[str, list[str]] = {}
+        for key, value in items:
+            try:
+                text = _unfold(str(value))
+            except Exception:  # e.g. a Header object with an unknown charset
+                continue
+            values.setdefault(str(key).lower(), []).append(text)
+        _INDEX[msg] = (items, names, values)
+        return names, values
+    except Exception:  # not indexable (or not weak-referenceable): the plain walk below
+        return None
+
+
 def raw_values(msg: Message, name: str) -> list[str]:
     """All values of header `name`, unfolded, as stored; never raises."""
     wanted = name.lower()
+    index = _index(msg)
+    if index is not None:
+        return list(index[1].get(wanted, ()))
     values: list[str] = []
     try:
         items = list(msg.raw_items())
@@ -79,6 +110,9 @@ def raw_values(msg: Message, name: str) -> list[str]:
 
 
 def has_header(msg: Message, name: str) -> bool:
+    index = _index(msg)
+    if index is not None:
+        return name.lower() in index[0]
     try:
         return any(str(key).lower() == name.lower() for key, _ in msg.raw_items())
     except Exception:
@@ -104,7 +138,17 @@ def _mailboxes(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(_parse_mailboxes(raw))
 
 
+# The common case, `Name <local@domain>` with a plain display name (encoded words allowed: they are not
+# decoded here) and a dot-atom address: answered without the (slow) RFC 5322 header parser, same result.
+_SIMPLE_MAILBOX = re.compile(
+    r"\s*[^<>\"(),;:@\[\]\\.]*<(?P<local>[A-Za-z0-9_%+=-]+(?:\.[A-Za-z0-9_%+=-]+)*)"
+    r"@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>\s*")
+
+
 def _parse_mailboxes(raw: str) -> list[tuple[str, str]]:
+    simple = _SIMPLE_MAILBOX.fullmatch(raw)
+    if simple:
+        return [(simple.group("local"), f"{simple.group('local')}@{simple.group('domain')}")]
     try:
         header = email.policy.default.header_factory("from", raw)
         return [(a.username, a.addr_spec) for a in header.addresses]

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import re
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
+from email.headerregistry import HeaderRegistry
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
@@ -115,7 +117,7 @@ def part_text(part: Message) -> str:
         pass
     try:
         return payload.decode(charset, errors="replace")
-    except LookupError:  # undeclared or unknown charset
+    except (LookupError, ValueError):  # unknown charset, or a name the codec registry rejects (NUL)
         return payload.decode("utf-8", errors="replace")
 
 
@@ -140,8 +142,28 @@ class Incoming:
     msg: Message = field(repr=False, compare=False)
 
 
+class _CachingHeaderRegistry(HeaderRegistry):
+    """The default policy parses a header again on every access (the parser itself reads Content-Type several
+    times per part), which was most of the cost of reading a message. Header objects are immutable, and most
+    values (Content-Type, Content-Transfer-Encoding, MIME-Version, To) repeat from message to message: parse
+    each (name, value) once."""
+
+    def __call__(self, name, value):  # type: ignore[no-untyped-def]
+        if type(value) is str and len(value) <= 4096:
+            return _cached_header(self, name, value)
+        return super().__call__(name, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_header(registry: HeaderRegistry, name: str, value: str):  # type: ignore[no-untyped-def]
+    return HeaderRegistry.__call__(registry, name, value)
+
+
+POLICY = email.policy.default.clone(header_factory=_CachingHeaderRegistry())
+
+
 def parse_message(raw: bytes) -> Incoming:
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=POLICY)
     name, sender = parse_address(msg, "From")
     if not sender:
         name, sender = parse_address(msg, "Sender")

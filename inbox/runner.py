@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from db import lookups
 from db.models import FolderState, InboundMessage, Meeting
@@ -24,7 +25,7 @@ from pioniers.hashing import address_hash
 
 log = logging.getLogger("pioniers.inbox")
 
-CHUNK = 200
+CHUNK = 500  # messages per transaction: fewer commits and per-chunk lookups; a failure still parks one alone
 MAX_STORED = 5 * 1024 * 1024  # raw copies above this stay only in the mailbox's processed folder
 
 
@@ -173,7 +174,7 @@ def _act_chunk(app: App, todo: list[_Item], *, savepoints: bool) -> None:
         senders = [i.msg.sender for i in todo if i.msg is not None and i.msg.sender]
         budget.preload(senders)
         rows = list(session.scalars(select(InboundMessage).where(  # held here: session.get needs no SELECT
-            InboundMessage.id.in_({i.row_id for i in todo}))))
+            InboundMessage.id.in_({i.row_id for i in todo})).options(defer(InboundMessage.raw))))  # not re-read
         seen = _Seen(session, todo)
         lookups.load(session, senders, [f"reply:{i.row_id}" for i in todo], [address_hash(s) for s in senders])
         for item in todo:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import icalendar
+from icalendar.parser import Contentline
 
 __all__ = ["ItipReply", "build_invite", "parse_itip", "vtimezone"]
 
@@ -221,10 +222,10 @@ def _attendee(method: str, email: str, name: str) -> icalendar.vCalAddress:
 @functools.lru_cache(maxsize=1024)  # the placeholder's line is looked up for every invite
 def _attendee_line(method: str, email: str, name: str) -> bytes:
     """The folded ATTENDEE content line, exactly as it appears inside the calendar."""
-    event = icalendar.Event()
-    event.add("attendee", _attendee(method, email, name))
-    ical = event.to_ical()
-    return ical[ical.index(b"ATTENDEE"):ical.rindex(b"END:VEVENT")]
+    # The line alone, as Event.to_ical would write it (same escaping, sorting and folding), without building
+    # and serialising a whole component per attendee.
+    prop = _attendee(method, email, name)
+    return Contentline.from_parts("ATTENDEE", prop.params, prop, sorted=True).to_ical() + b"\r\n"
 
 
 @functools.lru_cache(maxsize=256)

@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from db.migrate import upgrade
 from db.models import InboundMessage
 from inbox.sources import InboxUnavailable
 from pioniers.app import App
@@ -83,6 +82,8 @@ def _app(args: argparse.Namespace) -> App:
 
 def cmd_init(args: argparse.Namespace) -> None:
     app = _app(args)
+    from db.migrate import upgrade  # Alembic is only needed here: every other command starts faster
+
     upgrade(app.sm.kw["bind"])
     print(f"database ready: {app.cfg.database.url}")
 

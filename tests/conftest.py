@@ -7,7 +7,15 @@
 #   smtp_sink an aiosmtpd sink recording every message (.messages, .wait_for(n), .fail_with)
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests with fixed seeds so a run is repeatable; locally they explore new inputs each time.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 try:
     from servers import Dovecot, Mailbox, SmtpSink

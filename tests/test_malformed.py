@@ -376,3 +376,11 @@ def test_mutated_samples_never_break_the_decide_step(raw):
 @given(st.sampled_from(LARGE).flatmap(mutation))
 def test_mutated_large_samples_never_break_the_decide_step(raw):
     check(raw)
+
+
+def test_charset_name_with_nul_is_read_as_utf8():
+    """Found by hypothesis: a NUL in the charset parameter made the codec lookup raise ValueError."""
+    raw = (b"From: X <x@venlo.nl>\r\nTo: aanmelden@pioniers.test\r\nSubject: Pioniersnetwerk 18 maart 2027\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\n"
+           b"Content-Type: text/plain; charset=\x00\"us-ascii\"\r\n\r\nGraag aanmelden.\r\n--B--\r\n")
+    assert "Graag aanmelden" in parse_message(raw).own_text
