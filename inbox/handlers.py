@@ -125,6 +125,11 @@ def _transient_person(job: Job) -> Person:
     return existing or Person(email=job.msg.sender, name=job.msg.name, organisation="")
 
 
+def answers_our_mail(msg: Incoming, domain: str) -> bool:
+    """In-Reply-To / References name one of our own Message-IDs."""
+    return any(ref.lower().endswith(f"@{domain}>") for ref in msg.references)
+
+
 def handle_register(job: Job) -> tuple[str, str]:
     meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
     assert meeting is not None
@@ -135,6 +140,10 @@ def handle_register(job: Job) -> tuple[str, str]:
     if lk is None or lk.forgotten.get(digest, True):  # known not to be there: nothing to delete
         job.session.execute(delete(Forgotten).where(Forgotten.address_hash == digest))
     result = registry.register(job.session, meeting, person, job.now)
+    if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.domain):
+        # Someone already registered replying to our mail has a question or remark, not a second sign-up:
+        # a person should read it (an "already registered" auto-reply would leave it unanswered).
+        return "attention", f"{result.outcome} for {meeting.date}: a reply to our mail, for a person to read"
     on_list = subscribe_registrant(job.session, job.app.cfg, person, job.now)
     if result.outcome == "confirmed":
         note = _reply(job, person, "confirmation", meeting, "REQUEST", list_subscribed=on_list)

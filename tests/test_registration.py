@@ -194,3 +194,20 @@ def test_english_network_answers_in_english(tmp_path, db_url, mailbox, smtp_sink
     assert "Thursday 18 March 2027, 14:00-17:00" in text
     assert "Beste" not in text and "Dear" in text
     assert parts(reply)["text/calendar"]
+
+
+def test_reply_to_our_confirmation_from_someone_registered_goes_to_a_person(world):
+    world.meeting("2027-03-18")
+    world.deliver(mail(sender="jan@schiedam.nl"))
+    world.poll()
+    (confirmation,) = world.replies()
+    world.deliver(mail(sender="jan@schiedam.nl", subject="RE: " + str(confirmation["Subject"]),
+                       body="Is er parkeergelegenheid bij het stadskantoor?\n",
+                       headers={"In-Reply-To": confirmation["Message-ID"], "References": confirmation["Message-ID"]}))
+    result = world.poll()
+    assert result.inbox.attention == 1
+    assert len(world.sink.messages) == 1  # no "already registered" auto-reply to a question
+    assert _registrations(world) == [("jan@schiedam.nl", "confirmed")]
+    with world.app.sm.begin() as s:
+        row = s.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first()
+        assert row.outcome == "attention" and "for a person to read" in row.reason
