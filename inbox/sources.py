@@ -248,6 +248,13 @@ def _shutdown(client: IMAPClient) -> None:
         pass
 
 
+def open_maildir(path: Path) -> mailbox.Maildir:
+    """A Maildir at path, created as needed, also when a user made only part of it (e.g. just new/)."""
+    for sub in ("new", "cur", "tmp"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    return mailbox.Maildir(path, create=False)
+
+
 class MaildirSource:
     """The embedded inbox: var/inbox as a Maildir, with processed/attention subfolders."""
 
@@ -261,8 +268,7 @@ class MaildirSource:
     def open(self) -> None:
         if self.box is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.box = mailbox.Maildir(self.path, create=True)
+        self.box = open_maildir(self.path)
         for folder in self.folders:
             if folder not in self.box.list_folders():
                 self.box.add_folder(folder)

@@ -124,7 +124,7 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
             claimed = [(r.id, r.recipient, r.raw, r.created_at) for r in rows]
         if not claimed:
             return stats
-        down = False
+        down, why = False, ""
         with sm.kw["bind"].connect() as conn:
             if conn.dialect.name == "postgresql":
                 # The mark is one UPDATE, atomic on its own: autocommit makes it one round trip, not three
@@ -142,11 +142,13 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
                     give_up = not exc.temporary or now() - created >= MAX_AGE
                     outcome, reply = ("failed" if give_up else "retry"), exc.reply
                     down = exc.connection
+                    if down:
+                        why = exc.reply
                 if outcome == "sent":
                     _mark_sent(conn, row_id, now())
                 else:
                     _settle(sm, row_id, outcome, reply, now())
                 setattr(stats, outcome, getattr(stats, outcome) + 1)
         if down:
-            log.warning("outbox: SMTP unavailable, %d message(s) will be retried", stats.retry)
+            log.warning("outbox: %s; %d message(s) stay queued and will be retried", why, stats.retry)
             return stats

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import mailbox
 import smtplib
 import socket
 import ssl
@@ -225,8 +224,9 @@ class MaildirTransport:
     """The embedded default: every outgoing message lands in a Maildir you can open with any mail client."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.box = mailbox.Maildir(path, create=True)
+        from inbox.sources import open_maildir
+
+        self.box = open_maildir(path)
 
     def send(self, mail_from: str, rcpt: str, data: bytes) -> None:
         envelope = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt}\r\n".encode()

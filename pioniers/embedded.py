@@ -1,20 +1,20 @@
 """The embedded inbox server: aiosmtpd on loopback, delivering mail for our addresses into a Maildir."""
 from __future__ import annotations
 
-import mailbox
 import threading
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from inbox.sources import open_maildir
+
 
 class MaildirHandler:
     """Accepts mail for our own addresses only (and their +tags) and files it in the inbox Maildir."""
 
     def __init__(self, path: Path, addresses: frozenset[str], wakeup: threading.Event) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.box = mailbox.Maildir(path, create=True)
+        self.box = open_maildir(path)
         self.addresses = addresses
         self.wakeup = wakeup
 

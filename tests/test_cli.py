@@ -122,3 +122,18 @@ def test_shipped_config_runs_embedded(tmp_path):
         rest = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0, rest
     assert "service stopped" in rest
+
+
+def test_half_made_inbox_folder_and_unreachable_smtp(tmp_path):
+    """A user who made only var/inbox/new, and an SMTP server that is down: mail is processed and queued."""
+    port = free_port()
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path}/p.db", smtp={"host": "127.0.0.1", "port": port})
+    pioniers("init", config=cfg)
+    pioniers("meeting", "add", "2099-01-14", "--start", "10:00", "--end", "12:00", "--location", "Delft",
+             "--host", "Gemeente Delft", config=cfg)
+    inbox_new = tmp_path / "var" / "inbox" / "new"
+    inbox_new.mkdir(parents=True)
+    (inbox_new / "1.eml").write_bytes(mail(subject="Pioniersnetwerk 14 januari 2099", to=REG))
+    out = pioniers("poll", "--once", config=cfg)
+    assert "1 processed" in out.stdout and "retry later: 1" in out.stdout
+    assert f"cannot reach SMTP server 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
