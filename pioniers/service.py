@@ -71,6 +71,24 @@ def poll_once(app: App, source: Source | None = None, transport: Transport | Non
     return PollResult(stats, sent, reminders)
 
 
+def _embedded_banner(app: App) -> str:
+    """How to try it: a command that works wherever Python does, for the next open meeting."""
+    from mailer.letters import open_meetings
+
+    cfg = app.cfg
+    with app.sm.begin() as session:
+        upcoming = open_meetings(session, cfg, app.today())
+    subject = upcoming[0]["ref"] if upcoming else f"{cfg.network.name} <datum>"
+    host, port = cfg.embedded.smtp_host, cfg.embedded.smtp_port
+    hint = "" if upcoming else "  (add a meeting first: pioniers meeting add YYYY-MM-DD ...)\n"
+    return (f"Embedded mail server listening on {host}:{port}.\n"
+            f"Send a test registration:\n{hint}"
+            f"  python3 -c \"import smtplib; smtplib.SMTP('{host}', {port}).sendmail('jan@schiedam.nl', "
+            f"['{cfg.network.registration_address}'], 'From: Jan <jan@schiedam.nl>\\\\nSubject: {subject}"
+            f"\\\\n\\\\nIk meld me aan.')\"\n"
+            f"Replies are written to {cfg.path(cfg.embedded.outbox)} (a Maildir).")
+
+
 def run(app: App, stop: threading.Event | None = None, *, install_signals: bool = True,
         embedded_ready: threading.Event | None = None) -> None:
     """The long-running service; returns when stop is set (SIGTERM / Ctrl-C set it)."""
@@ -94,12 +112,7 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
             release_lock(app, "inbox", holder)
             raise InboxUnavailable(f"cannot start the embedded SMTP server on {cfg.embedded.smtp_host}:"
                                    f"{cfg.embedded.smtp_port} ({exc}): change [embedded] smtp_port") from None
-        print(f"Embedded mail server listening on {cfg.embedded.smtp_host}:{cfg.embedded.smtp_port}.\n"
-              f"Send a test registration, e.g.:\n"
-              f"  swaks --server {cfg.embedded.smtp_host}:{cfg.embedded.smtp_port} --to "
-              f"{cfg.network.registration_address} --from jan@schiedam.nl "
-              f"--header 'Subject: {cfg.network.name} <datum van een bijeenkomst>'\n"
-              f"Replies are written to {cfg.path(cfg.embedded.outbox)} (a Maildir).", flush=True)
+        print(_embedded_banner(app), flush=True)
         if embedded_ready is not None:
             embedded_ready.set()
     source = make_source(app, wakeup)
