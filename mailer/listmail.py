@@ -129,19 +129,22 @@ def list_id(cfg: Config) -> str:
     return f"{local}.{domain}"
 
 
-def unsubscribe_address(cfg: Config, token: str) -> str:
+def _tagged(cfg: Config, tag: str) -> str:
+    """post address with a +tag: nieuws+TAG@domain, delivered into the same inbox."""
     local, _, domain = cfg.post_address.partition("@")
-    return f"{local}+unsubscribe-{token}@{domain}"
+    return f"{local}+{tag}@{domain}"
+
+
+def unsubscribe_address(cfg: Config, token: str) -> str:
+    return _tagged(cfg, f"unsubscribe-{token}")
 
 
 def approve_address(cfg: Config, token: str) -> str:
-    local, _, domain = cfg.post_address.partition("@")
-    return f"{local}+approve-{token}@{domain}"
+    return _tagged(cfg, f"approve-{token}")
 
 
 def confirm_address(cfg: Config, token: str) -> str:
-    local, _, domain = cfg.post_address.partition("@")
-    return f"{local}+confirm-{token}@{domain}"
+    return _tagged(cfg, f"confirm-{token}")
 
 
 def envelope_sender(cfg: Config, token: str) -> str:

@@ -94,9 +94,6 @@ def _progress_bar(app: App, ann_id: int) -> Callable[[object], None]:
 
 
 def cmd_announce(args: argparse.Namespace) -> None:
-    from mailer.fanout import deliver_announcements
-    from pioniers.service import make_transport
-
     app = _app(args)
     cfg = app.cfg
     day = parse_day(args.date)
@@ -121,6 +118,18 @@ def cmd_announce(args: argparse.Namespace) -> None:
             _discard(app, ann_id)
             print("not sent")
             return
+    send_held_now(app, ann_id)
+    with app.sm.begin() as session:
+        (row,) = ann_ops.counts(session, ann_id)
+    print(f"announcement #{ann_id}: sent {row.sent}, failed {row.failed}, queued {row.queued}"
+          + (" (retried by 'pioniers run')" if row.queued else ""))
+
+
+def send_held_now(app: App, ann_id: int) -> None:
+    """Release a held announcement and deliver it from this process, with a progress bar on stderr."""
+    from mailer.fanout import deliver_announcements
+    from pioniers.service import make_transport
+
     with app.sm.begin() as session:
         ann = session.get(Announcement, ann_id)
         assert ann is not None
@@ -130,10 +139,6 @@ def cmd_announce(args: argparse.Namespace) -> None:
     deliver_announcements(app, lambda: make_transport(app), progress=show)
     show(None)
     sys.stderr.write("\n")
-    with app.sm.begin() as session:
-        (row,) = ann_ops.counts(session, ann_id)
-    print(f"announcement #{ann_id}: sent {row.sent}, failed {row.failed}, queued {row.queued}"
-          + (" (retried by 'pioniers run')" if row.queued else ""))
 
 
 def _discard(app: App, ann_id: int) -> None:

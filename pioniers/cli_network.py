@@ -5,12 +5,11 @@ Hooked into pioniers/cli.py by add_parsers() and NETWORK_COMMANDS.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from db import registry
-from db.models import Announcement, Poll
+from db.models import Poll
 from pioniers import announcements as ann_ops
 from pioniers import network, network_stats
 from pioniers.app import App
@@ -44,9 +43,7 @@ def _app(args: argparse.Namespace) -> App:
 
 
 def _themes_open(app: App, args: argparse.Namespace) -> None:
-    from mailer.fanout import deliver_announcements
-    from pioniers.cli_list import _discard, _progress_bar
-    from pioniers.service import make_transport
+    from pioniers.cli_list import _discard, send_held_now
 
     cfg = app.cfg
     day = parse_day(args.date)
@@ -78,14 +75,7 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
             drop()
             print("not sent; no poll opened")
             return
-    with app.sm.begin() as session:
-        held = session.get(Announcement, ann_id)
-        assert held is not None
-        ann_ops.start_sending(session, app, held)
-    show = _progress_bar(app, ann_id)
-    deliver_announcements(app, lambda: make_transport(app), progress=show)
-    show(None)
-    sys.stderr.write("\n")
+    send_held_now(app, ann_id)
     print(f"theme poll #{poll_id} for {day} open until and including {closes_on}; "
           f"results: pioniers themes results {day}")
 

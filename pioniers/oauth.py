@@ -321,6 +321,13 @@ class TokenProvider:
 # -- what a mail server's refusal means ------------------------------------------------------------------------
 
 
+def _mailbox_steps(client_id: str, user: str) -> str:
+    """The two PowerShell steps of Microsoft's app-only guide that let the app open one mailbox."""
+    return (f"in Exchange Online PowerShell run New-ServicePrincipal -AppId {client_id} -ObjectId <enterprise "
+            f"application Object ID> and Add-MailboxPermission -Identity {user} -User <service principal id> "
+            f"-AccessRights FullAccess ({README}, steps 4-5)")
+
+
 def explain_imap_refusal(tokens: TokenProvider, user: str, host: str, token: str, reply: str) -> str:
     """One line for an IMAP AUTHENTICATE XOAUTH2 that failed with a freshly issued token."""
     cfg = tokens.cfg
@@ -331,9 +338,7 @@ def explain_imap_refusal(tokens: TokenProvider, user: str, host: str, token: str
                     "registration add API permission Office 365 Exchange Online > Application permissions > "
                     f"IMAP.AccessAsApp and click 'Grant admin consent' ({README}, step 3)")
         return (f"IMAP login for {user} at {host} refused although the token is valid: the app may not open this "
-                f"mailbox; in Exchange Online PowerShell run New-ServicePrincipal -AppId {cfg.client_id} -ObjectId "
-                f"<enterprise application Object ID> and Add-MailboxPermission -Identity {user} -User "
-                f"<service principal id> -AccessRights FullAccess ({README}, steps 4-5)")
+                f"mailbox; {_mailbox_steps(cfg.client_id, user)}")
     if tokens.kind == "google":
         return (f"IMAP login for {user} at {host} refused: allow the service account's client ID the scope "
                 f"{tokens.scope} under Domain-wide delegation, and check that {user} is a Workspace mailbox "
@@ -367,10 +372,8 @@ def explain_smtp_refusal(tokens: TokenProvider, user: str, host: str, token: str
             return (f"SMTP login for {user} refused ({code}): the token has no SMTP.SendAsApp permission; in the app "
                     "registration add API permission Office 365 Exchange Online > Application permissions > "
                     f"SMTP.SendAsApp and click 'Grant admin consent' ({README}, step 3)")
-        return (f"SMTP login for {user} at {host} refused ({code} {reply[:120]}) although the token is valid: in "
-                f"Exchange Online PowerShell run New-ServicePrincipal -AppId {cfg.client_id} -ObjectId <enterprise "
-                f"application Object ID> and Add-MailboxPermission -Identity {user} -User <service principal id> "
-                f"-AccessRights FullAccess ({README}, steps 4-5)")
+        return (f"SMTP login for {user} at {host} refused ({code} {reply[:120]}) although the token is valid: "
+                f"{_mailbox_steps(cfg.client_id, user)}")
     if tokens.kind == "google":
         return (f"SMTP login for {user} at {host} refused ({code}): allow the service account's client ID the scope "
                 f"{tokens.scope} under Domain-wide delegation ({README})")
