@@ -33,7 +33,8 @@ def make_engine(url: str, base_dir: Path | None = None) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A connection marked sqlite_reader only reads: in WAL mode a plain BEGIN takes no lock at all.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("sqlite_reader") else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(parsed, pool_pre_ping=True)

@@ -10,7 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from db import lookups, registry
-from db.models import Forgotten, InboundMessage, Meeting, Person
+from db.models import Forgotten, Meeting, Person
 from inbox import decide as d
 from inbox.message import Incoming
 from pioniers.members import subscribe_registrant
@@ -32,7 +32,7 @@ class Job:
     session: Session
     msg: Incoming
     decision: d.Decision
-    row: InboundMessage
+    row_id: int  # the message's identity row
     budget: ReplyBudget | None = None
 
     @property
@@ -105,10 +105,10 @@ def _reply(job: Job, person: Person, template: str, meeting: Meeting | None = No
     allowed, note = _may_reply(job)
     if not allowed:
         if note:
-            log.warning("reply to message %s suppressed%s", job.row.id, note)
+            log.warning("reply to message %s suppressed%s", job.row_id, note)
         return note or "; no reply sent"
     send_letter(
-        job.session, job.app.cfg, key=f"reply:{job.row.id}", template=template, person=person, now=job.now,
+        job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template, person=person, now=job.now,
         meeting=meeting, invite_method=invite, in_reply_to=job.msg.message_id, references=job.msg.references,
         **context,
     )

@@ -40,7 +40,7 @@ def _reply(job: Job, template: str, to: str = "", **context: object) -> str:
     allowed, note = _allowed(job)
     if not allowed:
         return note
-    ann_ops.list_letter(job.session, job.app.cfg, key=f"reply:{job.row.id}", template=template,
+    ann_ops.list_letter(job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template,
                         to=to or job.msg.sender, name=job.msg.name, now=job.now, in_reply_to=job.msg.message_id,
                         references=job.msg.references, **context)
     return ""
@@ -132,7 +132,7 @@ def handle_subscribe(job: Job) -> tuple[str, str]:
     if not allowed:
         return "processed", "subscription requested" + note
     token = members.issue_token(job.session, "confirm", member.email, now, dt.timedelta(hours=cfg.list.approval_hours))
-    ann_ops.list_letter(job.session, cfg, key=f"reply:{job.row.id}", template="list_confirm", to=member.email,
+    ann_ops.list_letter(job.session, cfg, key=f"reply:{job.row_id}", template="list_confirm", to=member.email,
                         name=job.msg.name, now=now, reply_to=listmail.confirm_address(cfg, token),
                         in_reply_to=job.msg.message_id, references=job.msg.references, token=token)
     return "processed", "subscription requested; confirmation mailed (double opt-in)"

@@ -30,7 +30,7 @@ def _letter(job: Job, template: str, reply_to: str = "", **context: Any) -> str:
     allowed, note = _allowed(job)
     if not allowed:
         return note
-    ann_ops.list_letter(job.session, job.app.cfg, key=f"reply:{job.row.id}", template=template, to=job.msg.sender,
+    ann_ops.list_letter(job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template, to=job.msg.sender,
                         name=job.msg.name, now=job.now, reply_to=reply_to, in_reply_to=job.msg.message_id,
                         references=job.msg.references, **context)
     return ""
@@ -163,7 +163,7 @@ def handle_profile(job: Job) -> tuple[str, str]:
         return "processed", "who-is-who unchanged: already acknowledged, no reply"
     allowed, note = _allowed(job)
     if allowed:
-        send_letter(session, cfg, key=f"reply:{job.row.id}", template="profile_ack", person=person, now=job.now,
+        send_letter(session, cfg, key=f"reply:{job.row_id}", template="profile_ack", person=person, now=job.now,
                     in_reply_to=job.msg.message_id, references=job.msg.references,
                     **network.profile_context(cfg, person))
     return "processed", f"who-is-who: {', '.join(changed)}" + note

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import defer
+from sqlalchemy import bindparam, insert, select, update
 
 from db import lookups
 from db.models import FolderState, InboundMessage, Meeting
@@ -78,21 +78,36 @@ def _record(app: App, folder: str, uidvalidity: int, items: list[_Item]) -> None
         known = {sha: (row_id, outcome) for row_id, sha, outcome in session.execute(
             select(InboundMessage.id, InboundMessage.sha256, InboundMessage.outcome)
             .where(InboundMessage.sha256.in_(set(digests))))}
-        new: dict[str, InboundMessage] = {}
+        new: dict[str, dict] = {}
         for item, digest in zip(items, digests):
             if digest in known or digest in new:
                 continue
             msg, data = item.msg, item.raw.data
-            new[digest] = InboundMessage(
+            new[digest] = dict(
                 sha256=digest, message_id=msg.message_id if msg else "", folder=folder,
                 uidvalidity=uidvalidity, uid=item.raw.uid, sender=msg.sender if msg else "",
-                subject=(msg.subject if msg else "")[:1000], outcome="received", received_at=now,
+                subject=(msg.subject if msg else "")[:1000], outcome="received", reason="", received_at=now,
                 raw=data if len(data) <= MAX_STORED else None,
             )
-        session.add_all(new.values())
-        session.flush()
+        if new:  # Core, not ORM objects: nothing here is read back but the ids
+            ids = session.connection().scalars(_INSERT_RECEIVED, list(new.values())).all()
+            known.update((digest, (row_id, "received")) for digest, row_id in zip(new, ids))
         for item, digest in zip(items, digests):
-            item.row_id, item.outcome = known[digest] if digest in known else (new[digest].id, "received")
+            item.row_id, item.outcome = known[digest]
+
+
+_TABLE = InboundMessage.__table__
+_INSERT_RECEIVED = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+_SET_OUTCOME = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
+                .values(outcome=bindparam("new_outcome"), reason=bindparam("new_reason"),
+                        processed_at=bindparam("at")))
+
+
+def _save_outcomes(session, app: App, items: list[_Item]) -> None:  # type: ignore[no-untyped-def]
+    """Step 2's last write: every message's outcome, in one statement for the chunk."""
+    at = app.now()
+    session.connection().execute(_SET_OUTCOME, [
+        {"row_id": i.row_id, "new_outcome": i.outcome, "new_reason": i.reason[:2000], "at": at} for i in items])
 
 
 def _duplicate_of(session, msg: Incoming, row_id: int) -> int | None:  # type: ignore[no-untyped-def]
@@ -133,15 +148,13 @@ class _Seen:
 
 def _act_one(app: App, session, ctx: d.Context, budget: ReplyBudget, item: _Item,  # type: ignore[no-untyped-def]
              seen: _Seen | None = None) -> None:
-    row = session.get(InboundMessage, item.row_id)
-    assert row is not None and item.msg is not None
+    assert item.msg is not None
     original = seen.original(item.msg, item.row_id) if seen else _duplicate_of(session, item.msg, item.row_id)
     if original is not None:
         outcome, reason = "processed", f"duplicate of message #{original}: not acted on again"
     else:
         decision = d.decide(item.msg, ctx)
-        outcome, reason = HANDLERS[decision.action](Job(app, session, item.msg, decision, row, budget))
-    row.outcome, row.reason, row.processed_at = outcome, reason[:2000], app.now()
+        outcome, reason = HANDLERS[decision.action](Job(app, session, item.msg, decision, item.row_id, budget))
     item.outcome, item.reason = outcome, reason
 
 
@@ -173,13 +186,11 @@ def _act_chunk(app: App, todo: list[_Item], *, savepoints: bool) -> None:
         budget = ReplyBudget(app, session)
         senders = [i.msg.sender for i in todo if i.msg is not None and i.msg.sender]
         budget.preload(senders)
-        rows = list(session.scalars(select(InboundMessage).where(  # held here: session.get needs no SELECT
-            InboundMessage.id.in_({i.row_id for i in todo})).options(defer(InboundMessage.raw))))  # not re-read
         seen = _Seen(session, todo)
         lookups.load(session, senders, [f"reply:{i.row_id}" for i in todo], [address_hash(s) for s in senders])
         for item in todo:
             if item.msg is None:
-                _park(session, app, item, item.problem)
+                _park(item, item.problem)
                 continue
             if not savepoints:
                 _act_one(app, session, ctx, budget, item, seen)  # any exception: the caller starts over
@@ -196,16 +207,13 @@ def _act_chunk(app: App, todo: list[_Item], *, savepoints: bool) -> None:
                 lookups.drop(session)  # it may hold what was just rolled back: the rest of the chunk queries
                 log.exception("message #%s failed", item.row_id)
                 budget.forget_pending()
-                _park(session, app, item, f"error while handling: {type(exc).__name__}: {exc}")
+                _park(item, f"error while handling: {type(exc).__name__}: {exc}")
             seen.done(item)
         lookups.drop(session)
-        del rows
+        _save_outcomes(session, app, todo)
 
 
-def _park(session, app: App, item: _Item, reason: str) -> None:  # type: ignore[no-untyped-def]
-    row = session.get(InboundMessage, item.row_id)
-    assert row is not None
-    row.outcome, row.reason, row.processed_at = "attention", reason[:2000], app.now()
+def _park(item: _Item, reason: str) -> None:
     item.outcome, item.reason = "attention", reason
 
 
@@ -242,8 +250,9 @@ def _save_state(app: App, folder: str, uidvalidity: int, last_uid: int) -> None:
             st.uidvalidity, st.last_uid = uidvalidity, last_uid
 
 
-def process_inbox(app: App, source: Source) -> RunStats:
-    """Process every waiting message in UID order, moving each to its folder."""
+def process_inbox(app: App, source: Source, on_chunk: Callable[[int], None] | None = None) -> RunStats:
+    """Process every waiting message in UID order, moving each to its folder. on_chunk(messages still waiting)
+    is called after each chunk is committed and moved (the outbox may send its replies)."""
     cfg = app.cfg.imap
     folders = {"processed": cfg.processed_folder, "attention": cfg.attention_folder}
     stats = RunStats()
@@ -263,4 +272,6 @@ def process_inbox(app: App, source: Source) -> RunStats:
         numeric = [int(u) for u in chunk if u.isdigit()]
         if numeric:
             _save_state(app, source.name, uidvalidity, max(numeric))
+        if on_chunk is not None:
+            on_chunk(len(uids) - i - len(chunk))
     return stats

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import lookups
 from db.models import Forgotten, OutboundMessage
 from pioniers.hashing import address_hash
+from mailer import sentlog
 from mailer.transport import SendError, Transport
 
 log = logging.getLogger("pioniers.outbox")
@@ -20,6 +22,7 @@ log = logging.getLogger("pioniers.outbox")
 LEASE = dt.timedelta(minutes=2)  # a claimed row is retried after this if its sender died
 MAX_AGE = dt.timedelta(days=2)  # temporary failures are given up after this long
 BATCH = 200
+MAX_CLAIM = 5000  # rows leased at once at most
 
 
 def queue(session: Session, *, key: str, recipient: str, kind: str, message: EmailMessage | bytes,
@@ -68,20 +71,32 @@ class DeliveryStats:
     retry: int = 0
     failed: int = 0
 
+    def add(self, other: DeliveryStats) -> None:
+        self.sent, self.retry, self.failed = self.sent + other.sent, self.retry + other.retry, self.failed + other.failed
 
-def _claim(session: Session, now: dt.datetime, limit: int) -> list[OutboundMessage]:
+
+def _claim(session: Session, now: dt.datetime, limit: int) -> list[tuple[int, str, dt.datetime]]:
+    """Lease up to `limit` due rows: (id, recipient, created_at). The bodies are read a slice at a time."""
     query = (
-        select(OutboundMessage)
+        select(OutboundMessage.id, OutboundMessage.recipient, OutboundMessage.created_at)
         .where(OutboundMessage.status == "queued", OutboundMessage.next_attempt_at <= now)
         .order_by(OutboundMessage.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)  # several workers share the outbox
-    rows = list(session.scalars(query))
-    for row in rows:
-        row.next_attempt_at = now + LEASE
+    rows = [(r.id, r.recipient, r.created_at) for r in session.execute(query)]
+    ids = [r[0] for r in rows]
+    for i in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+        session.execute(update(OutboundMessage).where(OutboundMessage.id.in_(ids[i:i + 500]))
+                        .values(next_attempt_at=now + LEASE))
     return rows
+
+
+def _bodies(conn: Connection, ids: list[int]) -> dict[int, bytes]:
+    with conn.begin():
+        return {i: raw for i, raw in conn.execute(
+            select(OutboundMessage.id, OutboundMessage.raw).where(OutboundMessage.id.in_(ids)))}
 
 
 # Built once (bound parameters): constructing the statement per message cost as much as executing it.
@@ -114,41 +129,78 @@ def _settle(sm: sessionmaker[Session], row_id: int, outcome: str, reply: str, no
             row.next_attempt_at = now + backoff(row.attempts)
 
 
+def _claim_size(sent: int, seconds: float) -> int:
+    """Rows leased at once: what this sender manages in a quarter of the lease (fewer claims, so on SQLite fewer
+    waits for the one writer), at least BATCH, so a slow server never outlives its lease."""
+    if sent == 0 or seconds <= 0:
+        return BATCH
+    return max(BATCH, min(MAX_CLAIM, int(sent / seconds * LEASE.total_seconds() / 4)))
+
+
 def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
                 now: Callable[[], dt.datetime], batch: int = BATCH) -> DeliveryStats:
     """Send every due message; returns what happened. Never raises for SMTP trouble."""
     stats = DeliveryStats()
-    while True:
-        with sm.begin() as session:
-            rows = _claim(session, now(), batch)
-            claimed = [(r.id, r.recipient, r.raw, r.created_at) for r in rows]
-        if not claimed:
-            return stats
-        down, why = False, ""
-        with sm.kw["bind"].connect() as conn:
+    engine = sm.kw["bind"]
+    path = sentlog.path_for(engine)
+    log_ = sentlog.SentLog(path) if path else None
+    limit, started = batch, time.monotonic()
+    try:
+        with engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 # The mark is one UPDATE, atomic on its own: autocommit makes it one round trip, not three
                 # (BEGIN, UPDATE, COMMIT), and it is as durable once execute returns.
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            for row_id, rcpt, raw, created in claimed:
+            else:
+                conn = conn.execution_options(sqlite_reader=True)  # reads the bodies without the write lock
+            while True:
+                if log_ is not None:
+                    with engine.connect() as writer:
+                        log_.apply(writer, now())
+                with sm.begin() as session:
+                    claimed = _claim(session, now(), limit)
+                if not claimed:
+                    return stats
+                down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_)
+                if down:
+                    log.warning("outbox: %s; %d message(s) stay queued and will be retried", down, stats.retry)
+                    return stats
+                limit = _claim_size(stats.sent, time.monotonic() - started)
+    finally:
+        if log_ is not None:
+            with engine.connect() as writer:
+                log_.apply(writer, now())  # nothing noted outlives this call when it can help it
+            log_.close()
+
+
+def _send_claimed(sm: sessionmaker[Session], conn: Connection, transport: Transport, sender: str,
+                  now: Callable[[], dt.datetime], claimed: list[tuple[int, str, dt.datetime]],
+                  stats: DeliveryStats, log_: sentlog.SentLog | None) -> str:
+    """Send leased rows a slice at a time; returns why the connection is down, or ''."""
+    down = ""
+    for i in range(0, len(claimed), BATCH):
+        part = claimed[i:i + BATCH]
+        bodies = _bodies(conn, [row_id for row_id, _, _ in part]) if not down else {}
+        for row_id, rcpt, created in part:
+            if down or row_id not in bodies:  # down: retried later; missing: forgotten (AVG) meanwhile
                 if down:
                     _settle(sm, row_id, "retry", "not tried: connection down", now())
                     stats.retry += 1
-                    continue
-                try:
-                    transport.send(sender, rcpt, raw)
-                    outcome, reply = "sent", ""
-                except SendError as exc:
-                    give_up = not exc.temporary or now() - created >= MAX_AGE
-                    outcome, reply = ("failed" if give_up else "retry"), exc.reply
-                    down = exc.connection
-                    if down:
-                        why = exc.reply
-                if outcome == "sent":
-                    _mark_sent(conn, row_id, now())
+                continue
+            try:
+                transport.send(sender, rcpt, bodies[row_id])
+                outcome, reply = "sent", ""
+            except SendError as exc:
+                give_up = not exc.temporary or now() - created >= MAX_AGE
+                outcome, reply = ("failed" if give_up else "retry"), exc.reply
+                if exc.connection:
+                    down = exc.reply
+            if outcome == "sent":
+                if log_ is not None:
+                    log_.note(row_id)
                 else:
-                    _settle(sm, row_id, outcome, reply, now())
-                setattr(stats, outcome, getattr(stats, outcome) + 1)
-        if down:
-            log.warning("outbox: %s; %d message(s) stay queued and will be retried", why, stats.retry)
-            return stats
+                    _mark_sent(conn, row_id, now())
+            else:
+                _settle(sm, row_id, outcome, reply, now())
+            setattr(stats, outcome, getattr(stats, outcome) + 1)
+    return down

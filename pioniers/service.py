@@ -18,6 +18,7 @@ from mailer.fanout import deliver_announcements
 from mailer.outbox import DeliveryStats, deliver_due
 from mailer.transport import MaildirTransport, SmtpTransport, Transport
 from pioniers.app import App
+from pioniers.background import BackgroundDelivery
 from pioniers.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
 from pioniers.network import network_tasks
 from pioniers.oauth import imap_tokens, smtp_tokens
@@ -57,12 +58,17 @@ def poll_once(app: App, source: Source | None = None, transport: Transport | Non
     own_source = source is None
     source = source or make_source(app)
     transport = transport or make_transport(app)
+    background = BackgroundDelivery(app, lambda: make_transport(app))  # a burst: replies go out meanwhile
     try:
         source.open()
-        stats = process_inbox(app, source)
+        try:
+            stats = process_inbox(app, source, background.nudge)
+        finally:
+            early = background.finish()
         reminders = queue_reminders(app)
         network_tasks(app)  # theme polls past their closing date, participant lists
         sent = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now)
+        sent.add(early)
         deliver_announcements(app, lambda: make_transport(app))  # the mailing list's fan-out
     finally:
         if own_source:
