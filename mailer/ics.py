@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import icalendar
-from icalendar.parser import Contentline
+from icalendar.parser import param_value
 
 __all__ = ["ItipReply", "build_invite", "parse_itip", "vtimezone"]
 
@@ -180,6 +180,7 @@ def _wall_time(value: datetime.datetime, tz: ZoneInfo) -> datetime.datetime:
 
 
 _PLACEHOLDER = "attendee@placeholder.invalid"
+_PLACEHOLDER_STAMP = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
 
 
 def build_invite(
@@ -204,13 +205,17 @@ def build_invite(
     and one VEVENT, CRLF line endings, folded."""
     if stamp.tzinfo is None:
         raise ValueError("stamp must be timezone-aware")
-    # Everything but the attendee is the same for every attendee of a batch: built once, then filled in.
+    method = method.upper()
+    # Everything but the attendee and DTSTAMP is the same for every invite of a meeting version: built once,
+    # then those two lines filled in.
     template = _invite_template(
-        method.upper(), uid, sequence, start, end, tzid, summary, location, description, organizer_email,
-        organizer_name, stamp.astimezone(_UTC).replace(microsecond=0), status,
+        method, uid, sequence, start, end, tzid, summary, location, description, organizer_email,
+        organizer_name, status,
     )
-    return template.replace(_attendee_line(method.upper(), _PLACEHOLDER, ""),
-                            _attendee_line(method.upper(), attendee_email, attendee_name), 1)
+    stamp = stamp.astimezone(_UTC).replace(microsecond=0)
+    return template.replace(_stamp_line(_PLACEHOLDER_STAMP), _stamp_line(stamp), 1).replace(
+        b"\r\n" + _attendee_line(method, _PLACEHOLDER, ""),
+        b"\r\n" + _attendee_line(method, attendee_email, attendee_name), 1)
 
 
 def _attendee(method: str, email: str, name: str) -> icalendar.vCalAddress:
@@ -219,13 +224,56 @@ def _attendee(method: str, email: str, name: str) -> icalendar.vCalAddress:
     return _address(email, name, role="REQ-PARTICIPANT")
 
 
+# What _attendee() adds besides CN, as Parameters.to_ical(sorted=True) writes it (CN sorts first).
+_ATTENDEE_PARAMS = {"REQUEST": "PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT;RSVP=TRUE"}
+
+
 @functools.lru_cache(maxsize=1024)  # the placeholder's line is looked up for every invite
 def _attendee_line(method: str, email: str, name: str) -> bytes:
-    """The folded ATTENDEE content line, exactly as it appears inside the calendar."""
-    # The line alone, as Event.to_ical would write it (same escaping, sorting and folding), without building
-    # and serialising a whole component per attendee.
-    prop = _attendee(method, email, name)
-    return Contentline.from_parts("ATTENDEE", prop.params, prop, sorted=True).to_ical() + b"\r\n"
+    """The folded ATTENDEE content line, exactly as Event.to_ical writes _attendee(method, email, name).
+
+    Why by hand: a vCalAddress + Contentline per attendee (and icalendar's char-by-char folding) was the
+    largest cost of a confirmation; icalendar's own param_value still does the CN escaping and quoting.
+    tests/test_mail_bytes.py checks it against icalendar for awkward names.
+    """
+    value = f"mailto:{email.strip()}"
+    if "\r" in value or "\n" in value:  # as vCalAddress refuses them
+        raise ValueError(f"A CAL-ADDRESS value may not contain CR or LF characters: {value!r}")
+    params = _ATTENDEE_PARAMS.get(method, "ROLE=REQ-PARTICIPANT")
+    cn = _safe_cn(name)
+    if cn:
+        quote = " " in cn or "'" in cn  # Parameters.quote_also: such a CN is always quoted
+        params = f"CN={param_value(cn, always_quote=quote)};{params}"
+    return _fold(f"ATTENDEE;{params}:{value}".encode()) + b"\r\n"
+
+
+def _fold(line: bytes) -> bytes:
+    """RFC 5545 folding exactly as icalendar's Contentline.to_ical does it: at most 74 octets a line, never
+    inside a UTF-8 character, never right after a backslash or caret (icalendar issue #1501).
+
+    Why by hand: icalendar folds in Python one character at a time, which costs more than the whole rest
+    of an attendee's invite.
+    """
+    if len(line) <= 74:
+        return line
+    out: list[bytes] = []
+    start, size = 0, len(line)
+    while size - start > 74:
+        end = start + 74
+        while line[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte: break before its character
+            end -= 1
+        if line[end - 1] in b"\\^" and end - 1 > start:  # keep an escape with the character it escapes
+            end -= 1
+        out.append(line[start:end])
+        start = end
+    out.append(line[start:])
+    return b"\r\n ".join(out)
+
+
+@functools.lru_cache(maxsize=64)  # vDatetime.to_ical costs more than the rest of a cached invite
+def _stamp_line(stamp: datetime.datetime) -> bytes:
+    """The DTSTAMP content line of a UTC stamp, as Event.to_ical writes it."""
+    return b"\r\nDTSTAMP:" + icalendar.vDatetime(stamp).to_ical() + b"\r\n"
 
 
 @functools.lru_cache(maxsize=256)
@@ -241,10 +289,9 @@ def _invite_template(
     description: str,
     organizer_email: str,
     organizer_name: str,
-    stamp: datetime.datetime,
     status: str | None,
 ) -> bytes:
-    attendee_email, attendee_name = _PLACEHOLDER, ""
+    attendee_email, attendee_name, stamp = _PLACEHOLDER, "", _PLACEHOLDER_STAMP
     if method not in _DEFAULT_STATUS:
         raise ValueError(f"unsupported iTIP method: {method!r}")
     tz = ZoneInfo(tzid)
@@ -287,7 +334,11 @@ def _invite_template(
         event.add_component(alarm)
 
     cal.add_component(event)
-    return cal.to_ical()
+    data: bytes = cal.to_ical()
+    for line in (_stamp_line(stamp), b"\r\n" + _attendee_line(method, attendee_email, attendee_name)):
+        if data.count(line) != 1:  # build_invite fills these lines in: each must be there exactly once
+            raise AssertionError(f"invite template without a single {line!r}")
+    return data
 
 
 # --------------------------------------------------------------------------

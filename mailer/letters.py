@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import markupsafe
@@ -12,8 +13,8 @@ from sqlalchemy.orm import Session
 from db import lookups
 from db.models import Meeting, OutboundMessage, Person
 from mailer import format as fmt
-from mailer.compose import Invite, Rendered, render
-from mailer.mime import build_reply_bytes
+from mailer.compose import Invite, render
+from mailer.mime import Text, build_reply_bytes
 from mailer.ics import build_invite
 from mailer.outbox import queue
 from pioniers.config import Config
@@ -21,21 +22,31 @@ from pioniers.config import Config
 
 def meeting_ref(cfg: Config, day: dt.date) -> str:
     """'Pioniersnetwerk 18 maart 2027': the words people copy into a subject, and our matcher reads back."""
-    return f"{cfg.network.name} {fmt.short_date(day, cfg.network.language)}"
+    return _ref(cfg.network.name, cfg.network.language, day)
+
+
+def _ref(name: str, lang: str, day: dt.date) -> str:
+    return f"{name} {fmt.short_date(day, lang)}"
 
 
 def meeting_view(cfg: Config, m: Meeting) -> dict[str, Any]:
-    lang = cfg.network.language
-    return {
-        "date": m.date,
-        "when": fmt.when(m.date, m.start, m.end, lang),
-        "when_date": fmt.long_date(m.date, lang),
-        "location": m.location,
-        "host": m.host,
-        "theme": m.theme,
-        "capacity": m.capacity,
-        "ref": meeting_ref(cfg, m.date),
-    }
+    return dict(_view(cfg.network.name, cfg.network.language, m.date, m.start, m.end, m.location, m.host, m.theme,
+                      m.capacity))
+
+
+@functools.lru_cache(maxsize=64)  # the same for every letter about a meeting; keyed on all it is made of
+def _view(name: str, lang: str, day: dt.date, start: str, end: str, location: str, host: str, theme: str,
+          capacity: int | None) -> tuple[tuple[str, Any], ...]:
+    return (
+        ("date", day),
+        ("when", fmt.when(day, start, end, lang)),
+        ("when_date", fmt.long_date(day, lang)),
+        ("location", location),
+        ("host", host),
+        ("theme", theme),
+        ("capacity", capacity),
+        ("ref", _ref(name, lang, day)),
+    )
 
 
 def open_meetings(session: Session, cfg: Config, today: dt.date) -> list[dict[str, Any]]:
@@ -46,48 +57,78 @@ def open_meetings(session: Session, cfg: Config, today: dt.date) -> list[dict[st
 
 
 def invite_for(cfg: Config, m: Meeting, person: Person, method: str, now: dt.datetime) -> Invite:
-    lang = cfg.network.language
-    start = dt.datetime.combine(m.date, dt.time.fromisoformat(m.start))
-    end = dt.datetime.combine(m.date, dt.time.fromisoformat(m.end))
-    theme = f" - {m.theme}" if m.theme else ""
-    where = "Gastheer" if lang == "nl" else "Host"
-    description = f"{cfg.network.title}{theme}\n{where}: {m.host}\n{fmt.when(m.date, m.start, m.end, lang)}"
+    net = cfg.network
+    start, end, summary, description = _invite_text(net.title, net.language, m.date, m.start, m.end, m.theme, m.host)
     data = build_invite(
-        method=method, uid=m.uid, sequence=m.sequence, start=start, end=end, tzid=cfg.network.timezone,
-        summary=f"{cfg.network.title}{theme}", location=m.location, description=description,
-        organizer_email=cfg.network.registration_address, organizer_name=cfg.network.title,
+        method=method, uid=m.uid, sequence=m.sequence, start=start, end=end, tzid=net.timezone,
+        summary=summary, location=m.location, description=description,
+        organizer_email=net.registration_address, organizer_name=net.title,
         attendee_email=person.email, attendee_name=person.name, stamp=now,
     )
     return Invite(data, method)
 
 
+@functools.lru_cache(maxsize=64)  # the same for every invite to a meeting; keyed on all it is made of
+def _invite_text(title: str, lang: str, day: dt.date, start_time: str, end_time: str, theme: str,
+                 host: str) -> tuple[dt.datetime, dt.datetime, str, str]:
+    """(start, end, summary, description) of a meeting's invite."""
+    start = dt.datetime.combine(day, dt.time.fromisoformat(start_time))
+    end = dt.datetime.combine(day, dt.time.fromisoformat(end_time))
+    theme = f" - {theme}" if theme else ""
+    where = "Gastheer" if lang == "nl" else "Host"
+    description = f"{title}{theme}\n{where}: {host}\n{fmt.when(day, start_time, end_time, lang)}"
+    return start, end, f"{title}{theme}", description
+
+
 _NAME = "\ue000name\ue000"  # a private-use character: Jinja escapes nothing in it
 
 
+@dataclass(frozen=True)
+class _Cut:
+    """A letter rendered with _NAME for the name, each body cut around the lines that hold it."""
+    subject: str
+    text: tuple[str, str, str]  # the lines before the first name, the lines with a name, the lines after
+    html: tuple[str, str, str]
+    real: bool  # render it with the real name: a name in the subject, or one a template filter changed
+
+
+def _cut(body: str) -> tuple[str, str, str]:
+    """Cut at line starts, so the pieces before and after the name are also quoted-printable alone (mime._qp)."""
+    first = body.find(_NAME)
+    if first < 0:
+        return body, "", ""
+    start = body.rfind("\n", 0, first) + 1
+    end = body.find("\n", body.rfind(_NAME) + len(_NAME)) + 1 or len(body)
+    return body[:start], body[start:end], body[end:]
+
+
 @functools.lru_cache(maxsize=256)
-def _render_once(lang: str, template: str, frozen: tuple[tuple[str, Any], ...], named: bool) -> Rendered:
+def _render_once(lang: str, template: str, frozen: tuple[tuple[str, Any], ...], named: bool) -> _Cut:
     ctx = {k: (dict(v) if k == "meeting" and v is not None else v) for k, v in frozen}
-    return render(lang, template, name=_NAME if named else "", **ctx)
+    base = render(lang, template, name=_NAME if named else "", **ctx)
+    real = _NAME in base.subject or "\ue000" in base.text.replace(_NAME, "") + base.html.replace(_NAME, "")
+    return _Cut(base.subject, _cut(base.text), _cut(base.html), real)
 
 
-def _render_cached(lang: str, template: str, ctx: dict[str, Any]) -> Rendered:
-    """A letter is the same for everyone but the name: rendered once per (template, meeting, context), then
-    the name filled in (escaped as Jinja would in HTML). Contexts that cannot be a cache key render directly."""
+def _render_cached(lang: str, template: str, ctx: dict[str, Any]) -> tuple[str, Text, Text]:
+    """(subject, text, html). A letter is the same for everyone but the name: rendered once per (template,
+    meeting, context), then the name filled in (escaped as Jinja would in HTML), the bodies as pieces that
+    mime encodes once. Contexts that cannot be a cache key render directly."""
     name = ctx["name"] or ""
-    rest = {k: v for k, v in ctx.items() if k != "name"}
     try:
         frozen = tuple(sorted((k, tuple(v.items()) if k == "meeting" and v is not None else v)
-                              for k, v in rest.items()))
+                              for k, v in ctx.items() if k != "name"))
         hash(frozen)
     except TypeError:
-        return render(lang, template, **ctx)
+        rendered = render(lang, template, **ctx)
+        return rendered.subject, rendered.text, rendered.html
     base = _render_once(lang, template, frozen, bool(name))
-    if _NAME in base.subject or _NAME in name:
-        return render(lang, template, **ctx)
-    text, html = base.text.replace(_NAME, name), base.html.replace(_NAME, str(markupsafe.escape(name)))
-    if "\ue000" in text or "\ue000" in html:  # a template changed the name (a filter): render it for real
-        return render(lang, template, **ctx)
-    return Rendered(subject=base.subject, text=text, html=html)
+    if base.real or "\ue000" in name:
+        rendered = render(lang, template, **ctx)
+        return rendered.subject, rendered.text, rendered.html
+    (head, lines, tail), (html_head, html_lines, html_tail) = base.text, base.html
+    return (base.subject, (head, lines.replace(_NAME, name), tail),
+            (html_head, html_lines.replace(_NAME, str(markupsafe.escape(name))), html_tail))
 
 
 def send_letter(
@@ -117,14 +158,14 @@ def send_letter(
         "meeting": meeting_view(cfg, meeting) if meeting is not None else None,
         **context,
     }
-    rendered = _render_cached(net.language, template, ctx)
+    subject, text, html = _render_cached(net.language, template, ctx)
     invite = invite_for(cfg, meeting, person, invite_method, now) if meeting is not None and invite_method else None
     message = build_reply_bytes(
-        sender=net.registration_address, sender_name=net.title, to=person.email, subject=rendered.subject,
-        text=rendered.text, html=rendered.html, now=now, in_reply_to=in_reply_to, references=references,
+        sender=net.registration_address, sender_name=net.title, to=person.email, subject=subject,
+        text=text, html=html, now=now, in_reply_to=in_reply_to, references=references,
         invite=invite.data if invite else None, invite_method=invite.method if invite else "",
         invite_filename="uitnodiging.ics" if net.language == "nl" else "invite.ics",
         auto_reply=auto_reply, lang=net.language,
     )
     return queue(session, key=key, recipient=person.email, kind=template, message=message, now=now,
-                 auto_reply=auto_reply, subject=rendered.subject, checked=True)
+                 auto_reply=auto_reply, subject=subject, checked=True)

@@ -6,16 +6,17 @@ read every reply back with the stdlib parser and an independent iCalendar parser
 """
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime as dt
-import uuid
+import functools
+import os
 from email.header import Header
 from email.utils import format_datetime, formataddr
 
 from inbox.message import clean
 
 
+@functools.lru_cache(maxsize=256)  # a letter's subject is the same for everyone it goes to
 def _header_text(value: str) -> str:
     """RFC 2047 only when needed; the value is one clean line (no CR/LF can reach a header)."""
     value = clean(value)
@@ -24,17 +25,64 @@ def _header_text(value: str) -> str:
     return Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
 
 
-def _qp(text: str) -> bytes:
+@functools.lru_cache(maxsize=16)
+def _from_header(sender_name: str, sender: str) -> str:
+    return formataddr((clean(sender_name), sender), charset="utf-8")
+
+
+@functools.lru_cache(maxsize=8)  # a burst shares its seconds; the offset is in the key as equal instants hash alike
+def _date_header(now: dt.datetime, _offset: dt.timedelta | None) -> str:
+    return format_datetime(now)
+
+
+Text = str | tuple[str, ...]
+"""A body, or its pieces in order, each but the last ending in a line break (see _qp)."""
+
+
+def _qp(text: Text) -> bytes:
+    """Quoted-printable with CRLF lines; pieces are encoded one by one, the same ones only once.
+
+    b2a_qp starts every line afresh and only looks ahead within a line, so pieces that end in a line break
+    encode to the same bytes separately as joined.
+    """
+    if isinstance(text, str):
+        return _qp_text(text)
+    last = len(text) - 1
+    for i, piece in enumerate(text):
+        # b2a_qp writes CRLF breaks when the first break follows a CR, which a piece would decide on its own
+        if "\r" in piece or i < last and piece and piece[-1] != "\n":
+            return _qp_text("".join(text))
+    return b"".join([_qp_piece(piece) for piece in text])
+
+
+def _qp_text(text: str) -> bytes:
     data = text.replace("\r\n", "\n").encode("utf-8")
     return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 
+# the parts of a letter around the name: the same str objects every time, so hashed only once
+_qp_piece = functools.lru_cache(maxsize=64)(_qp_text)
+
+
 def _b64(data: bytes) -> bytes:
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+    """Base64 in CRLF lines of 76 characters, as base64.encodebytes writes them (there with LF).
+
+    Why by hand: encodebytes calls b2a_base64 once for every 57 bytes.
+    """
+    encoded = binascii.b2a_base64(data, newline=False)
+    lines = [encoded[i:i + 76] for i in range(0, len(encoded), 76)]
+    lines.append(b"")  # a line break after the last line too
+    return b"\r\n".join(lines)
 
 
-def message_id(domain: str) -> str:
-    return f"<{uuid.uuid4().hex}@{domain}>"
+def _random_hex(count: int) -> list[str]:
+    """`count` random 128-bit hex strings (as uuid4().hex, from one os.urandom call instead of one each)."""
+    data = os.urandom(16 * count).hex()
+    return [data[i:i + 32] for i in range(0, 32 * count, 32)]
+
+
+def message_id(domain: str, token: str = "") -> str:
+    return f"<{token or _random_hex(1)[0]}@{domain}>"
 
 
 def build_reply_bytes(
@@ -43,8 +91,8 @@ def build_reply_bytes(
     sender_name: str,
     to: str,
     subject: str,
-    text: str,
-    html: str,
+    text: Text,
+    html: Text,
     now: dt.datetime,
     in_reply_to: str = "",
     references: tuple[str, ...] = (),
@@ -55,12 +103,13 @@ def build_reply_bytes(
     lang: str = "nl",
 ) -> bytes:
     domain = sender.rpartition("@")[2]
+    msg_token, alt_token, mixed_token = _random_hex(3)
     head = [
-        f"From: {formataddr((clean(sender_name), sender), charset='utf-8')}",
+        f"From: {_from_header(sender_name, sender)}",
         f"To: {to}",  # the bare address only: nothing from the sender's headers
         f"Subject: {_header_text(subject)}",
-        f"Date: {format_datetime(now)}",
-        f"Message-ID: {message_id(domain)}",
+        f"Date: {_date_header(now.replace(microsecond=0), now.utcoffset())}",
+        f"Message-ID: {message_id(domain, msg_token)}",
     ]
     if in_reply_to:
         refs = [r for r in references[-10:] if r != in_reply_to]
@@ -70,24 +119,24 @@ def build_reply_bytes(
         head += ["Auto-Submitted: auto-replied", "X-Auto-Response-Suppress: All"]
     head.append("MIME-Version: 1.0")
 
-    alt_b, mixed_b = f"alt-{uuid.uuid4().hex}", f"mix-{uuid.uuid4().hex}"
+    alt_b, mixed_b = f"alt-{alt_token}".encode(), f"mix-{mixed_token}".encode()
     qp = b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    alt = [
-        b"--" + alt_b.encode() + b"\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n" + qp + _qp(text),
-        b"--" + alt_b.encode() + b"\r\nContent-Type: text/html; charset=\"utf-8\"\r\n" + qp + _qp(html),
+    alternative = [
+        b'Content-Type: multipart/alternative; boundary="', alt_b, b'"\r\n\r\n',
+        b"--", alt_b, b'\r\nContent-Type: text/plain; charset="utf-8"\r\n', qp, _qp(text), b"\r\n",
+        b"--", alt_b, b'\r\nContent-Type: text/html; charset="utf-8"\r\n', qp, _qp(html),
     ]
-    if invite is not None:
-        alt.append(b"--" + alt_b.encode() + b"\r\nContent-Type: text/calendar; method=\"" + invite_method.encode()
-                   + b"\"; charset=\"UTF-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + _b64(invite))
-    alternative = b"\r\n".join(alt) + b"\r\n--" + alt_b.encode() + b"--\r\n"
-    alt_head = f"Content-Type: multipart/alternative; boundary=\"{alt_b}\"".encode()
     if invite is None:
-        return "\r\n".join(head).encode() + b"\r\n" + alt_head + b"\r\n\r\n" + alternative
-    mixed = (
-        b"--" + mixed_b.encode() + b"\r\n" + alt_head + b"\r\n\r\n" + alternative + b"\r\n"
-        + b"--" + mixed_b.encode() + b"\r\nContent-Type: application/ics; name=\"" + invite_filename.encode()
-        + b"\"\r\nContent-Disposition: attachment; filename=\"" + invite_filename.encode()
-        + b"\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + _b64(invite)
-        + b"\r\n--" + mixed_b.encode() + b"--\r\n"
-    )
-    return ("\r\n".join(head) + f"\r\nContent-Type: multipart/mixed; boundary=\"{mixed_b}\"\r\n\r\n").encode() + mixed
+        return b"".join([("\r\n".join(head) + "\r\n").encode(), *alternative, b"\r\n--", alt_b, b"--\r\n"])
+    ics = _b64(invite)  # the same bytes twice: encoded once
+    return b"".join([
+        ("\r\n".join(head) + f'\r\nContent-Type: multipart/mixed; boundary="mix-{mixed_token}"\r\n\r\n').encode(),
+        b"--", mixed_b, b"\r\n", *alternative, b"\r\n",
+        b"--", alt_b, b'\r\nContent-Type: text/calendar; method="', invite_method.encode(),
+        b'"; charset="UTF-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n', ics,
+        b"\r\n--", alt_b, b"--\r\n\r\n",
+        b"--", mixed_b, b'\r\nContent-Type: application/ics; name="', invite_filename.encode(),
+        b'"\r\nContent-Disposition: attachment; filename="', invite_filename.encode(),
+        b'"\r\nContent-Transfer-Encoding: base64\r\n\r\n', ics,
+        b"\r\n--", mixed_b, b"--\r\n",
+    ])
