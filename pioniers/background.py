@@ -31,7 +31,10 @@ class BackgroundDelivery:
 
     def nudge(self, remaining: int) -> None:
         if self.pid:
-            os.write(self._wfd, b".")
+            try:
+                os.write(self._wfd, b".")
+            except BrokenPipeError:  # it stopped (logged there); finish() reaps it and the caller sends the rest
+                pass
         elif remaining > 0 and threading.active_count() == 1:  # forking beside other threads is unsafe
             self._start()
 
@@ -75,6 +78,21 @@ class BackgroundDelivery:
         return stats
 
 
+def _checkpoint(app: App) -> None:
+    """SQLite: copy the write-ahead log into the database here, on this core, not in the reading process's
+    next commit (PASSIVE: it waits for no one and blocks no one)."""
+    engine = app.sm.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()  # outside any transaction: a checkpoint cannot run inside one
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except Exception as exc:  # noqa: BLE001 - the next commit checkpoints instead
+        log.debug("checkpoint skipped: %s", exc)
+    finally:
+        raw.close()
+
+
 def _die_with(parent: int) -> None:
     """Killed with the parent, as one process would be: a kill then repeats at most the message in flight."""
     try:  # PR_SET_PDEATHSIG (Linux) has no stdlib wrapper; elsewhere the closed pipe ends the child
@@ -93,6 +111,7 @@ def _deliver_until_done(app: App, make_transport: Callable[[], Transport], rfd: 
     try:
         while True:
             total.add(deliver_due(app.sm, transport, sender, app.now))
+            _checkpoint(app)
             if done:
                 return total
             ready, _, _ = select.select([rfd], [], [], 1.0)  # the next chunk, or the end
