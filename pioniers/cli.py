@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -204,11 +205,20 @@ COMMANDS.update(LIST_COMMANDS)
 COMMANDS.update(NETWORK_COMMANDS)
 
 
+def _quiet_gc() -> None:
+    """The modules loaded at start live for the whole run: gc.freeze() keeps the cycle collector from walking
+    them again and again, and a larger first generation lets a burst's short-lived rows go by refcount alone
+    (a 10,000-message burst spent 1.5 s collecting; 0.5 s so)."""
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
+    _quiet_gc()
     try:
         COMMANDS[args.command](args)
     except (ConfigError, UserError, InboxUnavailable, ServiceBusy, OAuth2Error) as exc:
