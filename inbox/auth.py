@@ -6,6 +6,7 @@ an Authentication-Results header in a message they send.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -42,9 +43,48 @@ class AuthResults:
 Token = tuple[str, str]  # (kind, text); kind is 'word', ';' or '='
 
 
+# The scanner below reads runs of characters with these instead of one character per loop (a header of 400
+# characters took 40 us). \s is exactly str.isspace().
+_WORD_RUN = re.compile(r'[^\s;=("]+')  # characters that simply join the current word (')' and backslash too)
+_SPACE_RUN = re.compile(r"\s+")
+# A quoted string: a backslash takes the next character literally; one at the very end stands for itself.
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)(\\?)"?', re.DOTALL)
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+_COMMENT_PART = re.compile(r"\\.?|[()]|[^\\()]+", re.DOTALL)
+
+
+def _comment_end(text: str, start: int) -> int:
+    """Where the comment opening at text[start] ends (nested; a backslash escapes); unterminated: the end."""
+    depth = 0
+    for part in _COMMENT_PART.finditer(text, start):
+        if part.group() == "(":
+            depth += 1
+        elif part.group() == ")":
+            depth -= 1
+            if depth == 0:
+                return part.end()
+    return len(text)
+
+
+_PLAIN_TOKEN = re.compile(r"[;=]|[^\s;=]+")
+
+
+def _without_comments(text: str) -> str:
+    """The text with each comment replaced by a space (which, like a comment, ends a word). No quotes in text."""
+    parts: list[str] = []
+    i = 0
+    while (start := text.find("(", i)) != -1:
+        parts += [text[i:start], " "]
+        i = _comment_end(text, start)
+    parts.append(text[i:])
+    return "".join(parts)
+
+
 def tokenize(text: str) -> list[Token]:
     """Words, ';' and '=' of a header value; comments dropped, quotes removed.
     Comments may nest and hold ';' and '='; unterminated ones run to the end."""
+    if '"' not in text:  # the usual header: then one regex finds all tokens once the comments are gone
+        return [(t, t) if t in (";", "=") else ("word", t) for t in _PLAIN_TOKEN.findall(_without_comments(text))]
     tokens: list[Token] = []
     word: list[str] = []
 
@@ -58,34 +98,27 @@ def tokenize(text: str) -> list[Token]:
         c = text[i]
         if c == "(":
             flush()
-            depth = 0
-            while i < n:
-                if text[i] == "\\":
-                    i += 1
-                elif text[i] == "(":
-                    depth += 1
-                elif text[i] == ")":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                i += 1
-        elif c == '"':
-            i += 1
-            while i < n and text[i] != '"':
-                if text[i] == "\\" and i + 1 < n:
-                    i += 1
-                word.append(text[i])
-                i += 1
+            i = _comment_end(text, i)
+        elif c == '"':  # joins the current word, like any other characters
+            quoted = _QUOTED.match(text, i)  # matches any text that starts with '"'
+            body, lone_backslash = quoted.groups()  # type: ignore[union-attr]
+            content = _QUOTED_PAIR.sub(lambda pair: pair.group(1), body) + lone_backslash
+            if content:
+                word.append(content)
             if not word:
                 word.append("")  # keep an empty quoted string as a word
+            i = quoted.end()  # type: ignore[union-attr]
         elif c in ";=":
             flush()
             tokens.append((c, c))
+            i += 1
         elif c.isspace():
             flush()
+            i = _SPACE_RUN.match(text, i).end()  # type: ignore[union-attr]
         else:
-            word.append(c)
-        i += 1
+            run = _WORD_RUN.match(text, i)  # c is no space, ';', '=', '(' or '"': a run of at least c
+            word.append(run.group())  # type: ignore[union-attr]
+            i = run.end()  # type: ignore[union-attr]
     flush()
     return tokens
 
@@ -160,9 +193,12 @@ def _is_ours(header: AuthResults, authserv_id: str | None, exchange: bool) -> bo
 def trusted_headers(msg: Message, authserv_id: str | None) -> list[AuthResults]:
     """The topmost run of headers added by our own server.  A header below a
     foreign one was already there before that foreign hop: not ours."""
+    values = raw_values(msg, "Authentication-Results")
+    if not values:  # nothing to trust, so no need to look for Exchange's own headers either
+        return []
     exchange = _trusts_exchange_form(msg, authserv_id)
     trusted: list[AuthResults] = []
-    for value in raw_values(msg, "Authentication-Results"):
+    for value in values:
         header = parse_authentication_results(value)
         if not _is_ours(header, authserv_id, exchange):
             break

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import calendar
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -54,7 +55,10 @@ _ORDINAL = r"(?:ste|de|e|st|nd|rd|th)?"
 _YEAR_WORD = r"(?:(?:19|20)\d{2}|'\d{2})(?![\d])(?![.:]\d)"
 
 _DATE_RE = re.compile(
-    "|".join(
+    # Each form starts with a digit or with the first letter of an English month: the lookahead lets the scan
+    # pass over other positions without trying the four forms (twice as fast on ordinary text).
+    r"(?=[\dJFMASOND])(?:"
+    + "|".join(
         [
             # 2018-09-18 (ISO, also with / or .)
             r"(?<![\w.])(?P<iy>(?:19|20)\d{2})(?P<isep>[-/.])(?P<im>\d{1,2})(?P=isep)(?P<id>\d{1,2})"
@@ -69,7 +73,8 @@ _DATE_RE = re.compile(
             rf"(?<![\w])(?P<em>{_MONTH_EN})\s+(?P<ed>\d{{1,2}}){_ORDINAL}(?![\w])(?![.:/-]\d)"
             rf"(?:,?\s+(?P<ey>{_YEAR_WORD}))?",
         ]
-    ),
+    )
+    + ")",
     re.IGNORECASE,
 )
 
@@ -86,15 +91,23 @@ def _month_number(word: str) -> int:
 
 def _ref_from_match(match: re.Match[str]) -> DateRef | None:
     g = match.group
-    if g("iy"):
-        ref = DateRef(int(g("id")), int(g("im")), int(g("iy")))
-    elif g("nd"):
-        ref = DateRef(int(g("nd")), int(g("nm")), _year(g("ny")))
-    elif g("td"):
-        ref = DateRef(int(g("td")), _month_number(g("tm")), _year(g("ty")) if g("ty") else None)
+    iy, nd, td = g("iy", "nd", "td")  # which of the four forms matched, in one call
+    if iy:
+        ref = DateRef(int(g("id")), int(g("im")), int(iy))
+    elif nd:
+        ref = DateRef(int(nd), int(g("nm")), _year(g("ny")))
+    elif td:
+        ty = g("ty")
+        ref = DateRef(int(td), _month_number(g("tm")), _year(ty) if ty else None)
     else:
-        ref = DateRef(int(g("ed")), _month_number(g("em")), _year(g("ey")) if g("ey") else None)
+        ed, em, ey = g("ed", "em", "ey")
+        ref = DateRef(int(ed), _month_number(em), _year(ey) if ey else None)
     return ref if _is_valid(ref) else None
+
+
+def _days_in_month(year: int, month: int) -> int:
+    # calendar.monthrange() without the weekday it also computes
+    return calendar.mdays[month] + (month == 2 and calendar.isleap(year))
 
 
 def _is_valid(ref: DateRef) -> bool:
@@ -102,11 +115,16 @@ def _is_valid(ref: DateRef) -> bool:
     if not 1 <= ref.month <= 12 or ref.day < 1:
         return False
     if ref.year is None:
-        return ref.day <= calendar.monthrange(2000, ref.month)[1]  # 2000 is a leap year
-    return dt.MINYEAR <= ref.year <= dt.MAXYEAR and ref.day <= calendar.monthrange(ref.year, ref.month)[1]
+        return ref.day <= _days_in_month(2000, ref.month)  # 2000 is a leap year
+    return dt.MINYEAR <= ref.year <= dt.MAXYEAR and ref.day <= _days_in_month(ref.year, ref.month)
+
+
+_DIGIT = re.compile(r"\d")  # every date form holds one: text without digits holds no date
 
 
 def _dates_with_spans(text: str) -> Iterator[tuple[DateRef, int, int]]:
+    if not _DIGIT.search(text):
+        return
     for match in _DATE_RE.finditer(text):
         ref = _ref_from_match(match)
         if ref is not None:
@@ -125,15 +143,19 @@ def find_any_date_refs(text: str) -> list[DateRef]:
 _MAX_GAP_AFTER = 40  # "Pioniersnetwerk Open Overheid op dinsdag 18 september"
 _MAX_GAP_BEFORE = 20  # "18 maart: bijeenkomst Pioniersnetwerk"
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
+_WHITESPACE = re.compile(r"\s+")
 
 
 def _close(gap: str, limit: int) -> bool:
     # Runs of whitespace count once; a blank line means a new subject.
     if len(gap) > 10 * limit:  # cheap reject: far apart even with generous whitespace
         return False
-    return len(re.sub(r"\s+", " ", gap)) <= limit and not _PARAGRAPH_BREAK.search(gap)
+    if "\n" in gap and _PARAGRAPH_BREAK.search(gap):
+        return False
+    return len(gap) <= limit or len(_WHITESPACE.sub(" ", gap)) <= limit  # collapsing never lengthens
 
 
+@functools.lru_cache(maxsize=16)  # one network name, asked for every message
 def _name_pattern(network_name: str) -> re.Pattern[str]:
     words = network_name.split()
     return re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)

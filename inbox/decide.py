@@ -14,6 +14,7 @@ from inbox.auth import dmarc_failed
 from inbox.dates import find_any_date_refs, find_date_refs, resolve
 from inbox.loops import no_reply_reason, reply_suppressed
 from inbox.message import Incoming
+from inbox.text import may_contain, strip_prefixes  # strip_prefixes: also imported from this module
 from mailer.ics import parse_itip
 
 # Actions, each handled by one function in inbox/handlers.py.
@@ -74,16 +75,12 @@ _CANCEL = re.compile(
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
-_PREFIX = re.compile(r"^\s*((re|aw|antw|fw|fwd|doorst|wg|tr)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
-
-
-def strip_prefixes(subject: str) -> str:
-    """'RE: Antw: FW: x' -> 'x'."""
-    return _PREFIX.sub("", subject)
+# Every branch of _CANCEL holds one of these words: text without any is no cancellation (the regex is slow).
+_CANCEL_WORDS = ("afmeld", "zeg", "annule", "niet", "verhinderd", "trek", "can", "unregister")
 
 
 def is_cancellation(text: str) -> bool:
-    return bool(_CANCEL.search(text))
+    return may_contain(text, _CANCEL_WORDS) and bool(_CANCEL.search(text))
 
 
 def _check_sender(msg: Incoming, ctx: Context) -> Decision | None:

@@ -6,13 +6,17 @@ import would be circular.
 """
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 from email.message import Message
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from flufl.bounce import all_failures
 
-from inbox.loops import content_type, has_header, mailboxes, no_reply_reason, raw_values
+from inbox.loops import by_headers, content_type, has_header, mailboxes, no_reply_reason, raw_values
+from inbox.text import may_contain, strip_prefixes
 
 if TYPE_CHECKING:
     from inbox.decide import Context, Decision
@@ -41,12 +45,25 @@ _SUBSCRIBE = re.compile(
     r"|subscribe)\b",
     re.IGNORECASE,
 )
+# Every branch of _UNSUBSCRIBE and _SUBSCRIBE holds one of these words: text without any asks neither.
+_LIST_WORDS = ("uitschrijv", "subscribe", "nieuwsbrief", "mailinglijst")
 _NO = re.compile(r"^\W*(nee|neen|no|annuleer|annuleren|niet\s+versturen|niet\s+verzenden|cancel|discard)\b",
                  re.IGNORECASE)
 
 
+@functools.cache
+def _decide() -> ModuleType:
+    """inbox.decide, imported on first use and then kept: an import statement in a check that runs for every
+    message costs about a microsecond each time."""
+    return importlib.import_module("inbox.decide")
+
+
 def recipients(msg: Message) -> list[str]:
     """Every address the message says it was sent or delivered to, lower case, in header order."""
+    return list(by_headers(msg, recipients, lambda: tuple(_recipients(msg))))  # several checks ask
+
+
+def _recipients(msg: Message) -> list[str]:
     found: list[str] = []
     for name in RECIPIENT_HEADERS:
         for _, spec in mailboxes(msg, name):
@@ -65,12 +82,17 @@ def split_tag(address: str) -> tuple[str, str]:
 
 def tags_for(msg: Message, base: str) -> list[str] | None:
     """The +tags of every recipient address with this base ('' for the bare address); None if none is ours."""
-    tags = [tag for spec in recipients(msg) for b, tag in [split_tag(spec)] if b == base]
-    return tags if tags else None
+    tags = by_headers(msg, (tags_for, base), lambda: tuple(
+        tag for spec in recipients(msg) for b, tag in [split_tag(spec)] if b == base))
+    return list(tags) if tags else None
 
 
 def looks_like_bounce(msg: Message) -> bool:
     """Cheap signs of a delivery failure report; only then do we run the bounce detectors."""
+    return bool(by_headers(msg, looks_like_bounce, lambda: _looks_like_bounce(msg)))
+
+
+def _looks_like_bounce(msg: Message) -> bool:
     if content_type(msg) == "multipart/report" or has_header(msg, "X-Failed-Recipients"):
         return True
     null_path = any(re.sub(r"\s", "", v) == "<>" for v in raw_values(msg, "Return-Path"))
@@ -96,11 +118,11 @@ def check_bounce(msg: Incoming, ctx: Context) -> Decision | None:
 
     Runs before the machine-mail check, since bounces are machine mail.
     """
-    from inbox.decide import IGNORE, Decision
-
     tags = tags_for(msg.msg, ctx.bounce_address) if ctx.bounce_address else None
     if tags is None and not looks_like_bounce(msg.msg):
         return None
+    from inbox.decide import IGNORE, Decision  # here, not above: most mail is no bounce
+
     permanent, temporary = permanent_failures(msg.msg)
     token = next((t for t in (tags or []) if re.fullmatch(r"[0-9a-f]{26}", t)), "")
     if permanent:
@@ -116,11 +138,11 @@ def check_bounce(msg: Incoming, ctx: Context) -> Decision | None:
 def check_unsubscribe_token(msg: Incoming, ctx: Context) -> Decision | None:
     """Mail to the List-Unsubscribe address. The token is the proof, so it counts even from a machine
     (some clients send it automatically); the confirmation then stays unsent."""
-    from inbox.decide import Decision
-
     for tag in tags_for(msg.msg, ctx.post_address) or [] if ctx.post_address else []:
         found = _TAG_TOKEN.match(tag)
         if found and found.group(1) == "unsubscribe":
+            from inbox.decide import Decision
+
             machine = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, own_msgid_domain=ctx.own_domain)
             return Decision(UNSUBSCRIBE_TOKEN, "unsubscribe by List-Unsubscribe address", may_reply=not machine,
                             detail=found.group(2))
@@ -136,19 +158,22 @@ def _token_in(msg: Incoming, ctx: Context) -> str:
     return found.group(1).lower() if found else ""
 
 
+@functools.lru_cache(maxsize=4)  # wants_out and wants_in both ask, for the same message
+def _first_line(text: str) -> str:
+    return next((line for line in text.splitlines() if line.strip()), "")[:200]
+
+
+def _asks(pattern: re.Pattern[str], text: str) -> bool:
+    return may_contain(text, _LIST_WORDS) and bool(pattern.search(text))
+
+
 def wants_out(msg: Incoming) -> bool:
     """'uitschrijven' in the subject or the first line the sender wrote."""
-    from inbox.decide import strip_prefixes
-
-    first = next((line for line in msg.own_text.splitlines() if line.strip()), "")[:200]
-    return bool(_UNSUBSCRIBE.search(strip_prefixes(msg.subject)) or _UNSUBSCRIBE.search(first))
+    return _asks(_UNSUBSCRIBE, strip_prefixes(msg.subject)) or _asks(_UNSUBSCRIBE, _first_line(msg.own_text))
 
 
 def wants_in(msg: Incoming) -> bool:
-    from inbox.decide import strip_prefixes
-
-    first = next((line for line in msg.own_text.splitlines() if line.strip()), "")[:200]
-    return bool(_SUBSCRIBE.search(strip_prefixes(msg.subject)) or _SUBSCRIBE.search(first))
+    return _asks(_SUBSCRIBE, strip_prefixes(msg.subject)) or _asks(_SUBSCRIBE, _first_line(msg.own_text))
 
 
 def says_no(msg: Incoming) -> bool:
@@ -157,7 +182,7 @@ def says_no(msg: Incoming) -> bool:
 
 def check_list_mail(msg: Incoming, ctx: Context) -> Decision | None:
     """Token replies, posts to the post address, and (un)subscribe requests. After the spoofing check."""
-    from inbox.decide import Decision
+    Decision = _decide().Decision
 
     token = _token_in(msg, ctx)
     if token:

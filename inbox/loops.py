@@ -64,28 +64,75 @@ def _unfold(value: str) -> str:
 
 # The decide rules ask for some 60 header values per message; each used to walk all headers. The values are
 # indexed once per message and the index is reused while the message's headers are unchanged.
-_INDEX: weakref.WeakKeyDictionary[Message, tuple[tuple[Any, ...], frozenset[str], dict[str, list[str]]]] = \
-    weakref.WeakKeyDictionary()
+class _Headers:
+    """One message's headers as they were when indexed, and facts derived from nothing but them."""
+
+    __slots__ = ("items", "names", "values", "memo")
+
+    def __init__(self, items: list[Any], names: frozenset[str], values: dict[str, list[str]]) -> None:
+        self.items = items  # a copy: compared with the message's current headers before every reuse
+        self.names = names
+        self.values = values
+        self.memo: dict[Any, Any] = {}
 
 
-def _index(msg: Message) -> tuple[frozenset[str], dict[str, list[str]]] | None:
+_INDEX: weakref.WeakKeyDictionary[Message, _Headers] = weakref.WeakKeyDictionary()
+# The message being decided is asked about many times in a row: a weak reference to it skips the
+# WeakKeyDictionary lookup. A tuple, so that threads always see a matching pair.
+_LAST: tuple[weakref.ref[Message], _Headers] | None = None
+
+
+def _index(msg: Message) -> _Headers | None:
+    global _LAST
     try:
-        items = tuple(msg.raw_items())
+        # The (name, value) header list itself: raw_items() would copy it into a new iterator on every call.
+        items = getattr(msg, "_headers", None)
+        if type(items) is not list or type(msg).raw_items is not Message.raw_items:
+            items = list(msg.raw_items())
+        last = _LAST
+        if last is not None and last[0]() is msg and last[1].items == items:
+            return last[1]
         cached = _INDEX.get(msg)
-        if cached is not None and cached[0] == items:
-            return cached[1], cached[2]
-        names = frozenset(str(key).lower() for key, _ in items)
-        values: dict[str, list[str]] = {}
-        for key, value in items:
-            try:
-                text = _unfold(str(value))
-            except Exception:  # e.g. a Header object with an unknown charset
-                continue
-            values.setdefault(str(key).lower(), []).append(text)
-        _INDEX[msg] = (items, names, values)
-        return names, values
+        if cached is None or cached.items != items:
+            cached = _INDEX[msg] = _build_index(items)
+        _LAST = (weakref.ref(msg), cached)
+        return cached
     except Exception:  # not indexable (or not weak-referenceable): the plain walk below
         return None
+
+
+def _build_index(items: list[Any]) -> _Headers:
+    values: dict[str, list[str]] = {}
+    unreadable: list[str] = []
+    for key, value in items:
+        name = str(key).lower()
+        try:
+            text = _unfold(str(value))
+        except Exception:  # e.g. a Header object with an unknown charset: its name still counts
+            unreadable.append(name)
+            continue
+        found = values.get(name)
+        if found is None:
+            values[name] = [text]
+        else:
+            found.append(text)
+    return _Headers(list(items), frozenset(values).union(unreadable), values)
+
+
+def by_headers(msg: Message, key: Any, compute: Callable[[], Any]) -> Any:
+    """compute(), remembered with the message's header index while its headers stay unchanged. Only for
+    facts that depend on nothing but the headers and `key`; the value must be immutable (callers copy)."""
+    index = _index(msg)
+    if index is None:
+        return compute()
+    try:
+        return index.memo[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable key: nothing to remember the value by
+        return compute()
+    value = index.memo[key] = compute()
+    return value
 
 
 def raw_values(msg: Message, name: str) -> list[str]:
@@ -93,7 +140,7 @@ def raw_values(msg: Message, name: str) -> list[str]:
     wanted = name.lower()
     index = _index(msg)
     if index is not None:
-        return list(index[1].get(wanted, ()))
+        return list(index.values.get(wanted, ()))
     values: list[str] = []
     try:
         items = list(msg.raw_items())
@@ -112,7 +159,7 @@ def raw_values(msg: Message, name: str) -> list[str]:
 def has_header(msg: Message, name: str) -> bool:
     index = _index(msg)
     if index is not None:
-        return name.lower() in index[0]
+        return name.lower() in index.names
     try:
         return any(str(key).lower() == name.lower() for key, _ in msg.raw_items())
     except Exception:
@@ -126,6 +173,8 @@ def _first_word(value: str) -> str:
 
 def _decoded(value: str) -> str:
     """Decode RFC 2047 encoded words, falling back to the raw text."""
+    if "=?" not in value:  # no encoded word: decode_header/make_header would give the text back unchanged
+        return value
     try:
         return str(make_header(decode_header(value)))
     except Exception:
@@ -160,7 +209,9 @@ def _parse_mailboxes(raw: str) -> list[tuple[str, str]]:
 
 
 def mailboxes(msg: Message, name: str) -> list[tuple[str, str]]:
-    return [pair for raw in raw_values(msg, name) for pair in _mailboxes(raw)]
+    index = _index(msg)
+    raws = index.values.get(name.lower(), ()) if index is not None else raw_values(msg, name)
+    return [pair for raw in raws for pair in _mailboxes(raw)]
 
 
 def content_type(msg: Message) -> str:
@@ -190,6 +241,9 @@ def precedence(msg: Message, ctx: Context) -> str | None:
 
 def list_headers(msg: Message, ctx: Context) -> str | None:
     """RFC 2369/2919/8058: List-* headers mean mailing-list or newsletter mail."""
+    index = _index(msg)
+    if index is not None and not any(name.startswith("list-") for name in index.names):
+        return None  # the usual case, told by the lower-cased names without walking the headers again
     try:
         names = [str(key) for key, _ in msg.raw_items()]
     except Exception:

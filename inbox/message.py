@@ -9,9 +9,10 @@ import email.policy
 import functools
 import re
 from dataclasses import dataclass, field
+from email.feedparser import FeedParser
 from email.header import decode_header, make_header
 from email.headerregistry import HeaderRegistry
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
 
 from inbox.text import html_to_text, top_of_body
@@ -42,18 +43,22 @@ def safe_header(msg: Message, name: str) -> str:
 def raw_header(msg: Message, name: str) -> str:
     """The undecoded header value, or ''; never raises."""
     try:
+        wanted = name.lower()
         for key, value in msg.raw_items():
-            if key.lower() == name.lower():
+            if key.lower() == wanted:
                 return _unescape(str(value))
     except Exception:
         pass
     return ""
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as the email package stores it
+
+
 def _unescape(value: str) -> str:
     """8-bit header bytes arrive as lone surrogates, which no database or SMTP server takes: read them as
     UTF-8, else as Windows-1252 (what mailers that send raw 8-bit headers mostly mean)."""
-    if not any("\udc80" <= c <= "\udcff" for c in value):
+    if value.isascii() or not _SURROGATE.search(value):
         return value
     try:
         data = value.encode("utf-8", "surrogateescape")
@@ -89,10 +94,11 @@ def parse_address(msg: Message, name: str) -> tuple[str, str]:
     if "@" not in addr or " " in addr or "," in addr or "=?" in addr:
         return "", ""
     display = display.strip().strip('"').strip()
-    try:
-        display = str(make_header(decode_header(display)))
-    except Exception:
-        pass
+    if "=?" in display:  # without an encoded word, decode_header + make_header give the text back unchanged
+        try:
+            display = str(make_header(decode_header(display)))
+        except Exception:
+            pass
     return clean(display).strip("'\" "), addr
 
 
@@ -159,11 +165,67 @@ def _cached_header(registry: HeaderRegistry, name: str, value: str):  # type: ig
     return HeaderRegistry.__call__(registry, name, value)
 
 
-POLICY = email.policy.default.clone(header_factory=_CachingHeaderRegistry())
+class _Message(EmailMessage):
+    """EmailMessage, answering get_content_type() and get_param() once per distinct header instead of parsing the
+    header again on every call: the parser and get_content() ask some ten times per part. Both answers depend on
+    nothing but the policy and the first header of that name, so the stdlib works them out on a message holding
+    only that header, and the answer is kept."""
+
+    def get_content_type(self) -> str:
+        raw = self._first_raw("content-type")
+        if raw is None:
+            return super().get_content_type()
+        return _content_type(self.policy, *raw)  # type: ignore[no-any-return]
+
+    def get_param(self, param, failobj=None, header="content-type", unquote=True):  # type: ignore[no-untyped-def]
+        plain = type(param) is str and type(header) is str and type(unquote) is bool and (
+            failobj is None or type(failobj) is str)  # hashable, and compared as the stdlib compares them
+        raw = self._first_raw(header) if plain else None
+        if raw is None:
+            return super().get_param(param, failobj, header, unquote)
+        return _param(self.policy, *raw, param, failobj, header, unquote)
+
+    def _first_raw(self, name: str) -> tuple[str, str] | None:
+        """The first (name, value) of that header as stored, if both are plain short strings; else None."""
+        wanted = name.lower()
+        for key, value in self._headers:  # as Message.get() reads them
+            if key.lower() == wanted:
+                return (key, value) if type(key) is str and type(value) is str and len(value) <= 1000 else None
+        return None
+
+
+def _only(policy: email.policy.Policy, name: str, value: str) -> EmailMessage:
+    msg = EmailMessage(policy=policy)
+    msg.set_raw(name, value)
+    return msg
+
+
+@functools.lru_cache(maxsize=512)
+def _content_type(policy: email.policy.Policy, name: str, value: str) -> str:
+    return EmailMessage.get_content_type(_only(policy, name, value))
+
+
+@functools.lru_cache(maxsize=512)
+def _param(policy: email.policy.Policy, name: str, value: str, param: str, failobj: str | None, header: str,
+           unquote: bool):  # type: ignore[no-untyped-def]
+    return EmailMessage.get_param(_only(policy, name, value), param, failobj, header, unquote)
+
+
+POLICY = email.policy.default.clone(header_factory=_CachingHeaderRegistry(), message_factory=_Message)
+
+
+def _message_from_bytes(raw: bytes) -> Message:
+    """email.message_from_bytes(raw, policy=POLICY) without its three wrapper objects: the same decode, and the
+    same FeedParser fed the same 8192-character pieces as email.parser.Parser.parse() reads them."""
+    text = raw.decode("ASCII", errors="surrogateescape")
+    parser = FeedParser(policy=POLICY)
+    for start in range(0, len(text), 8192):
+        parser.feed(text[start : start + 8192])
+    return parser.close()
 
 
 def parse_message(raw: bytes) -> Incoming:
-    msg = email.message_from_bytes(raw, policy=POLICY)
+    msg = _message_from_bytes(raw)
     name, sender = parse_address(msg, "From")
     if not sender:
         name, sender = parse_address(msg, "Sender")
@@ -179,7 +241,7 @@ def parse_message(raw: bytes) -> Incoming:
         if part.is_multipart():
             continue
         ctype = part.get_content_type()
-        disposition = (part.get("Content-Disposition") or "").lower() if _safe_get(part) else ""
+        disposition = _disposition(part)
         if ctype == "text/calendar" and calendar is None:
             payload = part.get_payload(decode=True)
             calendar = payload if isinstance(payload, bytes) else None
@@ -202,9 +264,9 @@ def parse_message(raw: bytes) -> Incoming:
     )
 
 
-def _safe_get(part: Message) -> bool:
+def _disposition(part: Message) -> str:
+    """The Content-Disposition, lower case; '' when there is none or it cannot be read."""
     try:
-        part.get("Content-Disposition")
-        return True
+        return (part.get("Content-Disposition") or "").lower()
     except Exception:
-        return False
+        return ""

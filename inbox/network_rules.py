@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from inbox import listrules
 from inbox.dates import find_any_date_refs, find_date_refs, resolve
+from inbox.text import may_contain, strip_prefixes
 
 if TYPE_CHECKING:
     from inbox.decide import Context, Decision
@@ -264,9 +265,24 @@ class Profile:
         return ", ".join(parts)
 
 
+# Every match of _ROLE_STATED / _ROLE_LINE, _TOPIC and _CONSENT_* holds one of these words, and then also a match
+# of _PROFILE_HINT (same flags, so the same case folding; a role word is followed by no letter or digit): text
+# with neither says nothing about who someone is. Both are much cheaper than the line-by-line regexes.
+_PROFILE_WORDS = ("pionier", "pioneer", "lerende", "learner", "meedenker", "onderwerp", "topic", "werk", "work",
+                  "bezig", "gegevens", "share")
+_PROFILE_HINT = re.compile(
+    r"(?:pionier|pioneer|lerende|learner|meedenker)(?![^\W_])|onderwerp|topic|werk\s+aan|work\s+on|bezig|gegevens"
+    r"|share",
+    re.IGNORECASE,
+)
+
+
 def parse_profile(text: str) -> Profile:
     role = topic = ""
     consent: bool | None = None
+    head = text[:5000]  # own_lines reads no further
+    if not (may_contain(head, _PROFILE_WORDS) and _PROFILE_HINT.search(head)):
+        return Profile(role, topic, consent)
     for line in own_lines(text):
         if not role:
             found = _ROLE_STATED.search(line) or _ROLE_LINE.match(line)
@@ -286,8 +302,6 @@ def parse_profile(text: str) -> Profile:
 
 
 def is_reply(msg: Incoming) -> bool:
-    from inbox.decide import strip_prefixes
-
     return strip_prefixes(msg.subject) != msg.subject or bool(msg.references)
 
 
@@ -320,7 +334,7 @@ def theme_date(subject: str, ctx: Context) -> dt.date | None:
 
 def check_poll(msg: Incoming, ctx: Context) -> Decision | None:
     """Theme polls: votes and proposals by reply, results on an organiser's request, polls opened by mail."""
-    from inbox.decide import Decision, strip_prefixes
+    Decision = listrules._decide().Decision
 
     if listrules._token_in(msg, ctx):  # approval and confirmation replies are the list's business
         return None
@@ -349,11 +363,11 @@ def check_poll(msg: Incoming, ctx: Context) -> Decision | None:
 def check_profile(msg: Incoming, ctx: Context) -> Decision | None:
     """Who is who, in the sender's own text: a role, a topic, consent to share. A registration that says
     it too registers (the handler records both); a reply to the confirmation only updates the profile."""
-    from inbox.decide import PAST_MEETING, REGISTER, Decision, _meeting_request, is_cancellation, strip_prefixes
-
     profile = parse_profile(msg.own_text)
     if profile.empty:
         return None
+    from inbox.decide import PAST_MEETING, REGISTER, Decision, _meeting_request, is_cancellation
+
     if is_cancellation(strip_prefixes(msg.subject) + "\n" + msg.own_text[:5000]):
         return None
     request = _meeting_request(msg, ctx)

@@ -8,6 +8,31 @@ from html.parser import HTMLParser
 
 QUOTE_MARKER = "-----Original Message-----"
 
+# --- may_contain -------------------------------------------------------------------------------
+
+# The characters beyond ASCII that a re.IGNORECASE pattern matches to an ASCII letter: 'ſ' (s), 'ı' and 'İ' (i),
+# the Kelvin sign (k). str.lower() does not always turn them into that letter, so such text is left to the regex.
+_FOLDS_TO_ASCII = ("\u017f", "\u0131", "\u0130", "\u212a")
+
+
+def may_contain(text: str, words: tuple[str, ...]) -> bool:
+    """False only when none of the lower-case ASCII words occurs in text the way a re.IGNORECASE pattern would
+    find it. A cheap test (plain substring search) before an expensive regex that cannot match without one."""
+    if type(text) is not str or not text.isascii() and any(c in text for c in _FOLDS_TO_ASCII):
+        return True  # rare: leave it to the regex
+    return any(map(text.lower().__contains__, words))
+
+
+# --- strip_prefixes ----------------------------------------------------------------------------
+
+_PREFIX = re.compile(r"^\s*((re|aw|antw|fw|fwd|doorst|wg|tr)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+def strip_prefixes(subject: str) -> str:
+    """'RE: Antw: FW: x' -> 'x'."""
+    return _PREFIX.sub("", subject)
+
+
 # --- top_of_body -------------------------------------------------------------------------------
 
 _SEPARATOR = re.compile(
@@ -25,12 +50,19 @@ _ATTRIBUTION = re.compile(
 _ATTRIBUTION_DETAIL = re.compile(r"\d{1,2}[:.]\d{2}|@")
 
 
+_OP_ON = re.compile(r"^\s*(?:op|on)\s", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?]\s*$")
+# What a quote start can begin with, after white space: '>', a separator's '-' or '_', Outlook's '*', or the
+# 'v'/'f' of Van:/From: and the 'o' of Op/On. (No character beyond ASCII matches v, f or o under IGNORECASE.)
+_QUOTE_FIRST = frozenset(">-_*vVfFoO")
+
+
 def _is_attribution(line: str, following: str) -> bool:
     """Gmail/Apple/Thunderbird: "Op ma 3 sep. 2018 om 10:12 schreef Jan <jan@x.nl>:", maybe wrapped."""
-    if len(line) > 300 or not re.match(r"^\s*(?:op|on)\s", line, re.IGNORECASE):
+    if len(line) > 300 or not _OP_ON.match(line):
         return False
     candidates = [line]
-    if not re.search(r"[.!?]\s*$", line):  # a finished sentence is not half an attribution
+    if not _SENTENCE_END.search(line):  # a finished sentence is not half an attribution
         candidates.append(f"{line.rstrip()} {following.strip()}")
     # Real attributions carry a time or an address; "Op 18 september ... schreef:" in prose does not.
     return any(_ATTRIBUTION.match(c) and _ATTRIBUTION_DETAIL.search(c) for c in candidates)
@@ -38,6 +70,8 @@ def _is_attribution(line: str, following: str) -> bool:
 
 def _is_quote_start(lines: list[str], i: int) -> bool:
     line = lines[i]
+    if line.lstrip()[:1] not in _QUOTE_FIRST:  # most lines: none of the patterns below can match
+        return False
     if line.lstrip().startswith(">") or _SEPARATOR.match(line):
         return True
     if _HEADER_FROM.match(line) and any(
