@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import lookups
@@ -38,13 +38,43 @@ def queue(session: Session, *, key: str, recipient: str, kind: str, message: Ema
         message = message.as_bytes()
     if (lk := lookups.get(session)) is not None:
         lk.keys[key] = True
-    # Core, not an ORM object: nothing reads the new row back in this transaction but queries, and a burst
-    # queues thousands (the unit of work's bookkeeping cost more than the INSERT).
-    session.connection().execute(_INSERT, {
+    session.info.setdefault(_PENDING, []).append({
         "key": key, "recipient": recipient, "kind": kind, "subject": subject[:500], "raw": message,
         "auto_reply": auto_reply, "status": "queued", "attempts": 0, "next_attempt_at": now, "last_error": "",
         "created_at": now})
+    if len(session.info[_PENDING]) >= 100:
+        write_queued(session)
     return True
+
+
+# Queued rows wait in session.info and go in with one multi-row INSERT: before the session's next query or commit
+# (the hooks below), so nothing in the transaction ever misses one. Not ORM objects: a burst queues thousands, and
+# the unit of work's bookkeeping cost more than the INSERT. A rollback drops them with everything else.
+_PENDING = "pioniers.outbox.pending"
+
+
+def write_queued(session: Session) -> None:
+    """INSERT what queue() holds; the inbox runner calls it before each savepoint, so a savepoint rolled back
+    drops only its own message's replies."""
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        session.connection().execute(_INSERT, rows)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_query(state) -> None:  # type: ignore[no-untyped-def]
+    if state.session.info.get(_PENDING):
+        write_queued(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write_queued(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, _previous) -> None:  # type: ignore[no-untyped-def]
+    session.info.pop(_PENDING, None)
 
 
 def auto_replies_since(session: Session, since: dt.datetime, recipient: str | None = None) -> int:
@@ -152,23 +182,33 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
         with engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 # The mark is one UPDATE, atomic on its own: autocommit makes it one round trip, not three
-                # (BEGIN, UPDATE, COMMIT), and it is as durable once execute returns.
+                # (BEGIN, UPDATE, COMMIT). Without waiting for the WAL flush, too: once execute returns the mark
+                # survives this process being killed, as SQLite's sent log does; only a crash of the database
+                # server itself could lose its last fraction of a second (an fsync per message capped sending
+                # at the disk's fsync rate).
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("SET synchronous_commit TO off")
+                conn.commit()  # ends SQLAlchemy's implicit transaction (autocommit: nothing to commit)
             else:
                 conn = conn.execution_options(sqlite_reader=True)  # reads the bodies without the write lock
-            while True:
-                if log_ is not None:
-                    with engine.connect() as writer:
-                        log_.apply(writer, now())
-                with sm.begin() as session:
-                    claimed = _claim(session, now(), limit)
-                if not claimed:
-                    return stats
-                down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_)
-                if down:
-                    log.warning("outbox: %s; %d message(s) stay queued and will be retried", down, stats.retry)
-                    return stats
-                limit = _claim_size(stats.sent, time.monotonic() - started)
+            try:
+                while True:
+                    if log_ is not None:
+                        with engine.connect() as writer:
+                            log_.apply(writer, now())
+                    with sm.begin() as session:
+                        claimed = _claim(session, now(), limit)
+                    if not claimed:
+                        return stats
+                    down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_)
+                    if down:
+                        log.warning("outbox: %s; %d message(s) stay queued and will be retried", down, stats.retry)
+                        return stats
+                    limit = _claim_size(stats.sent, time.monotonic() - started)
+            finally:
+                if conn.dialect.name == "postgresql" and not conn.invalidated:
+                    conn.exec_driver_sql("RESET synchronous_commit")  # back to the pool as it came
+                    conn.commit()
     finally:
         if log_ is not None:
             with engine.connect() as writer:
