@@ -86,7 +86,7 @@ def _year(text: str) -> int:
 
 
 def _month_number(word: str) -> int:
-    return _MONTH_BY_WORD[word.rstrip(".").lower()]
+    return _MONTH_BY_WORD[word.rstrip(".").casefold()]  # casefold: the pattern matches "ſep" (long s) too
 
 
 def _ref_from_match(match: re.Match[str]) -> DateRef | None:

@@ -210,3 +210,8 @@ def test_numeric_and_written_dates_agree(day: int, month: int, year: int) -> Non
     written = find_date_refs(f"Pioniersnetwerk {day} {months[month - 1]} {year}", NAME)
     assert numeric == written
     assert numeric == ([ref(day, month, year)] if _is_calendar_date(ref(day, month, year)) else [])
+
+
+def test_month_written_with_a_long_s_is_read_not_a_crash() -> None:
+    # The pattern matches case-insensitively, so "ſep" (U+017F) matches "sep"; the lookup must agree.
+    assert find_any_date_refs("18 ſeptember 2018") == [DateRef(18, 9, 2018)]
