@@ -1,14 +1,15 @@
 """The outbox: rows first, sending after commit, explicit states (queued -> sent | failed)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from sqlalchemy import Connection, bindparam, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import lookups
@@ -170,6 +171,34 @@ def _claim_size(sent: int, seconds: float) -> int:
     return max(BATCH, min(MAX_CLAIM, int(sent / seconds * LEASE.total_seconds() / 4)))
 
 
+@contextlib.contextmanager
+def _sending_connection(engine: Engine) -> Iterator[Connection]:
+    """The connection that reads bodies and marks sends while a batch goes out."""
+    with engine.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            yield conn.execution_options(sqlite_reader=True)  # reads the bodies without the write lock
+            return
+        # The mark is one UPDATE, atomic on its own: autocommit makes it one round trip, not three (BEGIN,
+        # UPDATE, COMMIT). Without waiting for the WAL flush, too: once execute returns the mark survives this
+        # process being killed, as SQLite's sent log does; only a crash of the database server itself could lose
+        # its last fraction of a second (an fsync per message capped sending at the disk's fsync rate).
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("SET synchronous_commit TO off")
+        conn.commit()  # ends SQLAlchemy's implicit transaction (autocommit: nothing to commit)
+        try:
+            yield conn
+        finally:
+            if not conn.invalidated:
+                conn.exec_driver_sql("RESET synchronous_commit")  # back to the pool as it came
+                conn.commit()
+
+
+def _apply_sent_log(engine: Engine, log_: sentlog.SentLog | None, now: dt.datetime) -> None:
+    if log_ is not None:
+        with engine.connect() as writer:
+            log_.apply(writer, now)
+
+
 def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
                 now: Callable[[], dt.datetime], batch: int = BATCH) -> DeliveryStats:
     """Send every due message; returns what happened. Never raises for SMTP trouble."""
@@ -179,40 +208,21 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
     log_ = sentlog.SentLog(path) if path else None
     limit, started = batch, time.monotonic()
     try:
-        with engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                # The mark is one UPDATE, atomic on its own: autocommit makes it one round trip, not three
-                # (BEGIN, UPDATE, COMMIT). Without waiting for the WAL flush, too: once execute returns the mark
-                # survives this process being killed, as SQLite's sent log does; only a crash of the database
-                # server itself could lose its last fraction of a second (an fsync per message capped sending
-                # at the disk's fsync rate).
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.exec_driver_sql("SET synchronous_commit TO off")
-                conn.commit()  # ends SQLAlchemy's implicit transaction (autocommit: nothing to commit)
-            else:
-                conn = conn.execution_options(sqlite_reader=True)  # reads the bodies without the write lock
-            try:
-                while True:
-                    if log_ is not None:
-                        with engine.connect() as writer:
-                            log_.apply(writer, now())
-                    with sm.begin() as session:
-                        claimed = _claim(session, now(), limit)
-                    if not claimed:
-                        return stats
-                    down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_)
-                    if down:
-                        log.warning("outbox: %s; %d message(s) stay queued and will be retried", down, stats.retry)
-                        return stats
-                    limit = _claim_size(stats.sent, time.monotonic() - started)
-            finally:
-                if conn.dialect.name == "postgresql" and not conn.invalidated:
-                    conn.exec_driver_sql("RESET synchronous_commit")  # back to the pool as it came
-                    conn.commit()
+        with _sending_connection(engine) as conn:
+            while True:
+                _apply_sent_log(engine, log_, now())  # what is noted is never claimed again
+                with sm.begin() as session:
+                    claimed = _claim(session, now(), limit)
+                if not claimed:
+                    return stats
+                down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_)
+                if down:
+                    log.warning("outbox: %s; %d message(s) stay queued and will be retried", down, stats.retry)
+                    return stats
+                limit = _claim_size(stats.sent, time.monotonic() - started)
     finally:
+        _apply_sent_log(engine, log_, now())  # nothing noted outlives this call when it can help it
         if log_ is not None:
-            with engine.connect() as writer:
-                log_.apply(writer, now())  # nothing noted outlives this call when it can help it
             log_.close()
 
 
