@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import lookups
+from db import lookups, pending
 from db.models import ListToken, Member
+
+_TABLE = Member.__table__
 
 PENDING, ACTIVE, UNSUBSCRIBED, DISABLED = "pending", "active", "unsubscribed", "disabled"
 
@@ -41,13 +43,11 @@ def by_token(session: Session, token: str) -> Member | None:
     return session.scalar(select(Member).where(Member.token == token.strip().lower()))
 
 
-def _new(session: Session, email: str, name: str, status: str, source: str, now: dt.datetime,
-         flush: bool = True) -> Member:
+def _new(session: Session, email: str, name: str, status: str, source: str, now: dt.datetime) -> Member:
     member = Member(email=email.strip().lower(), name=name, status=status, source=source, token=new_token(),
                     bounces=0, created_at=now, updated_at=now)
     session.add(member)
-    if flush:
-        session.flush()
+    session.flush()
     if (lk := lookups.get(session)) is not None:
         lk.members[member.email] = member
     return member
@@ -57,7 +57,12 @@ def subscribe_registrant(session: Session, email: str, name: str, now: dt.dateti
     """A registrant joins the list, unless they once left (or bounced). True when they are a member now."""
     member = find(session, email)
     if member is None:
-        _new(session, email, name, ACTIVE, "registration", now, flush=False)  # flushed with the registration
+        address = email.strip().lower()
+        pending.add(session, _TABLE, {  # a row, not an ORM object: a burst adds thousands (db/pending.py)
+            "email": address, "name": name, "status": ACTIVE, "source": "registration", "token": new_token(),
+            "bounces": 0, "created_at": now, "updated_at": now})
+        if (lk := lookups.get(session)) is not None:
+            lk.members.pop(address, None)  # asked again, find() queries (and so writes the row first)
         return True
     if member.status == PENDING:  # registering proves the address as well as a confirmation does
         member.status, member.updated_at = ACTIVE, now

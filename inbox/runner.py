@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, select, update
 
-from db import lookups
+from db import lookups, pending
 from db.models import FolderState, InboundMessage, Meeting
 from inbox import decide as d
 from inbox.handlers import HANDLERS, Job, ReplyBudget
 from inbox.message import Incoming, parse_message
 from inbox.sources import RawMessage, Source
-from mailer import outbox
 from pioniers.app import App
 from pioniers.hashing import address_hash
 
@@ -198,7 +197,7 @@ def _act_chunk(app: App, todo: list[_Item], *, savepoints: bool) -> None:
                 budget.settle()
                 seen.done(item)
                 continue
-            outbox.write_queued(session)  # earlier messages' replies are not this savepoint's to roll back
+            pending.write(session)  # earlier messages' rows are not this savepoint's to roll back
             savepoint = session.begin_nested()
             try:
                 _act_one(app, session, ctx, budget, item, seen)

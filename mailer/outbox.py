@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from sqlalchemy import Connection, Engine, bindparam, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import lookups
+from db import lookups, pending
 from db.models import Forgotten, OutboundMessage
 from pioniers.hashing import address_hash
 from mailer import sentlog
@@ -20,7 +20,7 @@ from mailer.transport import SendError, Transport
 
 log = logging.getLogger("pioniers.outbox")
 
-_INSERT = insert(OutboundMessage.__table__)
+_TABLE = OutboundMessage.__table__
 LEASE = dt.timedelta(minutes=2)  # a claimed row is retried after this if its sender died
 MAX_AGE = dt.timedelta(days=2)  # temporary failures are given up after this long
 BATCH = 200
@@ -39,43 +39,11 @@ def queue(session: Session, *, key: str, recipient: str, kind: str, message: Ema
         message = message.as_bytes()
     if (lk := lookups.get(session)) is not None:
         lk.keys[key] = True
-    session.info.setdefault(_PENDING, []).append({
+    pending.add(session, _TABLE, {  # written with the session's next query or commit (db/pending.py)
         "key": key, "recipient": recipient, "kind": kind, "subject": subject[:500], "raw": message,
         "auto_reply": auto_reply, "status": "queued", "attempts": 0, "next_attempt_at": now, "last_error": "",
         "created_at": now})
-    if len(session.info[_PENDING]) >= 100:
-        write_queued(session)
     return True
-
-
-# Queued rows wait in session.info and go in with one multi-row INSERT: before the session's next query or commit
-# (the hooks below), so nothing in the transaction ever misses one. Not ORM objects: a burst queues thousands, and
-# the unit of work's bookkeeping cost more than the INSERT. A rollback drops them with everything else.
-_PENDING = "pioniers.outbox.pending"
-
-
-def write_queued(session: Session) -> None:
-    """INSERT what queue() holds; the inbox runner calls it before each savepoint, so a savepoint rolled back
-    drops only its own message's replies."""
-    rows = session.info.pop(_PENDING, None)
-    if rows:
-        session.connection().execute(_INSERT, rows)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _before_query(state) -> None:  # type: ignore[no-untyped-def]
-    if state.session.info.get(_PENDING):
-        write_queued(state.session)
-
-
-@event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    write_queued(session)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, _previous) -> None:  # type: ignore[no-untyped-def]
-    session.info.pop(_PENDING, None)
 
 
 def auto_replies_since(session: Session, since: dt.datetime, recipient: str | None = None) -> int:
