@@ -110,22 +110,9 @@ def _save_outcomes(session, app: App, items: list[_Item]) -> None:  # type: igno
         {"row_id": i.row_id, "new_outcome": i.outcome, "new_reason": i.reason[:2000], "at": at} for i in items])
 
 
-def _duplicate_of(session, msg: Incoming, row_id: int) -> int | None:  # type: ignore[no-untyped-def]
-    """The same Message-ID from the same sender, delivered twice (e.g. to two of our addresses)."""
-    if not msg.message_id:
-        return None
-    return session.scalar(
-        select(InboundMessage.id).where(
-            InboundMessage.message_id == msg.message_id,
-            InboundMessage.sender == msg.sender,
-            InboundMessage.id != row_id,
-            InboundMessage.outcome != "received",
-        )
-    )
-
-
 class _Seen:
-    """Message-IDs already acted on, looked up once per chunk instead of once per message."""
+    """Message-IDs already acted on, looked up once per chunk instead of once per message: the same Message-ID
+    from the same sender, delivered twice (e.g. to two of our addresses), is acted on once."""
 
     def __init__(self, session, items: list[_Item]) -> None:  # type: ignore[no-untyped-def]
         ids = {i.msg.message_id for i in items if i.msg is not None and i.msg.message_id}
@@ -147,9 +134,9 @@ class _Seen:
 
 
 def _act_one(app: App, session, ctx: d.Context, budget: ReplyBudget, item: _Item,  # type: ignore[no-untyped-def]
-             seen: _Seen | None = None) -> None:
+             seen: _Seen) -> None:
     assert item.msg is not None
-    original = seen.original(item.msg, item.row_id) if seen else _duplicate_of(session, item.msg, item.row_id)
+    original = seen.original(item.msg, item.row_id)
     if original is not None:
         outcome, reason = "processed", f"duplicate of message #{original}: not acted on again"
     else:
