@@ -2,6 +2,7 @@
 subprocess, on a config file pointing at the real servers) and checks exactly-once delivery afterwards."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -10,6 +11,7 @@ import statistics
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -204,29 +206,31 @@ def fanout_once(p: Pioniers, db_url: str, sink: Sink, database: str, members: in
                         "each member exactly once, own token")
 
 
+@contextlib.contextmanager
+def database_url(database: str, work: Path) -> Iterator[str]:
+    """SQLite in the case's folder, or a private PostgreSQL database dropped afterwards."""
+    if database != "postgresql":
+        yield f"sqlite:///{work / 'pioniers.db'}"
+        return
+    with PgDatabase() as pg:
+        yield pg.url
+
+
 def fanout(base: Path, sizes: list[int], report) -> list[FanoutResult]:  # type: ignore[no-untyped-def]
     results: list[FanoutResult] = []
     for database in ("sqlite", "postgresql"):
-        with Sink() as sink:
-            pg = PgDatabase() if database == "postgresql" else None
-            if pg:
-                pg.__enter__()
-            try:
-                work = base / f"fanout-{database}"
-                db_url = pg.url if pg else f"sqlite:///{work / 'pioniers.db'}"
-                p = setup(work, db_url, sink)
-                have = 0
-                for size in sizes:
-                    add_members(p, have, size)
-                    have = size
-                    for workers in ((1, 2) if pg else (1,)):
-                        r = fanout_once(p, db_url, sink, database, size, workers)
-                        report(f"fan-out {database} x{workers} {size}: {r.rate:.0f}/s (ceiling {r.ceiling:.0f}/s), "
-                               f"RSS {r.peak_rss_mb:.0f} MB")
-                        results.append(r)
-            finally:
-                if pg:
-                    pg.__exit__(None, None, None)
+        work = base / f"fanout-{database}"
+        with Sink() as sink, database_url(database, work) as db_url:
+            p = setup(work, db_url, sink)
+            have = 0
+            for size in sizes:
+                add_members(p, have, size)
+                have = size
+                for workers in ((1, 2) if database == "postgresql" else (1,)):
+                    r = fanout_once(p, db_url, sink, database, size, workers)
+                    report(f"fan-out {database} x{workers} {size}: {r.rate:.0f}/s (ceiling {r.ceiling:.0f}/s), "
+                           f"RSS {r.peak_rss_mb:.0f} MB")
+                    results.append(r)
     return results
 
 
@@ -271,35 +275,27 @@ def check_confirmations(db_url: str, sink: Sink, addresses: list[str]) -> str:
 def inbound(base: Path, dovecot: Dovecot, count: int, report) -> list[InboundResult]:  # type: ignore[no-untyped-def]
     results = []
     for database in ("sqlite", "postgresql"):
-        with Sink() as sink:
-            pg = PgDatabase() if database == "postgresql" else None
-            if pg:
-                pg.__enter__()
-            try:
-                work = base / f"inbound-{database}"
-                db_url = pg.url if pg else f"sqlite:///{work / 'pioniers.db'}"
-                mailbox = dovecot.new_mailbox()
-                p = setup(work, db_url, sink, mailbox)
-                day = meeting_day()
-                addresses = []
-                with mailbox.connect(timeout=120) as client:
-                    batch = []
-                    for i in range(count):
-                        address, raw = registration(i, day)
-                        addresses.append(address)
-                        batch.append(raw)
-                        if len(batch) == 500 or i == count - 1:
-                            client.multiappend("INBOX", batch)
-                            batch = []
-                sink.clear()
-                m = p("poll", "--once")
-                checked = check_confirmations(db_url, sink, addresses)
-                r = InboundResult(database, count, m.seconds, count / m.seconds, m.peak_rss_mb, checked)
-                report(f"inbound {database} {count}: {r.seconds:.1f} s, {r.rate:.0f}/s")
-                results.append(r)
-            finally:
-                if pg:
-                    pg.__exit__(None, None, None)
+        work = base / f"inbound-{database}"
+        with Sink() as sink, database_url(database, work) as db_url:
+            mailbox = dovecot.new_mailbox()
+            p = setup(work, db_url, sink, mailbox)
+            day = meeting_day()
+            addresses = []
+            with mailbox.connect(timeout=120) as client:
+                batch = []
+                for i in range(count):
+                    address, raw = registration(i, day)
+                    addresses.append(address)
+                    batch.append(raw)
+                    if len(batch) == 500 or i == count - 1:
+                        client.multiappend("INBOX", batch)
+                        batch = []
+            sink.clear()
+            m = p("poll", "--once")
+            checked = check_confirmations(db_url, sink, addresses)
+            r = InboundResult(database, count, m.seconds, count / m.seconds, m.peak_rss_mb, checked)
+            report(f"inbound {database} {count}: {r.seconds:.1f} s, {r.rate:.0f}/s")
+            results.append(r)
     return results
 
 
