@@ -35,9 +35,16 @@ class Lookups:
             return False, None
         return True, regs.get(meeting_id)
 
-    def added_person(self, person: Person) -> None:
+    # people created in this chunk as pending rows (db/pending.py): find_person reads them back from the database
+    pending_people: set[str] = field(default_factory=set)
+
+    def added_pending_person(self, person: Person) -> None:
         self.people[person.email] = person
-        self.registrations.setdefault(person, {})
+        self.pending_people.add(person.email)
+        self.registrations[person] = {}  # a new person has none yet
+
+    def is_pending(self, person: Person) -> bool:
+        return person.id is None and person.email in self.pending_people
 
     def added_registration(self, reg: Registration, person: Person) -> None:
         if person in self.registrations:

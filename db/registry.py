@@ -8,13 +8,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from db import lookups
+from db import lookups, pending
 from db.models import Meeting, Person, Registration
 
 CONFIRMED, WAITLISTED, CANCELLED = "confirmed", "waitlisted", "cancelled"
+
+_PEOPLE = Person.__table__
+_REGISTRATIONS = Registration.__table__
+# person_id by email inside the INSERT: rows for new people need no id read back (db/pending.py)
+_INSERT_REGISTRATION = insert(_REGISTRATIONS).values(
+    person_id=select(_PEOPLE.c.id).where(_PEOPLE.c.email == bindparam("person_email")).scalar_subquery())
 
 
 def meeting_on(session: Session, day: dt.date, *, lock: bool = False) -> Meeting | None:
@@ -31,23 +37,30 @@ def meeting_on(session: Session, day: dt.date, *, lock: bool = False) -> Meeting
 
 
 def find_person(session: Session, email: str) -> Person | None:
+    """The stored person (never a pending one: asked again, a person created in this chunk is read back)."""
+    email = email.lower()
     lk = lookups.get(session)
-    if lk is not None and email.lower() in lk.people:
-        person = lk.people[email.lower()]
-        if person is not None and person.id is None:
-            session.flush()  # created earlier in this chunk: whoever asks again may need its id
-        return person
-    return session.scalar(select(Person).where(Person.email == email.lower()))
+    if lk is not None and email in lk.people and email not in lk.pending_people:
+        return lk.people[email]
+    person = session.scalar(select(Person).where(Person.email == email))  # writes pending rows first
+    if lk is not None and email in lk.pending_people:
+        lk.pending_people.discard(email)
+        lk.people[email] = person  # its registrations are not known here: registration_of queries
+    return person
 
 
 def upsert_person(session: Session, email: str, name: str, organisation: str, now: dt.datetime) -> Person:
+    """The stored person, or during an inbox chunk a new one that is still a pending row (not in the session)."""
     person = find_person(session, email)
     if person is None:
         person = Person(email=email.lower(), name=name, organisation=organisation, created_at=now)
-        session.add(person)
         if (lk := lookups.get(session)) is not None:
-            lk.added_person(person)  # flushed with the rest of the message (lookups answer for it meanwhile)
+            # a row, not an ORM object: a burst adds thousands (db/pending.py)
+            pending.add(session, _PEOPLE, {"email": person.email, "name": name, "organisation": organisation,
+                                           "created_at": now})
+            lk.added_pending_person(person)
         else:
+            session.add(person)
             session.flush()
     else:  # keep what we knew unless the new mail tells us more
         person.name = name or person.name
@@ -96,11 +109,22 @@ def register(session: Session, meeting: Meeting, person: Person, now: dt.datetim
         return RegisterResult(reg, f"already_{reg.status}")
     full = meeting.capacity is not None and count(session, meeting, CONFIRMED) >= meeting.capacity
     status = WAITLISTED if full else CONFIRMED
+    lk = lookups.get(session)
+    if reg is None and lk is not None and lk.is_pending(person):
+        if status == CONFIRMED:  # a pending row as well, its person_id looked up by email when written
+            pending.add(session, _INSERT_REGISTRATION, {
+                "meeting_id": meeting.id, "person_email": person.email, "status": status,
+                "registered_at": now, "updated_at": now})
+            return RegisterResult(Registration(meeting_id=meeting.id, status=status, registered_at=now,
+                                               updated_at=now), status)
+        stored = find_person(session, person.email)  # the waiting list orders by id: write and read it back
+        assert stored is not None
+        person = stored
     if reg is None:
         reg = Registration(meeting_id=meeting.id, person=person, status=status,
                            registered_at=now, updated_at=now)
         session.add(reg)
-        if (lk := lookups.get(session)) is not None:
+        if lk is not None:
             lk.added_registration(reg, person)
     else:  # registering again after cancelling: back of the queue
         reg.status, reg.registered_at, reg.updated_at, reg.partstat = status, now, now, "NEEDS-ACTION"
