@@ -28,6 +28,9 @@ class Lookups:
     keys: dict[str, bool] = field(default_factory=dict)  # outbox key -> exists
     forgotten: dict[str, bool] = field(default_factory=dict)  # address hash -> exists
     locked: dict[dt.date, Meeting] = field(default_factory=dict)  # meetings locked (FOR UPDATE) in this transaction
+    # (meeting id, status) -> registrations: counted once under the meeting's lock, then kept up to date by
+    # db/registry.py (a count per message, over a waiting list that grows with the burst, was quadratic)
+    counts: dict[tuple[int, str], int] = field(default_factory=dict)
 
     def registration(self, meeting_id: int, person: Person) -> tuple[bool, Registration | None]:
         regs = self.registrations.get(person)

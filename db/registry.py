@@ -80,9 +80,29 @@ def registration_of(session: Session, meeting: Meeting, person: Person) -> Regis
 
 
 def count(session: Session, meeting: Meeting, status: str) -> int:
-    return session.scalar(
+    lk = lookups.get(session)
+    if lk is not None and (meeting.id, status) in lk.counts:
+        return lk.counts[meeting.id, status]
+    n = session.scalar(
         select(func.count(Registration.id)).where(Registration.meeting_id == meeting.id, Registration.status == status)
     ) or 0
+    if lk is not None and meeting.id in {m.id for m in lk.locked.values()}:  # only a locked meeting's stays true
+        lk.counts[meeting.id, status] = n
+    return n
+
+
+def _counted(session: Session, meeting_id: int, status: str, delta: int) -> None:
+    """Keep a counted status up to date: every status change below goes through here."""
+    lk = lookups.get(session)
+    if lk is not None and (meeting_id, status) in lk.counts:
+        lk.counts[meeting_id, status] += delta
+
+
+def _set_status(session: Session, reg: Registration, status: str) -> None:
+    if reg.status != status:
+        _counted(session, reg.meeting_id, reg.status, -1)
+        _counted(session, reg.meeting_id, status, +1)
+    reg.status = status
 
 
 def waitlist_position(session: Session, reg: Registration) -> int:
@@ -98,39 +118,42 @@ def waitlist_position(session: Session, reg: Registration) -> int:
 
 @dataclass(frozen=True)
 class RegisterResult:
-    registration: Registration
     outcome: str  # confirmed | waitlisted | already_confirmed | already_waitlisted
+    position: int = 0  # on the waiting list (1 is next), when waitlisted
 
 
 def register(session: Session, meeting: Meeting, person: Person, now: dt.datetime) -> RegisterResult:
     """Caller must hold the meeting row lock (meeting_on(..., lock=True))."""
     reg = registration_of(session, meeting, person)
     if reg is not None and reg.status in (CONFIRMED, WAITLISTED):
-        return RegisterResult(reg, f"already_{reg.status}")
+        position = waitlist_position(session, reg) if reg.status == WAITLISTED else 0
+        return RegisterResult(f"already_{reg.status}", position)
     full = meeting.capacity is not None and count(session, meeting, CONFIRMED) >= meeting.capacity
     status = WAITLISTED if full else CONFIRMED
+    # A new registration is the last in the queue (latest time, highest id): its place is the number waiting.
+    waiting = count(session, meeting, WAITLISTED) + 1 if status == WAITLISTED else 0
     lk = lookups.get(session)
     if reg is None and lk is not None and lk.is_pending(person):
-        if status == CONFIRMED:  # a pending row as well, its person_id looked up by email when written
-            pending.add(session, _INSERT_REGISTRATION, {
-                "meeting_id": meeting.id, "person_email": person.email, "status": status,
-                "registered_at": now, "updated_at": now})
-            return RegisterResult(Registration(meeting_id=meeting.id, status=status, registered_at=now,
-                                               updated_at=now), status)
-        stored = find_person(session, person.email)  # the waiting list orders by id: write and read it back
-        assert stored is not None
-        person = stored
+        # a pending row as well, its person_id looked up by email when it is written
+        pending.add(session, _INSERT_REGISTRATION, {
+            "meeting_id": meeting.id, "person_email": person.email, "status": status,
+            "registered_at": now, "updated_at": now})
+        _counted(session, meeting.id, status, +1)
+        return RegisterResult(status, waiting)
     if reg is None:
         reg = Registration(meeting_id=meeting.id, person=person, status=status,
                            registered_at=now, updated_at=now)
         session.add(reg)
+        _counted(session, meeting.id, status, +1)
         if lk is not None:
             lk.added_registration(reg, person)
-    else:  # registering again after cancelling: back of the queue
-        reg.status, reg.registered_at, reg.updated_at, reg.partstat = status, now, now, "NEEDS-ACTION"
-    if status == WAITLISTED:  # its id and time place it in the queue (waitlist_position); a confirmed one is
-        session.flush()  # flushed with the rest of the message's changes
-    return RegisterResult(reg, status)
+    else:  # registering again after cancelling: back of the queue (its old id may tie-break before others)
+        _set_status(session, reg, status)
+        reg.registered_at, reg.updated_at, reg.partstat = now, now, "NEEDS-ACTION"
+        if status == WAITLISTED:
+            session.flush()
+            waiting = waitlist_position(session, reg)
+    return RegisterResult(status, waiting)
 
 
 def cancel(session: Session, meeting: Meeting, person: Person, now: dt.datetime) -> str | None:
@@ -139,7 +162,8 @@ def cancel(session: Session, meeting: Meeting, person: Person, now: dt.datetime)
     if reg is None or reg.status == CANCELLED:
         return None
     previous = reg.status
-    reg.status, reg.updated_at = CANCELLED, now
+    _set_status(session, reg, CANCELLED)
+    reg.updated_at = now
     session.flush()
     return previous
 
@@ -158,7 +182,8 @@ def fill_from_waitlist(session: Session, meeting: Meeting, now: dt.datetime) -> 
     for reg in waiting:
         if free is not None and free <= 0:
             break
-        reg.status, reg.updated_at = CONFIRMED, now
+        _set_status(session, reg, CONFIRMED)
+        reg.updated_at = now
         promoted.append(reg)
         if free is not None:
             free -= 1

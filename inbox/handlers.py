@@ -147,14 +147,10 @@ def handle_register(job: Job) -> tuple[str, str]:
     on_list = subscribe_registrant(job.session, job.app.cfg, person, job.now)
     if result.outcome == "confirmed":
         note = _reply(job, person, "confirmation", meeting, "REQUEST", list_subscribed=on_list)
-    elif result.outcome == "waitlisted":
-        note = _reply(job, person, "waitlisted", meeting,
-                      position=registry.waitlist_position(job.session, result.registration))
     elif result.outcome == "already_confirmed":
         note = _reply(job, person, "already_registered", meeting, "REQUEST")
-    else:
-        note = _reply(job, person, "waitlisted", meeting,
-                      position=registry.waitlist_position(job.session, result.registration))
+    else:  # waitlisted, now or before
+        note = _reply(job, person, "waitlisted", meeting, position=result.position)
     return "processed", f"{result.outcome} for {meeting.date}{note}"
 
 

@@ -95,3 +95,23 @@ def test_a_chunk_of_many_new_people_commits_at_once(world, caplog):
     regs = _registrations(world)
     assert len(regs) == 250 and {status for _, _, status in regs} == {"confirmed"}
     assert _people(world) == 250
+
+
+def test_places_counted_once_per_chunk_stay_true_through_cancel_and_promotion(world):
+    """One chunk: the meeting fills, someone confirmed cancels, the first waiting is promoted; whoever comes
+    next must find it full again (never overbooked) and get the right place on the waiting list."""
+    world.meeting("2027-03-18", capacity=2)
+    for name in ("een", "twee", "drie"):
+        world.deliver(mail(sender=f"{name}@delft.nl"))
+    world.deliver(mail(sender="een@delft.nl", subject="Afmelding Pioniersnetwerk 18 maart 2027"))
+    for name in ("vier", "vijf"):
+        world.deliver(mail(sender=f"{name}@delft.nl"))
+    world.poll()
+    assert {email: status for email, _, status in _registrations(world)} == {
+        "een@delft.nl": "cancelled", "twee@delft.nl": "confirmed", "drie@delft.nl": "confirmed",
+        "vier@delft.nl": "waitlisted", "vijf@delft.nl": "waitlisted"}
+    texts = {}
+    for reply in world.replies():
+        texts.setdefault(reply["To"], []).append(reply.get_body(("plain",)).get_content())
+    assert "(plaats 1)" in texts["vier@delft.nl"][0] and "(plaats 2)" in texts["vijf@delft.nl"][0]
+    assert len(texts["drie@delft.nl"]) == 2  # first on the waiting list, then promoted
