@@ -81,12 +81,14 @@ def main() -> int:
     if inb:
         lines += ["## 2. Inbound burst: registrations appended to Dovecot, then `pioniers poll --once`", "",
                   "Time: the whole `poll --once` process (start-up included) until it exits with every person "
-                  "registered and every confirmation (with invite) accepted by the sink.", "",
-                  "| database | registrations | seconds | registrations/s | peak RSS MB | check |",
-                  "|---|---:|---:|---:|---:|---|"]
+                  "registered and every reply accepted by the sink. Places: a meeting with room for everyone "
+                  "(each gets a confirmation with invite), and one with "
+                  f"{cases.FULL_MEETING} places (the rest get their place on the waiting list).", "",
+                  "| database | registrations | places | seconds | registrations/s | peak RSS MB | check |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
         for r in inb:
-            lines.append(f"| {r.database} | {r.registrations:,} | {r.seconds:.1f} | **{r.rate:,.0f}** | "
-                         f"{r.peak_rss_mb:.0f} | {r.checked} |")
+            lines.append(f"| {r.database} | {r.registrations:,} | {r.capacity or 'all'} | {r.seconds:.1f} | "
+                         f"**{r.rate:,.0f}** | {r.peak_rss_mb:.0f} | {r.checked} |")
         lines.append("")
     if lat:
         lines += ["## 3. Latency: `pioniers run` idle on IMAP IDLE, registrations appended one at a time", "",

@@ -255,10 +255,14 @@ def registration(i: int, day: dt.date) -> tuple[str, bytes]:
 class InboundResult:
     database: str
     registrations: int
+    capacity: int | None  # the meeting's places; None: room for all
     seconds: float
     rate: float
     peak_rss_mb: float
     checked: str
+
+
+FULL_MEETING = 100  # places in the second burst: the rest of it lands on the waiting list
 
 
 def check_confirmations(db_url: str, sink: Sink, addresses: list[str]) -> str:
@@ -272,31 +276,54 @@ def check_confirmations(db_url: str, sink: Sink, addresses: list[str]) -> str:
     return "each registered, one confirmation with invite"
 
 
+def check_waiting_list(db_url: str, sink: Sink, addresses: list[str], capacity: int) -> str:
+    """The first `capacity` in arrival order confirmed (with invite), every other one waiting; one reply each."""
+    confirmed = {r[0] for r in rows(db_url, "SELECT p.email FROM registrations r JOIN people p ON p.id = r.person_id"
+                                            " WHERE r.status = 'confirmed'")}
+    waiting = scalar(db_url, "SELECT count(*) FROM registrations WHERE status = 'waitlisted'")
+    dump = sink.read(mark=b'text/calendar; method="REQUEST"')
+    twice = [a for a in addresses if dump.rcpts.get(a) != 1]
+    invited = {a for a, n in dump.marks.items() if n}
+    if (confirmed != set(addresses[:capacity]) or waiting != len(addresses) - capacity or twice
+            or invited != confirmed or dump.messages != len(addresses)):
+        raise AssertionError(f"{len(confirmed)} confirmed, {waiting} waiting, {dump.messages} messages, "
+                             f"{len(twice)} not exactly once, {len(invited)} invites, of {len(addresses)}")
+    return f"first {capacity} confirmed with invite, the rest waiting; one reply each"
+
+
 def inbound(base: Path, dovecot: Dovecot, count: int, report) -> list[InboundResult]:  # type: ignore[no-untyped-def]
     results = []
     for database in ("sqlite", "postgresql"):
-        work = base / f"inbound-{database}"
-        with Sink() as sink, database_url(database, work) as db_url:
-            mailbox = dovecot.new_mailbox()
-            p = setup(work, db_url, sink, mailbox)
-            day = meeting_day()
-            addresses = []
-            with mailbox.connect(timeout=120) as client:
-                batch = []
-                for i in range(count):
-                    address, raw = registration(i, day)
-                    addresses.append(address)
-                    batch.append(raw)
-                    if len(batch) == 500 or i == count - 1:
-                        client.multiappend("INBOX", batch)
-                        batch = []
-            sink.clear()
-            m = p("poll", "--once")
-            checked = check_confirmations(db_url, sink, addresses)
-            r = InboundResult(database, count, m.seconds, count / m.seconds, m.peak_rss_mb, checked)
-            report(f"inbound {database} {count}: {r.seconds:.1f} s, {r.rate:.0f}/s")
-            results.append(r)
+        for capacity in (None, FULL_MEETING):
+            results.append(inbound_once(base, dovecot, count, database, capacity))
+            r = results[-1]
+            report(f"inbound {database} {count} (places: {capacity or 'all'}): {r.seconds:.1f} s, {r.rate:.0f}/s")
     return results
+
+
+def inbound_once(base: Path, dovecot: Dovecot, count: int, database: str, capacity: int | None) -> InboundResult:
+    work = base / f"inbound-{database}-{capacity or 'open'}"
+    with Sink() as sink, database_url(database, work) as db_url:
+        mailbox = dovecot.new_mailbox()
+        p = setup(work, db_url, sink, mailbox)
+        if capacity:
+            p("meeting", "update", meeting_day().isoformat(), "--capacity", str(capacity))
+        day = meeting_day()
+        addresses = []
+        with mailbox.connect(timeout=120) as client:
+            batch = []
+            for i in range(count):
+                address, raw = registration(i, day)
+                addresses.append(address)
+                batch.append(raw)
+                if len(batch) == 500 or i == count - 1:
+                    client.multiappend("INBOX", batch)
+                    batch = []
+        sink.clear()
+        m = p("poll", "--once")
+        checked = (check_waiting_list(db_url, sink, addresses, capacity) if capacity
+                   else check_confirmations(db_url, sink, addresses))
+        return InboundResult(database, count, capacity, m.seconds, count / m.seconds, m.peak_rss_mb, checked)
 
 
 # --- 3. latency ------------------------------------------------------------------------------------------
