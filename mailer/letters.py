@@ -80,55 +80,79 @@ def _invite_text(title: str, lang: str, day: dt.date, start_time: str, end_time:
     return start, end, f"{title}{theme}", description
 
 
-_NAME = "\ue000name\ue000"  # a private-use character: Jinja escapes nothing in it
+_PERSONAL = ("name", "position")  # what differs per recipient: filled into a letter rendered once for the rest
+
+
+def _mark(key: str) -> str:
+    return f"\ue000{key}\ue000"  # a private-use character: Jinja escapes nothing in it
 
 
 @dataclass(frozen=True)
 class _Cut:
-    """A letter rendered with _NAME for the name, each body cut around the lines that hold it."""
+    """A letter rendered with marks for the personal values, each body cut at line starts so that the lines
+    holding a mark are pieces of their own: every other piece is the same str for everyone (mime encodes it once,
+    and cut at line starts a piece is also quoted-printable alone: mime._qp)."""
     subject: str
-    text: tuple[str, str, str]  # the lines before the first name, the lines with a name, the lines after
-    html: tuple[str, str, str]
-    real: bool  # render it with the real name: a name in the subject, or one a template filter changed
+    text: tuple[str, ...]
+    html: tuple[str, ...]
+    real: bool  # render it with the real values: a mark in the subject, or one a template filter changed
 
 
-def _cut(body: str) -> tuple[str, str, str]:
-    """Cut at line starts, so the pieces before and after the name are also quoted-printable alone (mime._qp)."""
-    first = body.find(_NAME)
-    if first < 0:
-        return body, "", ""
-    start = body.rfind("\n", 0, first) + 1
-    end = body.find("\n", body.rfind(_NAME) + len(_NAME)) + 1 or len(body)
-    return body[:start], body[start:end], body[end:]
+def _cut(body: str) -> tuple[str, ...]:
+    pieces: list[str] = []
+    start = 0
+    while (at := body.find("\ue000", start)) >= 0:
+        line = body.rfind("\n", 0, at) + 1
+        end = body.find("\n", at) + 1 or len(body)
+        if line > start:
+            pieces.append(body[start:line])
+        pieces.append(body[line:end])
+        start = end
+    if start < len(body) or not pieces:
+        pieces.append(body[start:])
+    return tuple(pieces)
+
+
+def _fill(pieces: tuple[str, ...], values: dict[str, str]) -> tuple[str, ...]:
+    out = []
+    for piece in pieces:
+        if "\ue000" in piece:
+            for key, value in values.items():
+                piece = piece.replace(_mark(key), value)
+        out.append(piece)
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=256)
-def _render_once(lang: str, template: str, frozen: tuple[tuple[str, Any], ...], named: bool) -> _Cut:
+def _render_once(lang: str, template: str, frozen: tuple[tuple[str, Any], ...], personal: tuple[str, ...]) -> _Cut:
     ctx = {k: (dict(v) if k == "meeting" and v is not None else v) for k, v in frozen}
-    base = render(lang, template, name=_NAME if named else "", **ctx)
-    real = _NAME in base.subject or "\ue000" in base.text.replace(_NAME, "") + base.html.replace(_NAME, "")
+    base = render(lang, template, **ctx, **{k: _mark(k) for k in personal})
+    rest = base.text + base.html
+    for key in personal:
+        rest = rest.replace(_mark(key), "")
+    real = "\ue000" in base.subject or "\ue000" in rest
     return _Cut(base.subject, _cut(base.text), _cut(base.html), real)
 
 
 def _render_cached(lang: str, template: str, ctx: dict[str, Any]) -> tuple[str, Text, Text]:
-    """(subject, text, html). A letter is the same for everyone but the name: rendered once per (template,
-    meeting, context), then the name filled in (escaped as Jinja would in HTML), the bodies as pieces that
-    mime encodes once. Contexts that cannot be a cache key render directly."""
-    name = ctx["name"] or ""
+    """(subject, text, html). A letter is the same for everyone but their name (and place on the waiting list):
+    rendered once per (template, meeting, rest of the context), then those filled in (escaped as Jinja would
+    in HTML). A personal value is printed by the templates as it is; an empty one is rendered as itself, as
+    templates test for it. Contexts that cannot be a cache key render directly."""
+    personal = tuple(k for k in _PERSONAL if ctx.get(k))
+    values = {k: str(ctx[k]) for k in personal}
     try:
         frozen = tuple(sorted((k, tuple(v.items()) if k == "meeting" and v is not None else v)
-                              for k, v in ctx.items() if k != "name"))
+                              for k, v in ctx.items() if k not in personal))
         hash(frozen)
     except TypeError:
+        frozen = ()
+    base = _render_once(lang, template, frozen, personal) if frozen else None
+    if base is None or base.real or any("\ue000" in v for v in values.values()):
         rendered = render(lang, template, **ctx)
         return rendered.subject, rendered.text, rendered.html
-    base = _render_once(lang, template, frozen, bool(name))
-    if base.real or "\ue000" in name:
-        rendered = render(lang, template, **ctx)
-        return rendered.subject, rendered.text, rendered.html
-    (head, lines, tail), (html_head, html_lines, html_tail) = base.text, base.html
-    return (base.subject, (head, lines.replace(_NAME, name), tail),
-            (html_head, html_lines.replace(_NAME, str(markupsafe.escape(name))), html_tail))
+    escaped = {k: str(markupsafe.escape(v)) for k, v in values.items()}
+    return base.subject, _fill(base.text, values), _fill(base.html, escaped)
 
 
 def send_letter(

@@ -128,12 +128,35 @@ MEETING = {"date": dt.date(2027, 3, 18), "when": "donderdag 18 maart 2027, 14.00
 
 @pytest.mark.parametrize("name", ["Jan Jansen", "", "Piet <b>&amp;</b> \"de\" 'Boer'", "Zoë\u2019s", "{{ x }}"])
 @pytest.mark.parametrize("template", ["confirmation", "already_registered", "waitlisted"])
-def test_cached_letter_is_the_real_render(name: str, template: str) -> None:
-    ctx = {"network": NET, "name": name, "meeting": dict(MEETING), "list_subscribed": True, "position": 3}
-    subject, text, html = letters._render_cached("nl", template, ctx)
-    real = render("nl", template, **ctx)
+@pytest.mark.parametrize("position", [1, 3, 12])
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_cached_letter_is_the_real_render(name: str, template: str, position: int, lang: str) -> None:
+    ctx = {"network": NET, "name": name, "meeting": dict(MEETING), "list_subscribed": True, "position": position}
+    subject, text, html = letters._render_cached(lang, template, ctx)
+    real = render(lang, template, **ctx)
     assert subject == real.subject
     assert "".join(text) == real.text
     assert "".join(html) == real.html
     assert mime._qp(text) == _qp_whole(real.text)
     assert mime._qp(html) == _qp_whole(real.html)
+
+
+@pytest.mark.parametrize("template", ["confirmation", "waitlisted"])
+def test_letters_to_many_people_are_rendered_once(template: str, monkeypatch) -> None:
+    """Names and places on the waiting list differ per letter; the template is rendered once for all of them."""
+    calls = []
+
+    def counting(*args, **kw):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return render(*args, **kw)
+
+    monkeypatch.setattr(letters, "render", counting)
+    letters._render_once.cache_clear()
+    for position in range(1, 41):
+        ctx = {"network": NET, "name": f"Deelnemer {position}", "meeting": dict(MEETING), "list_subscribed": True,
+               "position": position}
+        subject, text, html = letters._render_cached("nl", template, ctx)
+        assert f"Deelnemer {position}" in "".join(text)
+        if template == "waitlisted":
+            assert f"(plaats {position})" in "".join(text)
+    assert len(calls) == 1
