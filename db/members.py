@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import lookups, pending
-from db.models import ListToken, Member
+from db.models import ListToken, Member, table
 
-_TABLE = Member.__table__
+_TABLE = table(Member)
 
 PENDING, ACTIVE, UNSUBSCRIBED, DISABLED = "pending", "active", "unsubscribed", "disabled"
 

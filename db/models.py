@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 from sqlalchemy import (
     Boolean,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -39,6 +41,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     pass
+
+
+def table(model: type[Base]) -> Table:
+    """A model's Table for Core statements (typed as one: `__table__` is typed as any FromClause)."""
+    return cast(Table, model.__table__)
 
 
 def _utcnow() -> dt.datetime:

@@ -12,12 +12,12 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from db import lookups, pending
-from db.models import Meeting, Person, Registration
+from db.models import Meeting, Person, Registration, table
 
 CONFIRMED, WAITLISTED, CANCELLED = "confirmed", "waitlisted", "cancelled"
 
-_PEOPLE = Person.__table__
-_REGISTRATIONS = Registration.__table__
+_PEOPLE = table(Person)
+_REGISTRATIONS = table(Registration)
 # person_id by email inside the INSERT: rows for new people need no id read back (db/pending.py)
 _INSERT_REGISTRATION = insert(_REGISTRATIONS).values(
     person_id=select(_PEOPLE.c.id).where(_PEOPLE.c.email == bindparam("person_email")).scalar_subquery())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, insert, select, update
 
 from db import lookups, pending
-from db.models import FolderState, InboundMessage, Meeting
+from db.models import FolderState, InboundMessage, Meeting, table
 from inbox import decide as d
 from inbox.handlers import HANDLERS, Job, ReplyBudget
 from inbox.message import Incoming, parse_message
@@ -96,7 +96,7 @@ def _record(app: App, folder: str, uidvalidity: int, items: list[_Item]) -> None
             item.row_id, item.outcome = known[digest]
 
 
-_TABLE = InboundMessage.__table__
+_TABLE = table(InboundMessage)
 _INSERT_RECEIVED = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 _SET_OUTCOME = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
                 .values(outcome=bindparam("new_outcome"), reason=bindparam("new_reason"),

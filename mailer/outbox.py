@@ -13,14 +13,14 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import lookups, pending
-from db.models import Forgotten, OutboundMessage
+from db.models import Forgotten, OutboundMessage, table
 from pioniers.hashing import address_hash
 from mailer import sentlog
 from mailer.transport import SendError, Transport
 
 log = logging.getLogger("pioniers.outbox")
 
-_TABLE = OutboundMessage.__table__
+_TABLE = table(OutboundMessage)
 LEASE = dt.timedelta(minutes=2)  # a claimed row is retried after this if its sender died
 MAX_AGE = dt.timedelta(days=2)  # temporary failures are given up after this long
 BATCH = 200
