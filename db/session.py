@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,3 +46,8 @@ def make_engine(url: str, base_dir: Path | None = None) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def rowcount(session: Session, statement: Executable) -> int:
+    """Rows an UPDATE or DELETE changed (it gives a CursorResult; Session.execute is typed as returning Result)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount or 0

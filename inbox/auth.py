@@ -147,6 +147,7 @@ def _result(segment: list[Token]) -> Result | None:
     pairs = _pairs(segment)
     if not pairs:
         return None
+    props: dict[str, str]
     (method, result), props = pairs[0], {}
     for key, value in pairs[1:]:
         props.setdefault(key, value)

@@ -106,8 +106,8 @@ def _ref_from_match(match: re.Match[str]) -> DateRef | None:
 
 
 def _days_in_month(year: int, month: int) -> int:
-    # calendar.monthrange() without the weekday it also computes
-    return calendar.mdays[month] + (month == 2 and calendar.isleap(year))
+    # calendar.monthrange() without the weekday it also computes (mdays is undocumented: not in typeshed)
+    return calendar.mdays[month] + (month == 2 and calendar.isleap(year))  # type: ignore[attr-defined]
 
 
 def _is_valid(ref: DateRef) -> bool:

@@ -5,6 +5,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -100,7 +101,7 @@ def _may_reply(job: Job) -> tuple[bool, str]:
 
 
 def _reply(job: Job, person: Person, template: str, meeting: Meeting | None = None,
-           invite: str | None = None, **context: object) -> str:
+           invite: str | None = None, **context: Any) -> str:  # forwarded as send_letter's **context
     """Queue the one reply to this message (if allowed); returns a note for the reason column."""
     allowed, note = _may_reply(job)
     if not allowed:
@@ -131,6 +132,7 @@ def answers_our_mail(msg: Incoming, domain: str) -> bool:
 
 
 def handle_register(job: Job) -> tuple[str, str]:
+    assert job.decision.meeting_date is not None  # decide sets it for REGISTER; the meeting is asserted below
     meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
     assert meeting is not None
     person = _person(job)
@@ -155,6 +157,7 @@ def handle_register(job: Job) -> tuple[str, str]:
 
 
 def handle_cancel(job: Job) -> tuple[str, str]:
+    assert job.decision.meeting_date is not None  # decide sets it for CANCEL; the meeting is asserted below
     meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
     assert meeting is not None
     person = registry.find_person(job.session, job.msg.sender)
@@ -183,7 +186,8 @@ def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> int:
 def handle_calendar_reply(job: Job) -> tuple[str, str]:
     partstat = job.decision.partstat
     lock = partstat == "DECLINED"
-    meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=lock)
+    # decide always sets the date of a calendar reply; a None would find no meeting, handled below
+    meeting = registry.meeting_on(job.session, cast(dt.date, job.decision.meeting_date), lock=lock)
     person = registry.find_person(job.session, job.msg.sender)
     reg = registry.registration_of(job.session, meeting, person) if meeting and person else None
     if reg is None or meeting is None or person is None:
@@ -211,7 +215,8 @@ def handle_unknown_date(job: Job) -> tuple[str, str]:
 
 def handle_past_meeting(job: Job) -> tuple[str, str]:
     cfg = job.app.cfg
-    meeting = registry.meeting_on(job.session, job.decision.meeting_date)
+    # decide always sets the date of a past meeting; a None would find no meeting, passed on as None
+    meeting = registry.meeting_on(job.session, cast(dt.date, job.decision.meeting_date))
     upcoming = open_meetings(job.session, cfg, job.app.today())
     example = upcoming[0]["ref"] if upcoming else meeting_ref(cfg, job.app.today())
     note = _reply(job, _transient_person(job), "past_meeting", meeting, open_meetings=upcoming, example=example)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -36,7 +36,7 @@ def _allowed(job: Job) -> tuple[bool, str]:
     return True, ""
 
 
-def _reply(job: Job, template: str, to: str = "", **context: object) -> str:
+def _reply(job: Job, template: str, to: str = "", **context: Any) -> str:  # forwarded as list_letter's
     allowed, note = _allowed(job)
     if not allowed:
         return note

@@ -14,6 +14,7 @@ from email.header import decode_header, make_header
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
+from typing import cast
 
 from inbox.text import html_to_text, top_of_body
 
@@ -111,7 +112,8 @@ def part_text(part: Message) -> str:
     except Exception:
         pass
     try:
-        payload = part.get_payload(decode=True) or b""
+        # decode=True never gives a Message: bytes, or None for a multipart
+        payload = cast("bytes | str", part.get_payload(decode=True) or b"")
     except Exception:
         return ""
     if isinstance(payload, str):
@@ -188,7 +190,7 @@ class _Message(EmailMessage):
     def _first_raw(self, name: str) -> tuple[str, str] | None:
         """The first (name, value) of that header as stored, if both are plain short strings; else None."""
         wanted = name.lower()
-        for key, value in self._headers:  # as Message.get() reads them
+        for key, value in self._headers:  # type: ignore[attr-defined]  # private, as Message.get() reads them
             if key.lower() == wanted:
                 return (key, value) if type(key) is str and type(value) is str and len(value) <= 1000 else None
         return None

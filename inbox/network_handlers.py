@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 
@@ -72,7 +72,8 @@ def handle_poll_reply(job: Job) -> tuple[str, str]:
     voter = job.msg.sender
     poll = _poll_of(job)
     if poll is None:
-        view = meeting_view(cfg, registry.meeting_on(session, job.decision.meeting_date)) \
+        # the rules only set the date of a scheduled meeting, so it is found
+        view = meeting_view(cfg, cast(Meeting, registry.meeting_on(session, job.decision.meeting_date))) \
             if job.decision.meeting_date else None
         return "processed", "reply to a theme poll that does not exist" + _letter(
             job, "poll_reply", problem="no_poll", meeting=view, subject=job.msg.subject)
@@ -104,6 +105,7 @@ def handle_poll_reply(job: Job) -> tuple[str, str]:
     notes = []
     vote = network.record_vote(session, poll, voter, option, job.now) if option is not None else None
     if vote is not None:
+        assert option is not None  # a vote is only recorded for an option
         if not vote.changed:
             notes.append(f"same vote ({option.position}) again")
         elif vote.previous is not None:
@@ -146,6 +148,7 @@ def handle_profile(job: Job) -> tuple[str, str]:
     profile = nr.parse_profile(job.msg.own_text)
     person = registry.find_person(session, job.msg.sender)
     if job.decision.detail == "register":
+        assert job.decision.meeting_date is not None  # set with "register"; the meeting is asserted below
         meeting = registry.meeting_on(session, job.decision.meeting_date)
         assert meeting is not None
         reg = registry.registration_of(session, meeting, person) if person is not None else None

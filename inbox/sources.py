@@ -281,7 +281,7 @@ class MaildirSource:
 
     def pending(self, uidvalidity: int, last_uid: int) -> tuple[int, list[str]]:
         box = self._box()
-        box._refresh()  # noqa: SLF001 - the embedded server adds files while we run
+        box._refresh()  # type: ignore[attr-defined]  # noqa: SLF001 - the embedded server adds files while we run
         keys = list(box.keys())
         keys.sort(key=lambda k: (_mtime(box, k), k))  # delivery order
         return 0, keys
@@ -300,9 +300,10 @@ class MaildirSource:
         box = self._box()
         target = box.get_folder(folder)
         for key in uids:
-            src = os.path.join(str(self.path), box._lookup(key))  # noqa: SLF001
+            # _lookup and _refresh: private Maildir API, not in typeshed
+            src = os.path.join(str(self.path), box._lookup(key))  # type: ignore[attr-defined]  # noqa: SLF001
             os.rename(src, os.path.join(str(self.path), "." + folder, "cur", os.path.basename(src)))
-        box._refresh()  # noqa: SLF001
+        box._refresh()  # type: ignore[attr-defined]  # noqa: SLF001
         del target
 
     def wait(self, timeout: float, stop: threading.Event | None = None) -> bool:
@@ -319,7 +320,8 @@ class MaildirSource:
 
 def _mtime(box: mailbox.Maildir, key: str) -> float:
     try:
-        return os.path.getmtime(os.path.join(box._path, box._lookup(key)))  # noqa: SLF001
+        # _lookup: private Maildir API, not in typeshed
+        return os.path.getmtime(os.path.join(box._path, box._lookup(key)))  # type: ignore[attr-defined]  # noqa: SLF001
     except (OSError, KeyError):
         return 0.0
 

@@ -24,6 +24,7 @@ from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Announcement, Delivery, Member
+from db.session import rowcount
 from mailer import listmail
 from mailer.outbox import backoff
 from mailer.transport import SendError, Transport
@@ -77,10 +78,10 @@ def release_dead_claims(sm: sessionmaker[Session], now: dt.datetime) -> int:
         dead = [h for h in holders if h and _dead_here(h)]
         if not dead:
             return 0
-        result = session.execute(update(Delivery).where(Delivery.status == "queued", Delivery.claimed_by.in_(dead))
-                                 .values(claimed_by=None, next_attempt_at=now))
-        log.warning("fanout: %d delivery(ies) of stopped worker(s) %s are due again", result.rowcount, dead)
-        return result.rowcount or 0
+        due = rowcount(session, update(Delivery).where(Delivery.status == "queued", Delivery.claimed_by.in_(dead))
+                       .values(claimed_by=None, next_attempt_at=now))
+        log.warning("fanout: %d delivery(ies) of stopped worker(s) %s are due again", due, dead)
+        return due
 
 
 @dataclass(frozen=True)
@@ -308,9 +309,8 @@ def finish_announcements(sm: sessionmaker[Session], now: dt.datetime) -> int:
     """Announcements with nothing left queued are done."""
     with sm.begin() as session:
         pending = exists().where(and_(Delivery.announcement_id == Announcement.id, Delivery.status == "queued"))
-        result = session.execute(update(Announcement).where(Announcement.status == "sending", ~pending)
-                                 .values(status="sent", finished_at=now))
-        return result.rowcount or 0
+        return rowcount(session, update(Announcement).where(Announcement.status == "sending", ~pending)
+                        .values(status="sent", finished_at=now))
 
 
 def deliver_announcements(app: App, make_transport: Callable[[], Transport],

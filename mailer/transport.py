@@ -6,7 +6,7 @@ import smtplib
 import socket
 import ssl
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from pioniers.oauth import (OAuth2Error, Token, TokenProvider, explain_smtp_refusal, smtp_auth_disabled,
                             xoauth2)
@@ -144,7 +144,8 @@ class SmtpTransport:
                 if exc.smtp_code == 421:
                     self._drop()
                     raise SendError(f"{exc.smtp_code} {exc.smtp_error!r}", temporary=True, connection=True) from None
-                raise SendError(f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}",
+                # smtplib raises these with the server's reply as bytes
+                raise SendError(f"{exc.smtp_code} {cast(bytes, exc.smtp_error).decode(errors='replace')}",
                                 temporary=400 <= exc.smtp_code < 500) from None
             except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as exc:
                 self._drop()
@@ -192,21 +193,21 @@ def _sendmail(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes) -> dic
         if mail_code == 421:
             conn.close()
         else:
-            conn._rset()  # noqa: SLF001 - as smtplib.sendmail does
+            conn._rset()  # type: ignore[attr-defined]  # noqa: SLF001 - as smtplib.sendmail does
         raise smtplib.SMTPSenderRefused(mail_code, mail_reply, mail_from)
     if rcpt_code not in (250, 251):
         if rcpt_code == 421:
             conn.close()
         else:
-            conn._rset()  # noqa: SLF001
+            conn._rset()  # type: ignore[attr-defined]  # noqa: SLF001 - private, as in sendmail
         raise smtplib.SMTPRecipientsRefused({rcpt: (rcpt_code, rcpt_reply)})
     if data_code != 354:
         if data_code == 421:
             conn.close()
         else:
-            conn._rset()  # noqa: SLF001
+            conn._rset()  # type: ignore[attr-defined]  # noqa: SLF001 - private, as in sendmail
         raise smtplib.SMTPDataError(data_code, data_reply)
-    body = smtplib._quote_periods(data)  # noqa: SLF001 - exactly what SMTP.data() sends
+    body = smtplib._quote_periods(data)  # type: ignore[attr-defined]  # noqa: SLF001 - exactly what SMTP.data() sends
     if body[-2:] != b"\r\n":
         body += b"\r\n"
     conn.send(body + b".\r\n")
@@ -215,7 +216,7 @@ def _sendmail(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes) -> dic
         if code == 421:
             conn.close()
         else:
-            conn._rset()  # noqa: SLF001
+            conn._rset()  # type: ignore[attr-defined]  # noqa: SLF001 - private, as in sendmail
         raise smtplib.SMTPDataError(code, reply)
     return {}
 

@@ -107,7 +107,7 @@ def cmd_meeting(args: argparse.Namespace) -> None:
         for row in meetings.list_meetings(app):
             m = row.meeting
             cap = str(m.capacity) if m.capacity else "-"
-            r = roles.get(m.id, {})
+            r: dict[str, int] = roles.get(m.id, {})
             mix = "/".join(str(r.get(k, 0)) for k in ("pioneer", "learner", "meedenker", ""))
             print(f"{m.date.isoformat():<10}  {m.start}-{m.end}  {m.status:<9}  {row.confirmed:>9}  "
                   f"{row.waitlisted:>8}  {cap:>8}  {mix:>13}  {m.host} / {m.location} / {m.theme or '-'}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -78,7 +79,7 @@ def _people(session, meeting: Meeting, statuses: tuple[str, ...]) -> list[Regist
     ).order_by(Registration.registered_at, Registration.id)))
 
 
-def _describe_changes(app: App, before: dict[str, object], after: Meeting) -> list[str]:
+def _describe_changes(app: App, before: Mapping[str, object], after: Meeting) -> list[str]:
     nl = app.cfg.network.language == "nl"
     lang = app.cfg.network.language
     labels = {"date": "Datum" if nl else "Date", "time": "Tijd" if nl else "Time",

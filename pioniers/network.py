@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from db import registry
 from db.models import Announcement, Meeting, Person, Poll, PollOption, Proposal, Registration, Vote
+from db.session import rowcount
 from inbox.network_rules import Profile, scrub
 from mailer import format as fmt
 from mailer import listmail
@@ -397,8 +398,8 @@ def network_tasks(app: App) -> int:
 
 def forget_address(session: Session, email: str) -> dict[str, int]:
     """pioniers forget: votes and proposals by this address."""
-    return {"votes": session.execute(delete(Vote).where(Vote.email == email)).rowcount,
-            "theme proposals": session.execute(delete(Proposal).where(Proposal.email == email)).rowcount}
+    return {"votes": rowcount(session, delete(Vote).where(Vote.email == email)),
+            "theme proposals": rowcount(session, delete(Proposal).where(Proposal.email == email))}
 
 
 def purge_votes(session: Session, old_meetings: Any) -> int:
@@ -408,7 +409,7 @@ def purge_votes(session: Session, old_meetings: Any) -> int:
     for option in session.scalars(select(PollOption).where(PollOption.poll_id.in_(polls),
                                                            PollOption.final_votes.is_(None))):
         option.final_votes = session.scalar(select(func.count(Vote.id)).where(Vote.option_id == option.id)) or 0
-    removed = session.execute(delete(Vote).where(Vote.poll_id.in_(polls))).rowcount
+    removed = rowcount(session, delete(Vote).where(Vote.poll_id.in_(polls)))
     for proposal in session.scalars(select(Proposal).where(Proposal.poll_id.in_(polls), Proposal.email != "")):
         proposal.email, proposal.name = "", ""
     return removed

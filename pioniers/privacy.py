@@ -18,6 +18,7 @@ from db.models import (
     Person,
     Registration,
 )
+from db.session import rowcount
 from pioniers import network, network_stats
 from pioniers.app import App
 from pioniers.hashing import address_hash
@@ -43,17 +44,17 @@ def forget(app: App, email: str) -> ForgetReport:
         person = session.scalar(select(Person).where(Person.email == email))
         regs = 0
         if person is not None:
-            regs = session.execute(delete(Registration).where(Registration.person_id == person.id)).rowcount
+            regs = rowcount(session, delete(Registration).where(Registration.person_id == person.id))
             session.delete(person)
         report.removed["person"] = int(person is not None)
         report.removed["registrations"] = regs
-        report.removed["incoming messages"] = session.execute(
-            delete(InboundMessage).where(InboundMessage.sender == email)).rowcount
-        report.removed["outgoing messages"] = session.execute(
-            delete(OutboundMessage).where(OutboundMessage.recipient == email)).rowcount
-        report.removed["list deliveries"] = session.execute(delete(Delivery).where(Delivery.email == email)).rowcount
-        report.removed["list tokens"] = session.execute(delete(ListToken).where(ListToken.email == email)).rowcount
-        report.removed["list membership"] = session.execute(delete(Member).where(Member.email == email)).rowcount
+        report.removed["incoming messages"] = rowcount(session,
+            delete(InboundMessage).where(InboundMessage.sender == email))
+        report.removed["outgoing messages"] = rowcount(session,
+            delete(OutboundMessage).where(OutboundMessage.recipient == email))
+        report.removed["list deliveries"] = rowcount(session, delete(Delivery).where(Delivery.email == email))
+        report.removed["list tokens"] = rowcount(session, delete(ListToken).where(ListToken.email == email))
+        report.removed["list membership"] = rowcount(session, delete(Member).where(Member.email == email))
         report.removed.update(network.forget_address(session, email))
         if session.get(Forgotten, address_hash(email)) is None:
             session.add(Forgotten(address_hash=address_hash(email), forgotten_at=app.now()))
@@ -78,21 +79,20 @@ def purge_expired(app: App) -> PurgeReport:
         old_meetings = select(Meeting.id).where(Meeting.date < cutoff_day)
         network_stats.archive_meetings(session, old_meetings, app.now())  # the figures stay, without names
         network.purge_votes(session, old_meetings)
-        report.registrations = session.execute(
-            delete(Registration).where(Registration.meeting_id.in_(old_meetings))).rowcount
+        report.registrations = rowcount(session, delete(Registration).where(Registration.meeting_id.in_(old_meetings)))
         # Raw bodies and who-said-what go; the row stays so the message is never processed twice.
-        report.raw_messages = session.execute(
+        report.raw_messages = rowcount(session,
             update(InboundMessage).where(InboundMessage.received_at < cutoff,
                                          or_(InboundMessage.raw.is_not(None), InboundMessage.sender != ""))
-            .values(raw=None, sender="", subject="", reason="")).rowcount
-        report.outgoing = session.execute(
+            .values(raw=None, sender="", subject="", reason=""))
+        report.outgoing = rowcount(session,
             delete(OutboundMessage).where(OutboundMessage.created_at < cutoff,
-                                          OutboundMessage.status.in_(("sent", "failed")))).rowcount
+                                          OutboundMessage.status.in_(("sent", "failed"))))
         # A person without registrations goes, unless they are (still) on the mailing list.
         keep = select(Registration.person_id)
         members = select(Member.email).where(Member.status.in_(("active", "pending", "disabled")))
         candidates = select(Person.id).where(Person.id.not_in(keep), Person.email.not_in(members),
                                              Person.created_at < cutoff)
-        report.people = session.execute(delete(Person).where(Person.id.in_(candidates))).rowcount
+        report.people = rowcount(session, delete(Person).where(Person.id.in_(candidates)))
     return report
 
