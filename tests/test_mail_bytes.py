@@ -160,3 +160,18 @@ def test_letters_to_many_people_are_rendered_once(template: str, monkeypatch) ->
         if template == "waitlisted":
             assert f"(plaats {position})" in "".join(text)
     assert len(calls) == 1
+
+
+def test_templates_only_print_the_personal_values() -> None:
+    """letters.py renders a letter once and fills in the name and the place on the waiting list afterwards. That
+    is only right while templates print them as they are: `{{ name }}`, `{{ position }}`, or test whether there
+    is one at all (`{% if name %}`: an empty value is rendered as itself). Anything else would be filled in wrong."""
+    import re
+    from pathlib import Path
+
+    allowed = {"{{ name }}", "{{ position }}", "{% if name %}", "{% if position %}"}
+    uses = re.compile(r"\{[{%][^}]*?(?<![\w.])(?:" + "|".join(letters._PERSONAL) + r")\b[^}]*[}%]\}")
+    root = Path(__file__).resolve().parent.parent / "templates"
+    found = {(path.name, m.group(0)) for path in root.rglob("*.*") for m in uses.finditer(path.read_text("utf-8"))}
+    assert found, "the pattern finds the templates' uses"
+    assert {use for _, use in found} <= allowed, sorted(f for f in found if f[1] not in allowed)
