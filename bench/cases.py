@@ -265,30 +265,23 @@ class InboundResult:
 FULL_MEETING = 100  # places in the second burst: the rest of it lands on the waiting list
 
 
-def check_confirmations(db_url: str, sink: Sink, addresses: list[str]) -> str:
-    confirmed = scalar(db_url, "SELECT count(*) FROM registrations WHERE status = 'confirmed'")
-    dump = sink.read(mark=b'text/calendar; method="REQUEST"')
-    twice = [a for a in addresses if dump.rcpts.get(a) != 1]
-    no_invite = [a for a in addresses if dump.marks.get(a) != 1]
-    if confirmed != len(addresses) or twice or no_invite or dump.messages != len(addresses):
-        raise AssertionError(f"{confirmed} confirmed, {dump.messages} messages, {len(twice)} not exactly once, "
-                             f"{len(no_invite)} without invite, of {len(addresses)}")
-    return "each registered, one confirmation with invite"
-
-
-def check_waiting_list(db_url: str, sink: Sink, addresses: list[str], capacity: int) -> str:
-    """The first `capacity` in arrival order confirmed (with invite), every other one waiting; one reply each."""
+def check_replies(db_url: str, sink: Sink, addresses: list[str], places: int | None = None) -> str:
+    """The first `places` in arrival order (all when None) confirmed with invite, every other one waiting, and
+    exactly one reply each."""
+    places = len(addresses) if places is None else min(places, len(addresses))
     confirmed = {r[0] for r in rows(db_url, "SELECT p.email FROM registrations r JOIN people p ON p.id = r.person_id"
                                             " WHERE r.status = 'confirmed'")}
     waiting = scalar(db_url, "SELECT count(*) FROM registrations WHERE status = 'waitlisted'")
     dump = sink.read(mark=b'text/calendar; method="REQUEST"')
     twice = [a for a in addresses if dump.rcpts.get(a) != 1]
     invited = {a for a, n in dump.marks.items() if n}
-    if (confirmed != set(addresses[:capacity]) or waiting != len(addresses) - capacity or twice
+    if (confirmed != set(addresses[:places]) or waiting != len(addresses) - places or twice
             or invited != confirmed or dump.messages != len(addresses)):
         raise AssertionError(f"{len(confirmed)} confirmed, {waiting} waiting, {dump.messages} messages, "
                              f"{len(twice)} not exactly once, {len(invited)} invites, of {len(addresses)}")
-    return f"first {capacity} confirmed with invite, the rest waiting; one reply each"
+    if places == len(addresses):
+        return "each registered, one confirmation with invite"
+    return f"first {places} confirmed with invite, the rest waiting; one reply each"
 
 
 def inbound(base: Path, dovecot: Dovecot, count: int, report) -> list[InboundResult]:  # type: ignore[no-untyped-def]
@@ -321,8 +314,7 @@ def inbound_once(base: Path, dovecot: Dovecot, count: int, database: str, capaci
                     batch = []
         sink.clear()
         m = p("poll", "--once")
-        checked = (check_waiting_list(db_url, sink, addresses, capacity) if capacity
-                   else check_confirmations(db_url, sink, addresses))
+        checked = check_replies(db_url, sink, addresses, capacity)
         return InboundResult(database, count, capacity, m.seconds, count / m.seconds, m.peak_rss_mb, checked)
 
 
@@ -381,7 +373,7 @@ def latency(base: Path, dovecot: Dovecot, count: int, report) -> LatencyResult: 
         finally:
             os.kill(service.pid, signal.SIGTERM)
             wait_measured(service, time.perf_counter(), 60)
-        checked = check_confirmations(db_url, sink, addresses)
+        checked = check_replies(db_url, sink, addresses)
     waits.sort()
     r = LatencyResult("sqlite", count, statistics.median(waits), waits[max(int(len(waits) * 0.95) - 1, 0)],
                       waits[-1], checked)
