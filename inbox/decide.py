@@ -14,7 +14,7 @@ from inbox.auth import dmarc_failed
 from inbox.dates import find_any_date_refs, find_date_refs, resolve
 from inbox.loops import no_reply_reason, reply_suppressed
 from inbox.message import Incoming
-from inbox.text import may_contain, strip_prefixes  # strip_prefixes: also imported from this module
+from inbox.text import may_contain, strip_prefixes
 from mailer.ics import parse_itip
 
 # Actions, each handled by one function in inbox/handlers.py.
@@ -81,6 +81,11 @@ _CANCEL_WORDS = ("afmeld", "zeg", "annule", "niet", "verhinderd", "trek", "can",
 
 def is_cancellation(text: str) -> bool:
     return may_contain(text, _CANCEL_WORDS) and bool(_CANCEL.search(text))
+
+
+def asks_to_cancel(msg: Incoming) -> bool:
+    """The subject or the sender's own text says they cancel."""
+    return is_cancellation(strip_prefixes(msg.subject) + "\n" + msg.own_text[:5000])
 
 
 def _check_sender(msg: Incoming, ctx: Context) -> Decision | None:
@@ -172,7 +177,7 @@ def _check_date_without_name(msg: Incoming, ctx: Context) -> Decision | None:
 
 def _check_reply_to_us(msg: Incoming, ctx: Context) -> Decision | None:
     """A cancellation that names no date, in reply to one of our mails: only clear when one meeting is open."""
-    if not is_cancellation(strip_prefixes(msg.subject) + "\n" + msg.own_text[:5000]):
+    if not asks_to_cancel(msg):
         return None
     upcoming = [m for m in ctx.meetings if m.status == "scheduled" and m.date >= ctx.today]
     if len(upcoming) == 1:

@@ -366,9 +366,9 @@ def check_profile(msg: Incoming, ctx: Context) -> Decision | None:
     profile = parse_profile(msg.own_text)
     if profile.empty:
         return None
-    from inbox.decide import PAST_MEETING, REGISTER, Decision, _meeting_request, is_cancellation
+    from inbox.decide import PAST_MEETING, REGISTER, Decision, _meeting_request, asks_to_cancel
 
-    if is_cancellation(strip_prefixes(msg.subject) + "\n" + msg.own_text[:5000]):
+    if asks_to_cancel(msg):
         return None
     request = _meeting_request(msg, ctx)
     if request is None or request.action == PAST_MEETING:
