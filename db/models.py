@@ -326,5 +326,7 @@ class MeetingSummary(Base):
     roles: Mapped[str] = mapped_column(Text, default="{}")  # JSON {role: attendees}
     organisations: Mapped[str] = mapped_column(Text, default="{}")  # JSON {organisation: attendees}
     archived_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
 # The reply limit counts the last hour's automatic replies once per chunk: without it, a scan of the outbox.
 Index("ix_outbound_auto_created", OutboundMessage.auto_reply, OutboundMessage.created_at)

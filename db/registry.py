@@ -86,7 +86,7 @@ def count(session: Session, meeting: Meeting, status: str) -> int:
     n = session.scalar(
         select(func.count(Registration.id)).where(Registration.meeting_id == meeting.id, Registration.status == status)
     ) or 0
-    if lk is not None and meeting.id in {m.id for m in lk.locked.values()}:  # only a locked meeting's stays true
+    if lk is not None and lk.locked.get(meeting.date) is meeting:  # only a locked meeting's count stays true
         lk.counts[meeting.id, status] = n
     return n
 
@@ -133,18 +133,17 @@ def register(session: Session, meeting: Meeting, person: Person, now: dt.datetim
     # A new registration is the last in the queue (latest time, highest id): its place is the number waiting.
     waiting = count(session, meeting, WAITLISTED) + 1 if status == WAITLISTED else 0
     lk = lookups.get(session)
-    if reg is None and lk is not None and lk.is_pending(person):
-        # a pending row as well, its person_id looked up by email when it is written
-        pending.add(session, _INSERT_REGISTRATION, {
-            "meeting_id": meeting.id, "person_email": person.email, "status": status,
-            "registered_at": now, "updated_at": now})
-        _counted(session, meeting.id, status, +1)
-        return RegisterResult(status, waiting)
     if reg is None:
+        _counted(session, meeting.id, status, +1)
+        if lk is not None and lk.is_pending(person):
+            # a pending row as well, its person_id looked up by email when it is written
+            pending.add(session, _INSERT_REGISTRATION, {
+                "meeting_id": meeting.id, "person_email": person.email, "status": status,
+                "registered_at": now, "updated_at": now})
+            return RegisterResult(status, waiting)
         reg = Registration(meeting_id=meeting.id, person=person, status=status,
                            registered_at=now, updated_at=now)
         session.add(reg)
-        _counted(session, meeting.id, status, +1)
         if lk is not None:
             lk.added_registration(reg, person)
     else:  # registering again after cancelling: back of the queue (its old id may tie-break before others)

@@ -130,7 +130,7 @@ def build_reply_bytes(
         return b"".join([("\r\n".join(head) + "\r\n").encode(), *alternative, b"\r\n--", alt_b, b"--\r\n"])
     ics = _b64(invite)  # the same bytes twice: encoded once
     return b"".join([
-        ("\r\n".join(head) + f'\r\nContent-Type: multipart/mixed; boundary="mix-{mixed_token}"\r\n\r\n').encode(),
+        ("\r\n".join(head) + '\r\nContent-Type: multipart/mixed; boundary="').encode(), mixed_b, b'"\r\n\r\n',
         b"--", mixed_b, b"\r\n", *alternative, b"\r\n",
         b"--", alt_b, b'\r\nContent-Type: text/calendar; method="', invite_method.encode(),
         b'"; charset="UTF-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n', ics,
