@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -84,9 +86,9 @@ def _record(app: App, folder: str, uidvalidity: int, items: list[_Item]) -> None
                 continue
             msg, data = item.msg, item.raw.data
             new[digest] = dict(
-                sha256=digest, message_id=msg.message_id if msg else "", folder=folder,
-                uidvalidity=uidvalidity, uid=item.raw.uid, sender=msg.sender if msg else "",
-                subject=(msg.subject if msg else "")[:1000], outcome="received", reason="", received_at=now,
+                sha256=digest, message_id=storable(msg.message_id, 1000) if msg else "", folder=folder,
+                uidvalidity=uidvalidity, uid=item.raw.uid, sender=storable(msg.sender, 320) if msg else "",
+                subject=storable(msg.subject, 1000) if msg else "", outcome="received", reason="", received_at=now,
                 raw=data if len(data) <= MAX_STORED else None,
             )
         if new:  # Core, not ORM objects: nothing here is read back but the ids
@@ -103,11 +105,22 @@ _SET_OUTCOME = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
                         processed_at=bindparam("at")))
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates: PostgreSQL refuses either in text
+
+
+def storable(text: str, limit: int) -> str:
+    """Text any database takes: a reason may quote a hostile header, and one refused value would roll back the
+    whole chunk with other people's registrations in it."""
+    text = text[:limit]
+    return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
+
+
 def _save_outcomes(session, app: App, items: list[_Item]) -> None:  # type: ignore[no-untyped-def]
     """Step 2's last write: every message's outcome, in one statement for the chunk."""
     at = app.now()
     session.connection().execute(_SET_OUTCOME, [
-        {"row_id": i.row_id, "new_outcome": i.outcome, "new_reason": i.reason[:2000], "at": at} for i in items])
+        {"row_id": i.row_id, "new_outcome": i.outcome, "new_reason": storable(i.reason, 2000), "at": at}
+        for i in items])
 
 
 class _Seen:
@@ -162,9 +175,40 @@ def _act(app: App, items: list[_Item]) -> None:
         except Exception as exc:  # noqa: BLE001 - done again below, message by message
             log.info("chunk of %d: %s: %s; handling it again message by message", len(todo),
                      type(exc).__name__, exc)
-            for item in todo:
-                item.outcome, item.reason = "received", ""
-    _act_chunk(app, todo, savepoints=True)
+            _reset(todo)
+    try:
+        _act_chunk(app, todo, savepoints=True)
+        return
+    except Exception:  # noqa: BLE001 - a write outside any message's savepoint failed: one at a time
+        if len(todo) == 1:
+            _act_alone_failed(app, todo[0])
+            return
+        log.exception("chunk of %d failed outside a message; handling each in its own transaction", len(todo))
+        _reset(todo)
+    for item in todo:
+        try:
+            _act_chunk(app, [item], savepoints=True)
+        except Exception:  # noqa: BLE001 - this message's outcome, never the service's
+            _act_alone_failed(app, item)
+
+
+def _reset(items: list[_Item]) -> None:
+    for item in items:
+        item.outcome, item.reason = "received", ""
+
+
+def _act_alone_failed(app: App, item: _Item) -> None:
+    """A message whose own transaction failed: parked, the reason recorded in a transaction of its own. If even
+    that fails it is still moved to the attention folder (and logged), so it can never block the inbox."""
+    log.exception("message #%s failed", item.row_id)
+    exc = sys.exc_info()[1]
+    _park(item, f"error while handling: {type(exc).__name__}: {exc}")
+    try:
+        with app.sm.begin() as session:
+            _save_outcomes(session, app, [item])
+    except Exception:  # noqa: BLE001
+        log.exception("message #%s: its outcome could not be recorded; it goes to the attention folder",
+                      item.row_id)
 
 
 def _act_chunk(app: App, todo: list[_Item], *, savepoints: bool) -> None:
@@ -213,8 +257,7 @@ def process_batch(app: App, folder: str, uidvalidity: int, raws: list[RawMessage
     _act(app, items)
     for item in items:
         if item.row_id in fresh:
-            log.info("message #%s from %s: %s (%s)", item.row_id, item.msg.sender if item.msg else "?",
-                     item.outcome, item.reason)
+            log.info("message #%s: %s (%s)", item.row_id, item.outcome, item.reason)  # no address: see messages
     return items
 
 

@@ -190,10 +190,10 @@ class Fanout:
             if not job.active:
                 results.put(("skipped", job, "", False))
                 continue
-            compiled, _ = self.compiled[job.announcement_id]
-            data = compiled.fill(email=job.email, member_id=job.member_id, token=job.token, name=job.name)
-            self.pacer.wait()
             try:
+                compiled, _ = self.compiled[job.announcement_id]
+                data = compiled.fill(email=job.email, member_id=job.member_id, token=job.token, name=job.name)
+                self.pacer.wait()
                 if self.transports[index] is None:
                     self.transports[index] = self.make_transport()
                 transport = self.transports[index]
@@ -204,9 +204,11 @@ class Fanout:
                 results.put(("retry" if exc.temporary else "failed", job, exc.reply, True))
                 if exc.connection:
                     down.set()
-            except Exception as exc:  # never lose the outcome of a claimed row
-                log.exception("fanout: sending to %s failed", job.email)
-                results.put(("retry", job, f"{type(exc).__name__}: {exc}", True))
+            except Exception as exc:  # noqa: BLE001 - one message's failure is that message's outcome
+                log.exception("fanout: delivery %s could not be sent", job.id)
+                if (broken := self.transports[index]) is not None:
+                    broken.abort()  # what the connection was in the middle of is unknown
+                results.put(("failed", job, f"could not be sent: {type(exc).__name__}: {exc}", True))
 
     def _flush(self, marks: _Marks, stats: FanoutStats) -> None:
         if not len(marks):

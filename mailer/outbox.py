@@ -216,6 +216,10 @@ def _send_claimed(sm: sessionmaker[Session], conn: Connection, transport: Transp
                 outcome, reply = ("failed" if give_up else "retry"), exc.reply
                 if exc.connection:
                     down = exc.reply
+            except Exception as exc:  # noqa: BLE001 - one message's failure is that message's outcome
+                log.exception("outbox: message %s could not be sent", row_id)
+                transport.abort()  # what the connection was in the middle of is unknown
+                outcome, reply = "failed", f"could not be sent: {type(exc).__name__}: {exc}"
             if outcome == "sent":
                 if log_ is not None:
                     log_.note(row_id)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -12,6 +13,7 @@ from pioniers.oauth import (OAuth2Error, Token, TokenProvider, explain_smtp_refu
                             xoauth2)
 
 log = logging.getLogger("pioniers.mailer")
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f<>]")
 
 
 class SendError(Exception):
@@ -27,6 +29,7 @@ class SendError(Exception):
 class Transport(Protocol):
     def send(self, mail_from: str, rcpt: str, data: bytes) -> None: ...
     def close(self) -> None: ...
+    def abort(self) -> None: ...  # drop the connection without a goodbye: its state is unknown
 
 
 class SmtpTransport:
@@ -129,8 +132,9 @@ class SmtpTransport:
                 self.close()  # its token is about to expire: say goodbye, and authenticate again with a new one
             if self._conn is None:
                 self._conn = self._connect()
+            options = self._international(mail_from, rcpt)
             try:
-                refused = _sendmail(self._conn, mail_from, rcpt, data)
+                refused = _sendmail(self._conn, mail_from, rcpt, data, options)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
                 raise SendError(f"{code} {text.decode(errors='replace')}", temporary=400 <= code < 500) from None
@@ -157,6 +161,25 @@ class SmtpTransport:
                 raise SendError(f"{code} {text!r}", temporary=400 <= code < 500)
             return
 
+    def _international(self, mail_from: str, rcpt: str) -> list[str]:
+        """A non-ASCII address (RFC 6531) goes out only with SMTPUTF8; a server without it cannot take it, so
+        that message fails alone, with the reason (the address is never rewritten). An address with a control
+        character or a space never reaches the wire: pipelined commands are written raw."""
+        for address in (mail_from, rcpt):
+            if _UNSENDABLE.search(address):
+                raise SendError(f"not a usable address: {address!r}", temporary=False)
+        if mail_from.isascii() and rcpt.isascii():
+            return []
+        assert self._conn is not None
+        self._conn.ehlo_or_helo_if_needed()
+        if not self._conn.has_extn("smtputf8"):
+            raise SendError(f"the address {rcpt if not rcpt.isascii() else mail_from} has non-ASCII characters "
+                            f"and {self.host}:{self.port} does not offer SMTPUTF8", temporary=False)
+        return ["SMTPUTF8"]
+
+    def abort(self) -> None:
+        self._drop()
+
     def _drop(self) -> None:
         if self._conn is not None:
             try:
@@ -175,13 +198,13 @@ class SmtpTransport:
         self._drop()
 
 
-def _sendmail(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes) -> dict:
+def _sendmail(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes, options: list[str]) -> dict:
     """smtplib's sendmail for one recipient, with ESMTP PIPELINING (RFC 2920) when the server offers it:
     MAIL, RCPT and DATA go out in one write and their replies are read together, then the message. Two round
     trips instead of four; the same exceptions as sendmail, so callers cannot tell the difference."""
     conn.ehlo_or_helo_if_needed()
-    if not conn.has_extn("pipelining") or not (mail_from.isascii() and rcpt.isascii()):
-        return conn.sendmail(mail_from, [rcpt], data)
+    if not conn.has_extn("pipelining") or options:
+        return conn.sendmail(mail_from, [rcpt], data, mail_options=options)
     conn.send(f"MAIL FROM:{smtplib.quoteaddr(mail_from)}\r\nRCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n")
     mail_code, mail_reply = conn.getreply()
     rcpt_code, rcpt_reply = conn.getreply()
@@ -231,7 +254,13 @@ class MaildirTransport:
 
     def send(self, mail_from: str, rcpt: str, data: bytes) -> None:
         envelope = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt}\r\n".encode()
-        self.box.add(envelope + data)
+        try:
+            self.box.add(envelope + data)
+        except OSError as exc:  # a full disk or a removed folder: every message waits, none is given up
+            raise SendError(f"cannot write to the local outbox: {exc}", temporary=True, connection=True) from None
 
     def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
         pass

@@ -8,7 +8,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from imapclient.exceptions import IMAPClientError
 
@@ -53,28 +55,40 @@ class PollResult:
     reminders: int
 
 
+def steps(app: App, source: Source, transport: Transport, stop: threading.Event | None = None,
+          on_chunk: Callable[[int], None] | None = None) -> list[tuple[str, Callable[[], object]]]:
+    """One pass of the service, in order: the one list both `poll --once` and `run` go through."""
+    return [
+        ("inbox", lambda: process_inbox(app, source, on_chunk)),
+        ("reminders", lambda: queue_reminders(app)),
+        ("network", lambda: network_tasks(app)),  # theme polls past their closing date, participant lists
+        ("outbox", lambda: deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now)),
+        ("list", lambda: deliver_announcements(app, lambda: make_transport(app), stop)),  # the list's fan-out
+    ]
+
+
 def poll_once(app: App, source: Source | None = None, transport: Transport | None = None) -> PollResult:
     """Process every waiting message, queue due reminders, send everything due."""
     own_source = source is None
     source = source or make_source(app)
     transport = transport or make_transport(app)
     background = BackgroundDelivery(app, lambda: make_transport(app))  # a burst: replies go out meanwhile
+    done: dict[str, object] = {}
     try:
         source.open()
-        try:
-            stats = process_inbox(app, source, background.nudge)
-        finally:
-            early = background.finish()
-        reminders = queue_reminders(app)
-        network_tasks(app)  # theme polls past their closing date, participant lists
-        sent = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now)
-        sent.add(early)
-        deliver_announcements(app, lambda: make_transport(app))  # the mailing list's fan-out
+        for name, step in steps(app, source, transport, on_chunk=background.nudge):
+            try:
+                done[name] = step()
+            finally:
+                if name == "inbox":
+                    early = background.finish()
     finally:
         if own_source:
             source.close()
         transport.close()
-    return PollResult(stats, sent, reminders)
+    sent = cast(DeliveryStats, done["outbox"])
+    sent.add(early)
+    return PollResult(cast(RunStats, done["inbox"]), sent, cast(int, done["reminders"]))
 
 
 def _embedded_banner(app: App) -> str:
@@ -123,32 +137,33 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
             embedded_ready.set()
     source = make_source(app, wakeup)
     transport = make_transport(app)
-    delay = 1.0
     last_purge: dt.datetime | None = None
     log.info("service started; inbox %s", source.name)
+    failures: dict[str, int] = {}
     try:
         while not stop.is_set():
+            for name, step in steps(app, source, transport, stop):
+                if stop.is_set():
+                    break
+                _guarded(name, step, source, failures)  # a part that is down never stops the others
             try:
-                source.open()
-                process_inbox(app, source)
-                queue_reminders(app)
-                network_tasks(app)
-                deliver_due(app.sm, transport, cfg.network.registration_address, app.now)
-                deliver_announcements(app, lambda: make_transport(app), stop)  # the mailing list's fan-out
                 refresh_lock(app, "inbox", holder)
                 if last_purge is None or app.now() - last_purge >= PURGE_EVERY:
                     report = purge_expired(app)
                     last_purge = app.now()
                     log.info("retention: %s", report)
-                delay = 1.0
-                if stop.is_set():
-                    break
-                source.wait(min(float(cfg.imap.poll_seconds), WAIT), stop)
-            except (InboxUnavailable, IMAPClientError, OSError) as exc:
-                log.warning("inbox unavailable, retrying in %.0f s: %s", delay, exc)
-                source.close()
-                stop.wait(delay)
-                delay = min(delay * 2, 300.0)
+            except Exception:  # noqa: BLE001 - tried again next pass
+                log.exception("service: lock refresh or retention purge failed")
+            if stop.is_set():
+                break
+            if failures:  # back off: 1 s doubling to 5 minutes, for the part failing longest
+                stop.wait(min(2.0 ** (max(failures.values()) - 1), 300.0))
+            else:
+                try:
+                    source.wait(min(float(cfg.imap.poll_seconds), WAIT), stop)
+                except (InboxUnavailable, IMAPClientError, OSError) as exc:
+                    log.warning("inbox unavailable: %s", exc)
+                    source.close()
     finally:
         source.close()
         transport.close()
@@ -156,6 +171,24 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
             controller.stop()
         release_lock(app, "inbox", holder)
         log.info("service stopped")
+
+
+def _guarded(name: str, step: Callable[[], object], source: Source, failures: dict[str, int]) -> None:
+    """Run one step of the service, counting its failures in a row. A failure never ends the service: an
+    unreachable inbox still lets the outbox send, and an unexpected error is logged and tried again next pass."""
+    try:
+        if name == "inbox":
+            source.open()
+        step()
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        failures[name] = failures.get(name, 0) + 1
+        expected = isinstance(exc, (InboxUnavailable, IMAPClientError, OSError))  # a server away: no traceback
+        log.log(logging.WARNING, "%s step failed (%d in a row): %s", name, failures[name], exc,
+                exc_info=not expected)
+        if name == "inbox":
+            source.close()
+        return
+    failures.pop(name, None)
 
 
 __all__ = ["ServiceBusy", "poll_once", "run", "make_source", "make_transport", "time"]
