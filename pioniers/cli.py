@@ -15,6 +15,7 @@ from db.models import InboundMessage
 from inbox.sources import InboxUnavailable
 from pioniers.app import App
 from pioniers.config import ConfigError, load_config
+from pioniers.filemodes import keep_private, readable_by_others
 from pioniers.locks import ServiceBusy
 from pioniers.oauth import OAuth2Error
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
@@ -87,6 +88,8 @@ def cmd_init(args: argparse.Namespace) -> None:
 
     upgrade(app.sm.kw["bind"])
     print(f"database ready: {app.cfg.database.url}")
+    for line in readable_by_others(app.cfg):
+        print(f"warning: {line}")
 
 
 def cmd_meeting(args: argparse.Namespace) -> None:
@@ -219,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
     _quiet_gc()
+    keep_private()  # everything this process creates (database, WAL, Maildirs, secret) is 0600 / 0700
     try:
         COMMANDS[args.command](args)
     except (ConfigError, UserError, InboxUnavailable, ServiceBusy, OAuth2Error) as exc:

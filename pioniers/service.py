@@ -21,6 +21,7 @@ from mailer.outbox import DeliveryStats, deliver_due
 from mailer.transport import MaildirTransport, SmtpTransport, Transport
 from pioniers.app import App
 from pioniers.background import BackgroundDelivery
+from pioniers.filemodes import readable_by_others
 from pioniers.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
 from pioniers.network import network_tasks
 from pioniers.oauth import imap_tokens, smtp_tokens
@@ -139,6 +140,8 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
     transport = make_transport(app)
     last_purge: dt.datetime | None = None
     log.info("service started; inbox %s", source.name)
+    for line in readable_by_others(cfg):
+        log.warning("%s", line)
     failures: dict[str, int] = {}
     try:
         while not stop.is_set():
