@@ -4,12 +4,15 @@ Every mistake a user can make here becomes one ConfigError line naming the key t
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(Exception):
@@ -80,6 +83,7 @@ class OAuth2Config:
 class EmbeddedConfig:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
+    listen_beyond_loopback: bool = False  # true: smtp_host may be another address (a container's 0.0.0.0)
     inbox: str = "var/inbox"
     outbox: str = "var/outbox"
 
@@ -227,7 +231,34 @@ def _check(cfg: Config) -> None:
         raise ConfigError("[list] rate and refusal_per_day must not be negative")
     if cfg.imap.host and not cfg.imap.username:
         raise ConfigError("[imap] username is missing (needed when [imap] host is set)")
+    _check_embedded(cfg)
     _check_oauth2(cfg)
+
+
+def is_loopback(host: str) -> bool:
+    """Exactly this machine: 'localhost' or a loopback IP address, never a name that merely starts so."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+_FOLDER_NAME = re.compile(r"[^/\\\x00-\x1f\x7f]+")
+
+
+def _check_embedded(cfg: Config) -> None:
+    emb = cfg.embedded
+    if not emb.listen_beyond_loopback and not is_loopback(emb.smtp_host):
+        raise ConfigError(f"[embedded] smtp_host {emb.smtp_host!r} is not a loopback address: the embedded server "
+                          "takes mail from anyone who can reach it; set listen_beyond_loopback = true to mean it")
+    if cfg.imap.host:
+        return
+    for key in ("processed_folder", "attention_folder"):  # subfolders of the embedded inbox: plain names
+        value = getattr(cfg.imap, key)
+        if not _FOLDER_NAME.fullmatch(value) or value.startswith(".") or value != value.strip():
+            raise ConfigError(f"[imap] {key} {value!r} must be a plain folder name (no /, \\ or leading dot)")
 
 
 def _check_oauth2(cfg: Config) -> None:
@@ -250,8 +281,11 @@ def _check_oauth2(cfg: Config) -> None:
                           'for auth = "oauth2"')
     if o.tenant_id and o.token_url:
         raise ConfigError("[oauth2] set tenant_id (Microsoft 365) or token_url, not both")
-    if o.token_url and not o.token_url.startswith(("https://", "http://127.", "http://localhost")):
-        raise ConfigError("[oauth2] token_url must be an https:// address")
+    if o.token_url:
+        url = urlsplit(o.token_url)
+        local = url.scheme == "http" and is_loopback(url.hostname or "")  # a local test server
+        if not (url.scheme == "https" and url.hostname) and not local:
+            raise ConfigError("[oauth2] token_url must be an https:// address")
     if not o.client_id:
         raise ConfigError('[oauth2] client_id is missing (the application (client) id, for auth = "oauth2")')
     if o.certificate_path:

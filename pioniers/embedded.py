@@ -37,9 +37,54 @@ class MaildirHandler:
         return "250 Message accepted for delivery"
 
 
+MAX_CONNECTIONS = 20  # simultaneous SMTP sessions; mail clients and scripts need one or two
+IDLE_TIMEOUT = 60  # seconds a session may say nothing before it is closed
+
+
+class _Slots:
+    def __init__(self, limit: int) -> None:
+        self.limit, self.open = limit, 0
+
+
+class _LimitedSMTP(SMTP):
+    """aiosmtpd's SMTP with a cap on simultaneous sessions (it has none): beyond it a client is told 421 and
+    closed, so nobody can hold all of the server's sockets or memory. Runs on the controller's one loop thread."""
+
+    def __init__(self, handler: object, slots: _Slots, **kwargs: object) -> None:
+        super().__init__(handler, **kwargs)  # type: ignore[arg-type]
+        self.slots, self.counted = slots, False
+
+    def connection_made(self, transport):  # type: ignore[no-untyped-def]
+        if not self.counted and self.session is None and self.slots.open >= self.slots.limit:
+            transport.write(b"421 4.7.0 Too many connections, try again later\r\n")
+            transport.close()
+            return
+        if not self.counted:
+            self.counted = True
+            self.slots.open += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error):  # type: ignore[no-untyped-def]
+        if not self.counted:
+            return  # refused above: nothing was set up
+        self.slots.open -= 1
+        self.counted = False
+        super().connection_lost(error)
+
+
+class _Controller(Controller):
+    def __init__(self, *args: object, max_connections: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.slots = _Slots(max_connections)
+
+    def factory(self) -> SMTP:
+        return _LimitedSMTP(self.handler, self.slots, **self.SMTP_kwargs)
+
+
 def start_embedded_server(host: str, port: int, inbox: Path, addresses: frozenset[str],
-                          wakeup: threading.Event) -> Controller:
-    controller = Controller(MaildirHandler(inbox, addresses, wakeup), hostname=host, port=port,
-                            server_kwargs={"data_size_limit": 40 * 1024 * 1024})
+                          wakeup: threading.Event, max_connections: int = MAX_CONNECTIONS) -> Controller:
+    controller = _Controller(MaildirHandler(inbox, addresses, wakeup), hostname=host, port=port,
+                             max_connections=max_connections, data_size_limit=40 * 1024 * 1024,
+                             timeout=IDLE_TIMEOUT)
     controller.start()
     return controller

@@ -107,7 +107,8 @@ def _embedded_banner(app: App) -> str:
             f"  python3 -c \"import smtplib; smtplib.SMTP('{host}', {port}).sendmail('jan@schiedam.nl', "
             f"['{cfg.network.registration_address}'], 'From: Jan <jan@schiedam.nl>\\\\nSubject: {subject}"
             f"\\\\n\\\\nIk meld me aan.')\"\n"
-            f"Replies are written to {cfg.path(cfg.embedded.outbox)} (a Maildir).")
+            + (f"Replies are sent through {cfg.smtp.host}:{cfg.smtp.port}." if cfg.smtp.host else
+               f"Replies are written to {cfg.path(cfg.embedded.outbox)} (a Maildir)."))
 
 
 def run(app: App, stop: threading.Event | None = None, *, install_signals: bool = True,
