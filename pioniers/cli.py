@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,6 +89,11 @@ def cmd_init(args: argparse.Namespace) -> None:
 
     upgrade(app.sm.kw["bind"])
     print(f"database ready: {app.cfg.database.url}")
+    secret_path = app.cfg.path(app.cfg.network.secret_file)
+    existed = secret_path.exists()
+    app.cfg.secret  # noqa: B018 - read, or created on first use
+    if not existed and not os.environ.get("PIONIERS_SECRET"):
+        print(f"installation secret created: {secret_path} (keep it with your backups, never share it)")
     for line in readable_by_others(app.cfg):
         print(f"warning: {line}")
 

@@ -4,6 +4,7 @@ Every mistake a user can make here becomes one ConfigError line naming the key t
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from base import secret
 
 
 class ConfigError(Exception):
@@ -31,6 +34,7 @@ class NetworkConfig:
     retention_days: int = 90
     participant_list_days: int = 3  # consenting attendees get the participant list this many days before (0 = never)
     poll_close_days: int = 7  # a theme poll without a closing date closes this many days before the meeting
+    secret_file: str = "var/pioniers.secret"  # the installation secret (base/secret.py); or PIONIERS_SECRET
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,11 @@ class Config:
     @property
     def bounce_address(self) -> str:
         return (self.list.bounce_address or f"bounces@{self.domain}").strip().lower()
+
+    @functools.cached_property
+    def secret(self) -> bytes:
+        """The installation secret (read, or created 0600, on first use)."""
+        return secret.load(self.path(self.network.secret_file))
 
     def path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""

@@ -29,6 +29,7 @@ def private_paths(cfg: Config) -> list[Path]:
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         db = cfg.path(url.database)
         paths += [db.parent, db] + [Path(f"{db}{suffix}") for suffix in ("-wal", "-shm", "-sent")]
+    paths.append(cfg.path(cfg.network.secret_file))
     if not cfg.imap.host:
         paths.append(cfg.path(cfg.embedded.inbox))
     if not cfg.smtp.host:

@@ -54,3 +54,24 @@ def test_loose_files_are_reported_with_the_fix(tmp_path):
     out = pioniers(cfg, "init").stdout
     assert f"warning: {var / 'pioniers.db'} is readable by others (mode 644): chmod 600 {var / 'pioniers.db'}" in out
     assert f"chmod 700 {var}" in out
+
+
+def test_init_creates_the_installation_secret_once_and_private(tmp_path):
+    os.umask(0o022)
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path}/var/pioniers.db")
+    first = pioniers(cfg, "init").stdout
+    secret = tmp_path / "var" / "pioniers.secret"
+    assert f"installation secret created: {secret}" in first
+    value = secret.read_text()
+    assert len(value.strip()) == 64 and stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert "secret created" not in pioniers(cfg, "init").stdout
+    assert secret.read_text() == value  # never replaced
+
+
+def test_the_secret_keys_hashes_per_installation(tmp_path):
+    from base.secret import keyed, load
+
+    one, two = load(tmp_path / "a"), load(tmp_path / "b")
+    assert one != two and load(tmp_path / "a") == one
+    assert keyed(one, "forgotten", "jan@schiedam.nl") != keyed(two, "forgotten", "jan@schiedam.nl")
+    assert keyed(one, "forgotten", "jan@schiedam.nl") != keyed(one, "msgid", "jan@schiedam.nl")
