@@ -48,11 +48,8 @@ def _reply(job: Job, template: str, to: str = "", **context: Any) -> str:  # for
 
 def handle_bounce(job: Job) -> tuple[str, str]:
     detail, cfg = job.decision.detail, job.app.cfg
-    if detail.startswith("token:"):
-        member = members.by_token(job.session, detail[6:])
-        found = [member] if member is not None else []
-    else:
-        found = [m for m in (members.find(job.session, a) for a in detail.split(",")) if m is not None]
+    member = members.by_token(job.session, detail.removeprefix("token:"))  # the only way a bounce counts
+    found = [member] if member is not None else []
     if not found:
         return "processed", job.decision.reason + "; no list member matches"
     notes = []

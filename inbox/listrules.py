@@ -114,7 +114,8 @@ def permanent_failures(msg: Message) -> tuple[list[str], list[str]]:
 
 
 def check_bounce(msg: Incoming, ctx: Context) -> Decision | None:
-    """Bounces (to the VERP bounce address, or any DSN): counted against the member, never answered.
+    """Bounces: counted against the member whose VERP token (bounces+TOKEN@) the report came back to, never
+    answered. Anyone can write a DSN naming any address, so a report without a member's token counts for no one.
 
     Runs before the machine-mail check, since bounces are machine mail.
     """
@@ -125,10 +126,12 @@ def check_bounce(msg: Incoming, ctx: Context) -> Decision | None:
 
     permanent, temporary = permanent_failures(msg.msg)
     token = next((t for t in (tags or []) if re.fullmatch(r"[0-9a-f]{26}", t)), "")
-    if permanent:
-        detail = f"token:{token}" if token else ",".join(permanent)
+    if permanent and token:
         return Decision(BOUNCE, f"bounce: permanent failure for {', '.join(permanent)}", may_reply=False,
-                        detail=detail)
+                        detail=f"token:{token}")
+    if permanent:
+        return Decision(IGNORE, f"bounce for {', '.join(permanent)} without a member's token (bounces+TOKEN@): "
+                        "not counted", may_reply=False)
     if tags is not None:  # to our bounce address, but no permanent failure: a delay notice or an auto-reply
         what = "delay notice" if temporary else "no bounce recognised"
         return Decision(IGNORE, f"mail to the bounce address: {what}", may_reply=False)
