@@ -54,7 +54,9 @@ def _new(session: Session, email: str, name: str, status: str, source: str, now:
 
 
 def subscribe_registrant(session: Session, email: str, name: str, now: dt.datetime) -> bool:
-    """A registrant joins the list, unless they once left (or bounced). True when they are a member now."""
+    """A registrant joins the list, unless they once left, bounced or still have to confirm a request: anyone can
+    register in someone's name, so a registration never decides for a person who said otherwise (only their
+    own reply to a confirmation does). True when they are a member now."""
     member = find(session, email)
     if member is None:
         address = email.strip().lower()
@@ -64,8 +66,6 @@ def subscribe_registrant(session: Session, email: str, name: str, now: dt.dateti
         if (lk := lookups.get(session)) is not None:
             lk.members.pop(address, None)  # asked again, find() queries (and so writes the row first)
         return True
-    if member.status == PENDING:  # registering proves the address as well as a confirmation does
-        member.status, member.updated_at = ACTIVE, now
     if not member.name and name:
         member.name = name
     return member.status == ACTIVE

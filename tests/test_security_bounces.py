@@ -44,3 +44,23 @@ def test_a_bounce_through_the_member_token_counts_for_that_member_only(world):
     world.poll()
     assert member(world, "jan@schiedam.nl").bounces == 1
     assert member(world, "piet@utrecht.nl").bounces == 0
+
+
+def test_a_registration_in_someones_name_neither_resubscribes_nor_skips_their_confirmation(world):
+    """Anyone can register in someone's name: it never undoes a 'no' about the list, nor answers its
+    confirmation request for them."""
+    from helpers import mail
+    from list_helpers import POST
+
+    world.meeting()
+    add_members(world, ("weg@utrecht.nl", "Weg"))
+    world.deliver(mail(sender="weg@utrecht.nl", to=POST, subject="uitschrijven", body="Graag uitschrijven.\n"))
+    world.deliver(mail(sender="nog@utrecht.nl", to=POST, subject="aanmelden nieuwsbrief", body="Graag.\n"))
+    world.poll()
+    assert member(world, "weg@utrecht.nl").status == "unsubscribed"
+    assert member(world, "nog@utrecht.nl").status == "pending"
+    for address in ("weg@utrecht.nl", "nog@utrecht.nl"):
+        world.deliver(mail(sender=address))  # a registration, from whoever
+    world.poll()
+    assert member(world, "weg@utrecht.nl").status == "unsubscribed"
+    assert member(world, "nog@utrecht.nl").status == "pending"
