@@ -20,7 +20,7 @@ from mailer.letters import meeting_ref, open_meetings, send_letter
 from mailer.outbox import auto_replies_per_address, auto_replies_since
 from mailer.format import long_date
 from pioniers.app import App
-from pioniers.hashing import address_hash
+from base.hashing import address_hash
 
 log = logging.getLogger("pioniers.inbox")
 

@@ -23,7 +23,7 @@ from inbox.handlers import HANDLERS, Job, ReplyBudget
 from inbox.message import Incoming, parse_message
 from inbox.sources import RawMessage, Source
 from pioniers.app import App
-from pioniers.hashing import address_hash
+from base.hashing import address_hash
 
 log = logging.getLogger("pioniers.inbox")
 

@@ -19,8 +19,8 @@ from typing import Protocol
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from pioniers.config import ImapConfig
-from pioniers.oauth import OAuth2Error, Token, TokenProvider, explain_imap_refusal
+from base.config import ImapConfig
+from base.oauth import OAuth2Error, Token, TokenProvider, explain_imap_refusal
 
 FETCH_CHUNK = 500
 RESYNC = 0.1  # seconds into each IDLE: one NOOP catches mail that arrived just before IDLE began

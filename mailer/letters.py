@@ -17,7 +17,7 @@ from mailer.compose import Invite, render
 from mailer.mime import Text, build_reply_bytes
 from mailer.ics import build_invite
 from mailer.outbox import queue
-from pioniers.config import Config
+from base.config import Config
 
 
 def meeting_ref(cfg: Config, day: dt.date) -> str:

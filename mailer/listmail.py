@@ -23,7 +23,7 @@ from typing import Any
 from inbox.message import clean, part_text
 from inbox.text import html_to_text
 from mailer.compose import POLICY, _environment
-from pioniers.config import Config
+from base.config import Config
 
 MAGIC = b"PIONIERS-LIST-1 "
 _SAFE = frozenset(range(33, 127)) - {ord("=")}

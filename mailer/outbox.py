@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import lookups, pending
 from db.models import Forgotten, OutboundMessage, table
-from pioniers.hashing import address_hash
+from base.hashing import address_hash
 from mailer import sentlog
 from mailer.transport import SendError, Transport
 

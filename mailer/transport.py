@@ -9,7 +9,7 @@ import ssl
 from pathlib import Path
 from typing import Protocol, cast
 
-from pioniers.oauth import (OAuth2Error, Token, TokenProvider, explain_smtp_refusal, smtp_auth_disabled,
+from base.oauth import (OAuth2Error, Token, TokenProvider, explain_smtp_refusal, smtp_auth_disabled,
                             xoauth2)
 
 log = logging.getLogger("pioniers.mailer")

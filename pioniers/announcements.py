@@ -20,7 +20,7 @@ from mailer.compose import build_message, render
 from mailer.letters import meeting_ref, meeting_view
 from mailer.outbox import queue
 from pioniers.app import App
-from pioniers.config import Config
+from base.config import Config
 
 HELD, SENDING, SENT, DISCARDED = "held", "sending", "sent", "discarded"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.session import make_engine, make_sessionmaker
-from pioniers.config import Config
+from base.config import Config
 
 Clock = Callable[[], dt.datetime]
 

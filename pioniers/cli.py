@@ -15,10 +15,10 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from db.models import InboundMessage
 from inbox.sources import InboxUnavailable
 from pioniers.app import App
-from pioniers.config import ConfigError, load_config
+from base.config import ConfigError, load_config
 from pioniers.filemodes import keep_private, readable_by_others
 from pioniers.locks import ServiceBusy
-from pioniers.oauth import OAuth2Error
+from base.oauth import OAuth2Error
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
 from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.cli_network import NETWORK_COMMANDS

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from pioniers.config import Config
+from base.config import Config
 
 PRIVATE_UMASK = 0o077
 

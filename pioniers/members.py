@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from db import members
 from db.models import Member, Person
 from pioniers.app import App
-from pioniers.config import Config
+from base.config import Config
 from pioniers.meetings import UserError
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")

@@ -21,7 +21,7 @@ from db.models import (
 from db.session import rowcount
 from pioniers import network, network_stats
 from pioniers.app import App
-from pioniers.hashing import address_hash
+from base.hashing import address_hash
 
 
 def is_forgotten(session: Session, email: str) -> bool:

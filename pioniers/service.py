@@ -24,7 +24,7 @@ from pioniers.background import BackgroundDelivery
 from pioniers.filemodes import readable_by_others
 from pioniers.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
 from pioniers.network import network_tasks
-from pioniers.oauth import imap_tokens, smtp_tokens
+from base.oauth import imap_tokens, smtp_tokens
 from pioniers.privacy import purge_expired
 from pioniers.reminders import queue_reminders
 

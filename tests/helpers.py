@@ -12,7 +12,7 @@ from pathlib import Path
 
 from db.migrate import upgrade
 from pioniers.app import App
-from pioniers.config import load_config
+from base.config import load_config
 from pioniers.meetings import add_meeting
 from pioniers.service import poll_once
 

@@ -15,7 +15,7 @@ from inbox import listrules as lr
 from inbox.message import parse_message
 from helpers import mail, write_config
 from mailer import listmail
-from pioniers.config import load_config
+from base.config import load_config
 
 CORPUS = Path(__file__).parent / "corpus" / "bounces"
 CTX = d.Context(network_name="Pioniersnetwerk", own_addresses=frozenset({"aanmelden@pioniers.test",

@@ -19,7 +19,7 @@ from icalendar.parser import Contentline, _foldline
 
 from mailer import ics, letters, mime
 from mailer.compose import render
-from pioniers.config import NetworkConfig
+from base.config import NetworkConfig
 
 UTC = dt.timezone.utc
 # names as people write them, and the characters that make escaping, quoting and folding interesting

@@ -155,7 +155,7 @@ def test_every_network_template_renders_in_both_languages(lang):
     from types import SimpleNamespace
 
     from mailer.compose import render
-    from pioniers.config import NetworkConfig
+    from base.config import NetworkConfig
 
     net = NetworkConfig("Pioniersnetwerk", "Pioniersnetwerk Open Overheid", REG, (ORGANISER,), language=lang)
     meeting = {"date": dt.date(2027, 9, 16), "when": "16 september 2027, 14.00-17.00 uur", "when_date": "16 sep 2027",

@@ -20,10 +20,11 @@ from db.migrate import upgrade
 from db.models import InboundMessage, OutboundMessage
 from inbox.sources import ImapSource, InboxUnavailable
 from mailer.transport import SendError, SmtpTransport
-from pioniers import cli, oauth
+from base import oauth
+from pioniers import cli
 from pioniers.app import App
-from pioniers.config import ConfigError, ImapConfig, OAuth2Config, load_config
-from pioniers.oauth import OAuth2Error, TokenProvider
+from base.config import ConfigError, ImapConfig, OAuth2Config, load_config
+from base.oauth import OAuth2Error, TokenProvider
 from pioniers.service import run
 
 try:
@@ -320,7 +321,7 @@ def test_smtp_without_send_permission(fake, osink, msal_local):
 
 
 def test_smtp_password_refused_with_5_7_30_is_explained():
-    from pioniers.oauth import smtp_auth_disabled
+    from base.oauth import smtp_auth_disabled
 
     text = smtp_auth_disabled(535, "5.7.30 Basic authentication is not supported for Client Submission")
     assert text is not None and '[smtp] auth = "oauth2"' in text

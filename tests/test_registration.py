@@ -183,7 +183,7 @@ def test_english_network_answers_in_english(tmp_path, db_url, mailbox, smtp_sink
     world = World.create(tmp_path, db_url, mailbox, smtp_sink)
     world.config_path.write_text(world.config_path.read_text().replace('language = "nl"', 'language = "en"'))
     from pioniers.app import App
-    from pioniers.config import load_config
+    from base.config import load_config
 
     world.app = App.from_config(load_config(world.config_path), world.clock)
     world.meeting("2027-03-18")

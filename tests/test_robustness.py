@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from db.models import Forgotten, InboundMessage, OutboundMessage, Person, Registration
 from helpers import REG, World, mail, write_config
 from pioniers.app import App
-from pioniers.config import load_config
+from base.config import load_config
 from pioniers.locks import ServiceBusy
 from pioniers.service import run
 

@@ -55,7 +55,7 @@ class ImapConfig:
     attention_folder: str = "Aandacht"
     poll_seconds: int = 60
     authserv_id: str = ""  # the authserv-id our receiving server stamps in Authentication-Results
-    auth: str = "password"  # or "oauth2": SASL XOAUTH2 with a token from [oauth2] (pioniers/oauth.py)
+    auth: str = "password"  # or "oauth2": SASL XOAUTH2 with a token from [oauth2] (base/oauth.py)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pioniers.config import Config, OAuth2Config
+from base.config import Config, OAuth2Config
 
 log = logging.getLogger("pioniers.oauth")
 
