@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 
 from base import secret
 
+from base.errors import PioniersError
 
-class ConfigError(Exception):
+
+class ConfigError(PioniersError):
     """A configuration problem the user can fix; the message names the key."""
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from base.config import Config, OAuth2Config
+from base.errors import PioniersError
 
 log = logging.getLogger("pioniers.oauth")
 
@@ -41,7 +42,7 @@ MSAL_HTTP_CLIENT: Any = None  # msal's http_client when none is given (None: msa
 README = "README, 'Microsoft 365 and Google Workspace (OAuth2)'"
 
 
-class OAuth2Error(Exception):
+class OAuth2Error(PioniersError):
     """No token could be obtained; the message is one line saying what to fix."""
 
 

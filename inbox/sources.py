@@ -20,6 +20,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from base.config import ImapConfig
+from base.errors import PioniersError
 from base.oauth import OAuth2Error, Token, TokenProvider, explain_imap_refusal
 
 FETCH_CHUNK = 500
@@ -27,7 +28,7 @@ RESYNC = 0.1  # seconds into each IDLE: one NOOP catches mail that arrived just 
 log = logging.getLogger("pioniers.inbox")
 
 
-class InboxUnavailable(Exception):
+class InboxUnavailable(PioniersError):
     """The mailbox cannot be reached or refused us; one line says what to fix."""
 
 

@@ -12,18 +12,16 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from base.config import load_config
+from base.errors import PioniersError
 from db.models import InboundMessage
-from inbox.sources import InboxUnavailable
 from pioniers.app import App
-from base.config import ConfigError, load_config
 from pioniers.filemodes import keep_private, readable_by_others
-from pioniers.locks import ServiceBusy
-from base.oauth import OAuth2Error
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
 from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.cli_network import NETWORK_COMMANDS
 from pioniers.cli_network import add_parsers as add_network_parsers
-from pioniers.meetings import UserError, parse_day
+from pioniers.meetings import parse_day
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -231,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_private()  # everything this process creates (database, WAL, Maildirs, secret) is 0600 / 0700
     try:
         COMMANDS[args.command](args)
-    except (ConfigError, UserError, InboxUnavailable, ServiceBusy, OAuth2Error) as exc:
+    except PioniersError as exc:  # configuration, typing, mailbox, lock, OAuth2: one line says what to fix
         print(f"pioniers: {exc}", file=sys.stderr)
         return 2
     except (OperationalError, ProgrammingError) as exc:

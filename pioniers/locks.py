@@ -5,14 +5,15 @@ import datetime as dt
 
 from sqlalchemy.exc import IntegrityError
 
+from base.errors import PioniersError
 from db.models import ServiceLock
 from pioniers.app import App
 
 STALE = dt.timedelta(minutes=3)  # a holder silent this long is presumed dead
 
 
-class ServiceBusy(Exception):
-    pass
+class ServiceBusy(PioniersError):
+    """Another service holds the inbox lock."""
 
 
 def acquire_lock(app: App, name: str, holder: str) -> None:

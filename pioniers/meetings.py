@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from base.errors import PioniersError
 from db import registry
 from db.models import Meeting, Registration
 from mailer import format as fmt
@@ -15,7 +16,7 @@ from mailer.letters import send_letter
 from pioniers.app import App
 
 
-class UserError(Exception):
+class UserError(PioniersError):
     """Something the user typed that we cannot do; one line says why."""
 
 

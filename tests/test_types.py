@@ -5,6 +5,6 @@ from pathlib import Path
 
 
 def test_mypy_finds_no_errors() -> None:
-    proc = subprocess.run([sys.executable, "-m", "mypy", "--ignore-missing-imports", "inbox", "mailer", "db", "pioniers"],
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--ignore-missing-imports", "base", "db", "mailer", "inbox", "pioniers"],
                           cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
