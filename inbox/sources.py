@@ -21,6 +21,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from base.config import ImapConfig
 from base.errors import PioniersError
+from base.maildir import open_maildir
 from base.oauth import OAuth2Error, Token, TokenProvider, explain_imap_refusal
 
 FETCH_CHUNK = 500
@@ -247,13 +248,6 @@ def _shutdown(client: IMAPClient) -> None:
         client.shutdown()
     except Exception:
         pass
-
-
-def open_maildir(path: Path) -> mailbox.Maildir:
-    """A Maildir at path, created as needed, also when a user made only part of it (e.g. just new/)."""
-    for sub in ("new", "cur", "tmp"):
-        (path / sub).mkdir(parents=True, exist_ok=True)
-    return mailbox.Maildir(path, create=False)
 
 
 class MaildirSource:

@@ -9,8 +9,9 @@ import ssl
 from pathlib import Path
 from typing import Protocol, cast
 
+from base.maildir import open_maildir
 from base.oauth import (OAuth2Error, Token, TokenProvider, explain_smtp_refusal, smtp_auth_disabled,
-                            xoauth2)
+                        xoauth2)
 
 log = logging.getLogger("pioniers.mailer")
 _UNSENDABLE = re.compile(r"[\x00-\x20\x7f<>]")
@@ -248,8 +249,6 @@ class MaildirTransport:
     """The embedded default: every outgoing message lands in a Maildir you can open with any mail client."""
 
     def __init__(self, path: Path) -> None:
-        from inbox.sources import open_maildir
-
         self.box = open_maildir(path)
 
     def send(self, mail_from: str, rcpt: str, data: bytes) -> None:

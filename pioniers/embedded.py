@@ -7,7 +7,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from inbox.sources import open_maildir
+from base.maildir import open_maildir
 
 
 class MaildirHandler:
