@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from inbox.auth import dmarc_failed
-from inbox.dates import find_any_date_refs, find_date_refs, resolve
+from base.dates import find_any_date_refs, find_date_refs, resolve
 from inbox.loops import no_reply_reason, reply_suppressed
 from inbox.message import Incoming
 from inbox.text import may_contain, strip_prefixes

@@ -14,18 +14,13 @@ from email.header import decode_header, make_header
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
-from typing import cast
 
-from inbox.text import html_to_text, top_of_body
+from base.html import html_to_text
+from base.text import clean, part_text
+from inbox.text import top_of_body
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _MSGID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")  # no control characters: it goes into our In-Reply-To
 MAX_TEXT = 200_000  # characters of body text we look at; the rest is never needed to decide
-
-
-def clean(value: str) -> str:
-    """One line of text, safe to put into a header or template: no CR/LF or other control characters."""
-    return _CONTROL.sub(" ", value).strip()
 
 
 def safe_header(msg: Message, name: str) -> str:
@@ -101,32 +96,6 @@ def parse_address(msg: Message, name: str) -> tuple[str, str]:
         except Exception:
             pass
     return clean(display).strip("'\" "), addr
-
-
-def part_text(part: Message) -> str:
-    """A text part's content as str, whatever its declared (or missing, or wrong) charset."""
-    try:
-        content = part.get_content()  # type: ignore[attr-defined]
-        if isinstance(content, str):
-            return content
-    except Exception:
-        pass
-    try:
-        # decode=True never gives a Message: bytes, or None for a multipart
-        payload = cast("bytes | str", part.get_payload(decode=True) or b"")
-    except Exception:
-        return ""
-    if isinstance(payload, str):
-        return payload
-    charset = "utf-8"
-    try:
-        charset = part.get_content_charset() or "utf-8"
-    except Exception:
-        pass
-    try:
-        return payload.decode(charset, errors="replace")
-    except (LookupError, ValueError):  # unknown charset, or a name the codec registry rejects (NUL)
-        return payload.decode("utf-8", errors="replace")
 
 
 def _walk(msg: Message) -> list[Message]:

@@ -20,8 +20,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from base.text import scrub
 from inbox import listrules
-from inbox.dates import find_any_date_refs, find_date_refs, resolve
+from base.dates import find_any_date_refs, find_date_refs, resolve
 from inbox.text import may_contain, strip_prefixes
 
 if TYPE_CHECKING:
@@ -240,12 +241,6 @@ _CONSENT_YES = re.compile(
     re.IGNORECASE,
 )
 MAX_TOPIC = 200
-_ADDRESS = re.compile(r"<?(?:mailto:)?[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+>?")
-
-
-def scrub(text: str) -> str:
-    """One clean line without any mail address in it: it may be shown to other people."""
-    return " ".join(_ADDRESS.sub("", text).split()).strip(" ,;:-")
 
 
 @dataclass(frozen=True)

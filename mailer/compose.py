@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from inbox.message import clean
+from base.text import clean
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # SMTP line endings, and room for Outlook's long Message-IDs: the default 78 would fold and encode them.

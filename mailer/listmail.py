@@ -20,10 +20,10 @@ from email.utils import format_datetime
 from io import BytesIO
 from typing import Any
 
-from inbox.message import clean, part_text
-from inbox.text import html_to_text
-from mailer.compose import POLICY, _environment
 from base.config import Config
+from base.html import html_to_text
+from base.text import clean, part_text
+from mailer.compose import POLICY, _environment
 
 MAGIC = b"PIONIERS-LIST-1 "
 _SAFE = frozenset(range(33, 127)) - {ord("=")}

@@ -13,7 +13,7 @@ import os
 from email.header import Header
 from email.utils import format_datetime, formataddr
 
-from inbox.message import clean
+from base.text import clean
 
 
 @functools.lru_cache(maxsize=256)  # a letter's subject is the same for everyone it goes to

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from db import members
 from db.models import Announcement, Delivery, Meeting, Member, OutboundMessage, UTCDateTime
-from inbox.dates import find_date_refs, resolve
+from base.dates import find_date_refs, resolve
 from mailer import listmail
 from mailer.compose import build_message, render
 from mailer.letters import meeting_ref, meeting_view

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from db import registry
 from db.models import Announcement, Meeting, Person, Poll, PollOption, Proposal, Registration, Vote
 from db.session import rowcount
-from inbox.network_rules import Profile, scrub
+from base.text import scrub
+from inbox.network_rules import Profile
 from mailer import format as fmt
 from mailer import listmail
 from mailer.compose import _environment, render

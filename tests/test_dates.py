@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inbox.dates import DateRef, find_any_date_refs, find_date_refs, resolve
+from base.dates import DateRef, find_any_date_refs, find_date_refs, resolve
 
 NAME = "Pioniersnetwerk"
 

@@ -2,13 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inbox.text import (
-    QUOTE_MARKER,
-    html_to_text,
-    organisation_from_domain,
-    organisation_from_signature,
-    top_of_body,
-)
+from base.html import QUOTE_MARKER, html_to_text
+from inbox.text import organisation_from_domain, organisation_from_signature, top_of_body
 
 OWN = "Graag meld ik me aan.\n\nMet vriendelijke groet,\n\nPiet Jansen\nGemeente Schiedam"
 
