@@ -19,7 +19,7 @@ from inbox.text import organisation_from_domain, organisation_from_signature
 from mailer.letters import meeting_ref, open_meetings, send_letter
 from mailer.outbox import auto_replies_per_address, auto_replies_since
 from mailer.format import long_date
-from pioniers.app import App
+from db.app import App
 from base.hashing import address_hash
 
 log = logging.getLogger("pioniers.inbox")

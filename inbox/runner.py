@@ -22,7 +22,7 @@ from inbox import decide as d
 from inbox.handlers import HANDLERS, Job, ReplyBudget
 from inbox.message import Incoming, parse_message
 from inbox.sources import RawMessage, Source
-from pioniers.app import App
+from db.app import App
 from base.hashing import address_hash
 
 log = logging.getLogger("pioniers.inbox")

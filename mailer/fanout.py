@@ -28,7 +28,7 @@ from db.session import rowcount
 from mailer import listmail
 from mailer.outbox import backoff
 from mailer.transport import SendError, Transport
-from pioniers.app import App
+from db.app import App
 
 log = logging.getLogger("pioniers.fanout")
 

@@ -19,7 +19,7 @@ from mailer import listmail
 from mailer.compose import build_message, render
 from mailer.letters import meeting_ref, meeting_view
 from mailer.outbox import queue
-from pioniers.app import App
+from db.app import App
 from base.config import Config
 
 HELD, SENDING, SENT, DISCARDED = "held", "sending", "sent", "discarded"

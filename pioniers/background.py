@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from mailer.outbox import DeliveryStats, deliver_due
 from mailer.transport import Transport
-from pioniers.app import App
+from db.app import App
 
 log = logging.getLogger("pioniers.service")
 _PR_SET_PDEATHSIG = 1

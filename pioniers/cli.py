@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from base.config import load_config
 from base.errors import PioniersError
 from db.models import InboundMessage
-from pioniers.app import App
+from db.app import App
 from pioniers.filemodes import keep_private, readable_by_others
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
 from pioniers.cli_list import add_parsers as add_list_parsers

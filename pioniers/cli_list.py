@@ -15,7 +15,7 @@ from db import registry
 from db.models import Announcement
 from pioniers import announcements as ann_ops
 from pioniers import members as member_ops
-from pioniers.app import App
+from db.app import App
 from base.config import load_config
 from pioniers.meetings import UserError, parse_day
 from pioniers.prompt import confirm

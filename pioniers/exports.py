@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from db.models import Registration
-from pioniers.app import App
+from db.app import App
 from pioniers.meetings import _require
 from pioniers.network import role_label
 

@@ -13,7 +13,7 @@ from db import registry
 from db.models import Meeting, Registration
 from mailer import format as fmt
 from mailer.letters import send_letter
-from pioniers.app import App
+from db.app import App
 
 
 class UserError(PioniersError):

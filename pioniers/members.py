@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from db import members
 from db.models import Member, Person
-from pioniers.app import App
+from db.app import App
 from base.config import Config
 from pioniers.meetings import UserError
 

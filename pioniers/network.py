@@ -24,7 +24,7 @@ from mailer import listmail
 from mailer.compose import _environment, render
 from mailer.letters import meeting_view, send_letter
 from pioniers import announcements as ann_ops
-from pioniers.app import App
+from db.app import App
 from base.config import Config
 from pioniers.meetings import UserError
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from db import registry
 from db.models import Meeting, MeetingSummary, Person, Registration
-from pioniers.app import App
+from db.app import App
 from pioniers.meetings import UserError
 
 ROLE_ORDER = ("pioneer", "learner", "meedenker", "")

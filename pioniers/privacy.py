@@ -20,7 +20,7 @@ from db.models import (
 )
 from db.session import rowcount
 from pioniers import network, network_stats
-from pioniers.app import App
+from db.app import App
 from base.hashing import address_hash
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from db.models import Meeting, Registration
 from mailer.letters import send_letter
-from pioniers.app import App
+from db.app import App
 
 
 def queue_reminders(app: App) -> int:

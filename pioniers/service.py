@@ -19,10 +19,10 @@ from inbox.sources import ImapSource, InboxUnavailable, MaildirSource, Source
 from mailer.fanout import deliver_announcements
 from mailer.outbox import DeliveryStats, deliver_due
 from mailer.transport import MaildirTransport, SmtpTransport, Transport
-from pioniers.app import App
+from db.app import App
 from pioniers.background import BackgroundDelivery
+from db.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
 from pioniers.filemodes import readable_by_others
-from pioniers.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
 from pioniers.network import network_tasks
 from base.oauth import imap_tokens, smtp_tokens
 from pioniers.privacy import purge_expired

@@ -11,7 +11,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from db.migrate import upgrade
-from pioniers.app import App
+from db.app import App
 from base.config import load_config
 from pioniers.meetings import add_meeting
 from pioniers.service import poll_once

@@ -191,7 +191,7 @@ def test_two_workers_race_for_the_last_place(world):
     """Two workers handle registrations at the same moment; capacity holds (PostgreSQL row lock / SQLite lock)."""
     from inbox.runner import process_message
     from inbox.sources import RawMessage
-    from pioniers.app import App
+    from db.app import App
 
     world.meeting(capacity=1)
     other = App.from_config(world.app.cfg, world.clock)

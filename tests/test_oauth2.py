@@ -22,7 +22,7 @@ from inbox.sources import ImapSource, InboxUnavailable
 from mailer.transport import SendError, SmtpTransport
 from base import oauth
 from pioniers import cli
-from pioniers.app import App
+from db.app import App
 from base.config import ConfigError, ImapConfig, OAuth2Config, load_config
 from base.oauth import OAuth2Error, TokenProvider
 from pioniers.service import run

@@ -182,7 +182,7 @@ def test_english_network_answers_in_english(tmp_path, db_url, mailbox, smtp_sink
 
     world = World.create(tmp_path, db_url, mailbox, smtp_sink)
     world.config_path.write_text(world.config_path.read_text().replace('language = "nl"', 'language = "en"'))
-    from pioniers.app import App
+    from db.app import App
     from base.config import load_config
 
     world.app = App.from_config(load_config(world.config_path), world.clock)

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from db.models import Forgotten, InboundMessage, OutboundMessage, Person, Registration
 from helpers import REG, World, mail, write_config
-from pioniers.app import App
+from db.app import App
 from base.config import load_config
-from pioniers.locks import ServiceBusy
+from db.locks import ServiceBusy
 from pioniers.service import run
 
 

@@ -93,7 +93,7 @@ def test_the_embedded_server_caps_simultaneous_connections(tmp_path):
 
 def test_the_run_banner_says_where_replies_go(tmp_path):
     from db.migrate import upgrade
-    from pioniers.app import App
+    from db.app import App
     from pioniers.service import _embedded_banner
 
     for smtp, expected in (({}, "written to"), ({"host": "relay.example", "port": 587}, "relay.example:587")):

@@ -15,7 +15,7 @@ from db.models import InboundMessage, OutboundMessage, Registration
 from helpers import REG, World, mail
 from mailer.outbox import deliver_due, queue
 from mailer.transport import SmtpTransport
-from pioniers.app import App
+from db.app import App
 from pioniers.service import run
 from servers import LOOPBACK, free_port
 

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from base.errors import PioniersError
 from db.models import ServiceLock
-from pioniers.app import App
+from db.app import App
 
 STALE = dt.timedelta(minutes=3)  # a holder silent this long is presumed dead
 
