@@ -79,7 +79,7 @@ class Person(Base):
     name: Mapped[str] = mapped_column(Text, default="")
     organisation: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_utcnow)
-    # Who is who (pioniers/network.py): pioneer | learner | meedenker | '' and one line on their work.
+    # Who is who (network/profiles.py): pioneer | learner | meedenker | '' and one line on their work.
     role: Mapped[str] = mapped_column(String(20), default="", server_default="")
     topic: Mapped[str] = mapped_column(Text, default="", server_default="")
     share_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -254,7 +254,7 @@ class ListToken(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
-# --- the network: theme polls and statistics (pioniers/network.py, pioniers/network_stats.py) --------
+# --- the network: theme polls and statistics (network/polls.py, network/stats.py) ------------------
 
 
 class Poll(Base):

@@ -14,11 +14,12 @@ from db import lookups, registry
 from db.models import Forgotten, Meeting, Person
 from inbox import decide as d
 from inbox.message import Incoming
-from pioniers.members import subscribe_registrant
+from network.members import subscribe_registrant
 from inbox.text import organisation_from_domain, organisation_from_signature
 from mailer.letters import meeting_ref, open_meetings, send_letter
 from mailer.outbox import auto_replies_per_address, auto_replies_since
 from mailer.format import long_date
+from network.meetings import promote_waitlisted
 from db.app import App
 from base.hashing import address_hash
 
@@ -173,14 +174,6 @@ def handle_cancel(job: Job) -> tuple[str, str]:
     note = _reply(job, person, "cancelled", meeting, "CANCEL" if in_calendar else None, with_invite=in_calendar)
     promote_waitlisted(job.session, job.app, meeting)
     return "processed", f"cancelled ({previous}) for {meeting.date}{note}"
-
-
-def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> int:
-    promoted = registry.fill_from_waitlist(session, meeting, app.now())
-    for reg in promoted:
-        send_letter(session, app.cfg, key=f"promoted:{reg.id}:{reg.updated_at.isoformat()}",
-                    template="promoted", person=reg.person, now=app.now(), meeting=meeting, invite_method="REQUEST")
-    return len(promoted)
 
 
 def handle_calendar_reply(job: Job) -> tuple[str, str]:

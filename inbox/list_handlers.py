@@ -16,7 +16,7 @@ from db.models import Announcement, OutboundMessage
 from inbox import listrules as lr
 from mailer import listmail
 from mailer.outbox import auto_replies_since
-from pioniers import announcements as ann_ops
+from network import announcements as ann_ops
 
 if TYPE_CHECKING:
     from inbox.handlers import Job

@@ -17,9 +17,9 @@ from inbox.list_handlers import _allowed
 from mailer import format as fmt
 from mailer import listmail
 from mailer.letters import meeting_view, send_letter
-from pioniers import announcements as ann_ops
-from pioniers import network
-from pioniers.meetings import UserError
+from network import announcements as ann_ops
+from network import polls, profiles
+from network.meetings import UserError
 
 if TYPE_CHECKING:
     from inbox.handlers import Job
@@ -42,10 +42,10 @@ def _poll_of(job: Job) -> Poll | None:
         return job.session.get(Poll, int(detail[5:]))
     day = job.decision.meeting_date
     if day is None:  # an organiser asking for "the" results: the most recent live poll
-        return job.session.scalar(select(Poll).where(Poll.status.in_((network.OPEN, network.CLOSING)))
+        return job.session.scalar(select(Poll).where(Poll.status.in_((polls.OPEN, polls.CLOSING)))
                                   .order_by(Poll.id.desc()).limit(1))
     meeting = registry.meeting_on(job.session, day)
-    return network.poll_for_meeting(job.session, meeting) if meeting is not None else None
+    return polls.poll_for_meeting(job.session, meeting) if meeting is not None else None
 
 
 def handle_poll_post(job: Job) -> tuple[str, str]:
@@ -57,7 +57,7 @@ def handle_poll_post(job: Job) -> tuple[str, str]:
     options = nr.poll_options(job.msg.own_text)
     closes = nr.closing_date(job.msg.own_text, app.today())
     try:
-        poll, ann = network.create_poll(session, app, meeting, options, closes, created_by=job.msg.sender, src=src)
+        poll, ann = polls.create_poll(session, app, meeting, options, closes, created_by=job.msg.sender, src=src)
     except UserError as exc:
         return "processed", f"theme poll not opened: {exc}" + _letter(job, "poll_refused", problem=str(exc),
                                                                       subject=src.subject)
@@ -79,18 +79,18 @@ def handle_poll_reply(job: Job) -> tuple[str, str]:
             job, "poll_reply", problem="no_poll", meeting=view, subject=job.msg.subject)
     meeting = session.get(Meeting, poll.meeting_id)
     assert meeting is not None
-    options = network.options_of(session, poll)
+    options = polls.options_of(session, poll)
     lang = cfg.network.language
     context: dict[str, Any] = {"meeting": meeting_view(cfg, meeting), "options": options, "subject": poll.subject,
                                "closes": fmt.long_date(poll.closes_on, lang) if poll.closes_on else ""}
-    if not network.may_vote(session, cfg, voter):
+    if not polls.may_vote(session, cfg, voter):
         return "processed", f"theme poll #{poll.id}: {voter} is no member, not counted" + _letter(
             job, "poll_reply", problem="not_member", **context)
-    if not network.accepting_votes(session, poll, app.today()):
+    if not polls.accepting_votes(session, poll, app.today()):
         winner = session.get(PollOption, poll.winner_option_id) if poll.winner_option_id else None
         return "processed", f"theme poll #{poll.id} is closed: not counted" + _letter(
             job, "poll_reply", problem="closed", winner=winner.text if winner else "", **context)
-    again = network.poll_address(cfg, poll.id)  # replying to our answer is voting again
+    again = polls.poll_address(cfg, poll.id)  # replying to our answer is voting again
     ballot = nr.parse_ballot(job.msg.own_text)
     option: PollOption | None = None
     if ballot.number is not None:
@@ -103,7 +103,7 @@ def handle_poll_reply(job: Job) -> tuple[str, str]:
         return "processed", f"theme poll #{poll.id}: {what}" + _letter(
             job, "poll_reply", problem="unclear", number=ballot.number, reply_to=again, **context)
     notes = []
-    vote = network.record_vote(session, poll, voter, option, job.now) if option is not None else None
+    vote = polls.record_vote(session, poll, voter, option, job.now) if option is not None else None
     if vote is not None:
         assert option is not None  # a vote is only recorded for an option
         if not vote.changed:
@@ -112,7 +112,7 @@ def handle_poll_reply(job: Job) -> tuple[str, str]:
             notes.append(f"vote changed from {vote.previous.position} to {option.position}")
         else:
             notes.append(f"vote for {option.position}")
-    proposal = network.add_proposal(session, poll, voter, job.msg.name, ballot.proposal, job.now) \
+    proposal = polls.add_proposal(session, poll, voter, job.msg.name, ballot.proposal, job.now) \
         if ballot.proposal else None
     if proposal is not None:
         notes.append(f"proposal #{proposal.id}")
@@ -136,9 +136,9 @@ def handle_poll_results(job: Job) -> tuple[str, str]:
     if poll is None:
         return "processed", "results asked for, but there is no theme poll" + _letter(
             job, "poll_reply", problem="no_poll", meeting=None, subject=job.msg.subject)
-    t = network.tally(job.session, poll)
+    t = polls.tally(job.session, poll)
     return "processed", f"results of theme poll #{poll.id} asked for by {job.msg.sender}" + _letter(
-        job, "poll_results", **network.results_context(job.app.cfg, t))
+        job, "poll_results", **polls.results_context(job.app.cfg, t))
 
 
 def handle_profile(job: Job) -> tuple[str, str]:
@@ -157,18 +157,18 @@ def handle_profile(job: Job) -> tuple[str, str]:
             registering = dataclasses.replace(job.decision, detail="")
             outcome, reason = handle_register(dataclasses.replace(job, decision=registering))
             person = registry.find_person(session, job.msg.sender)
-            changed = network.apply_profile(person, profile, job.now) if person is not None else []
+            changed = profiles.apply_profile(person, profile, job.now) if person is not None else []
             return outcome, reason + (f"; who-is-who: {', '.join(changed)}" if changed else "")
     if person is None:
         return "attention", f"who-is-who ({profile.describe()}) from someone who never registered"
-    changed = network.apply_profile(person, profile, job.now)
+    changed = profiles.apply_profile(person, profile, job.now)
     if not changed:
         return "processed", "who-is-who unchanged: already acknowledged, no reply"
     allowed, note = _allowed(job)
     if allowed:
         send_letter(session, cfg, key=f"reply:{job.row_id}", template="profile_ack", person=person, now=job.now,
                     in_reply_to=job.msg.message_id, references=job.msg.references,
-                    **network.profile_context(cfg, person))
+                    **profiles.profile_context(cfg, person))
     return "processed", f"who-is-who: {', '.join(changed)}" + note
 
 

@@ -24,6 +24,7 @@ from base.text import scrub
 from inbox import listrules
 from base.dates import find_any_date_refs, find_date_refs, resolve
 from inbox.text import may_contain, strip_prefixes
+from network.profiles import Profile
 
 if TYPE_CHECKING:
     from inbox.decide import Context, Decision
@@ -241,23 +242,6 @@ _CONSENT_YES = re.compile(
     re.IGNORECASE,
 )
 MAX_TOPIC = 200
-
-
-@dataclass(frozen=True)
-class Profile:
-    role: str = ""  # pioneer | learner | meedenker
-    topic: str = ""
-    consent: bool | None = None  # True: share on the participant list; False: withdraw
-
-    @property
-    def empty(self) -> bool:
-        return not self.role and not self.topic and self.consent is None
-
-    def describe(self) -> str:
-        parts = [f"role {self.role}"] if self.role else []
-        parts += ["topic"] if self.topic else []
-        parts += [] if self.consent is None else ["consent to share" if self.consent else "no consent to share"]
-        return ", ".join(parts)
 
 
 # Every match of _ROLE_STATED / _ROLE_LINE, _TOPIC and _CONSENT_* holds one of these words, and then also a match

@@ -21,7 +21,7 @@ from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
 from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.cli_network import NETWORK_COMMANDS
 from pioniers.cli_network import add_parsers as add_network_parsers
-from pioniers.meetings import parse_day
+from network.meetings import parse_day
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,7 +97,7 @@ def cmd_init(args: argparse.Namespace) -> None:
 
 
 def cmd_meeting(args: argparse.Namespace) -> None:
-    from pioniers import meetings
+    from network import meetings
 
     app = _app(args)
     if args.action == "add":
@@ -105,7 +105,7 @@ def cmd_meeting(args: argparse.Namespace) -> None:
                                  args.theme, args.capacity)
         print(f"meeting added: {m.date} {m.start}-{m.end} at {m.location} (host {m.host})")
     elif args.action == "list":
-        from pioniers.network import role_counts
+        from network.profiles import role_counts
 
         with app.sm.begin() as session:
             roles = role_counts(session)  # confirmed: pioneer / learner / meedenker / not said
@@ -161,7 +161,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_attendees(args: argparse.Namespace) -> None:
-    from pioniers.exports import attendee_rows, to_csv, to_xlsx
+    from network.exports import attendee_rows, to_csv, to_xlsx
 
     rows = attendee_rows(_app(args), parse_day(args.date))
     if args.csv:
@@ -184,14 +184,14 @@ def cmd_messages(args: argparse.Namespace) -> None:
 
 
 def cmd_forget(args: argparse.Namespace) -> None:
-    from pioniers.privacy import forget
+    from network.privacy import forget
 
     report = forget(_app(args), args.email)
     print(f"forgot {args.email.strip().lower()}; removed " + ", ".join(report.lines()))
 
 
 def cmd_purge(args: argparse.Namespace) -> None:
-    from pioniers.privacy import purge_expired
+    from network.privacy import purge_expired
 
     r = purge_expired(_app(args))
     print(f"removed {r.registrations} registration(s), {r.people} person(s), {r.raw_messages} stored message(s), "

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from db import registry
 from db.models import Announcement
-from pioniers import announcements as ann_ops
-from pioniers import members as member_ops
+from network import announcements as ann_ops
+from network import members as member_ops
 from db.app import App
 from base.config import load_config
-from pioniers.meetings import UserError, parse_day
+from network.meetings import UserError, parse_day
 from pioniers.prompt import confirm
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from db import registry
 from db.models import Poll
-from pioniers import announcements as ann_ops
-from pioniers import network, network_stats
+from network import announcements as ann_ops
+from network import polls
+from network import stats as network_stats
 from db.app import App
 from base.config import load_config
-from pioniers.meetings import UserError, parse_day
+from network.meetings import UserError, parse_day
 from pioniers.prompt import confirm
 
 
@@ -52,7 +53,7 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
         meeting = registry.meeting_on(session, day, lock=True)
         if meeting is None:
             raise UserError(f"no meeting on {day}: see 'pioniers meeting list'")
-        poll, ann = network.create_poll(session, app, meeting, args.option, closes, created_by="")
+        poll, ann = polls.create_poll(session, app, meeting, args.option, closes, created_by="")
         sample = ann_ops.sample(session, cfg, ann, cfg.network.registration_address)
         count = ann_ops.active_count(session)
         poll_id, ann_id, closes_on = poll.id, ann.id, poll.closes_on
@@ -65,7 +66,7 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
         with app.sm.begin() as session:
             dropped = session.get(Poll, poll_id)
             if dropped is not None:
-                dropped.status = network.DISCARDED
+                dropped.status = polls.DISCARDED
 
     if count == 0:
         drop()
@@ -87,18 +88,18 @@ def cmd_themes(args: argparse.Namespace) -> None:
         return
     day = parse_day(args.date)
     with app.sm.begin() as session:
-        poll = network.find_poll(session, day)
+        poll = polls.find_poll(session, day)
         poll_id, status = poll.id, poll.status
-        text = network.format_tally(app.cfg, network.tally(session, poll))
+        text = polls.format_tally(app.cfg, polls.tally(session, poll))
     if args.action == "results":
         print(text)
         return
-    if status == network.CLOSED:
+    if status == polls.CLOSED:
         raise UserError(f"the theme poll for {day} is already closed: see 'pioniers themes results {day}'")
-    if status == network.DISCARDED:
+    if status == polls.DISCARDED:
         raise UserError(f"the theme poll for {day} was discarded")
-    t, changes, queued = network.close_poll(app, poll_id)
-    print(network.format_tally(app.cfg, t))
+    t, changes, queued = polls.close_poll(app, poll_id)
+    print(polls.format_tally(app.cfg, t))
     if t.winner is None:
         print("nobody voted: the meeting's theme is unchanged")
         return

@@ -22,11 +22,11 @@ from mailer.transport import MaildirTransport, SmtpTransport, Transport
 from db.app import App
 from pioniers.background import BackgroundDelivery
 from db.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
+from network.tasks import network_tasks
 from pioniers.filemodes import readable_by_others
-from pioniers.network import network_tasks
 from base.oauth import imap_tokens, smtp_tokens
-from pioniers.privacy import purge_expired
-from pioniers.reminders import queue_reminders
+from network.privacy import purge_expired
+from network.reminders import queue_reminders
 
 log = logging.getLogger("pioniers.service")
 PURGE_EVERY = dt.timedelta(days=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from db.migrate import upgrade
 from db.app import App
 from base.config import load_config
-from pioniers.meetings import add_meeting
+from network.meetings import add_meeting
 from pioniers.service import poll_once
 
 REG = "aanmelden@pioniers.test"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from db.models import Member
 from helpers import ORGANISER
-from pioniers.members import add_member
+from network.members import add_member
 
 POST = "nieuws@pioniers.test"
 BOUNCES = "bounces@pioniers.test"

@@ -2,7 +2,7 @@
 join over time, a few other public bodies, people with roles, cancellations and waiting lists.
 
 Deterministic (a seeded Random), written straight into the database, and it returns what the figures must be,
-computed here independently of pioniers/network_stats.py.
+computed here independently of network/stats.py.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from db.models import Meeting, Registration
 from helpers import REG, mail, parts, text_of
-from pioniers.meetings import cancel_meeting, update_meeting
+from network.meetings import cancel_meeting, update_meeting
 
 DAY = dt.date(2027, 3, 18)
 

@@ -9,7 +9,7 @@ from collections import Counter
 from helpers import REG
 from list_helpers import add_members, list_copies, text_part
 from mailer.fanout import Fanout, finish_announcements
-from pioniers import announcements as ann_ops
+from network import announcements as ann_ops
 from pioniers.service import make_transport
 
 

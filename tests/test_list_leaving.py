@@ -9,7 +9,7 @@ from sqlalchemy import select
 from db.models import Member
 from helpers import ORGANISER, mail
 from list_helpers import add_members, list_copies, member, post, received, reply_to, text_part, token_of
-from pioniers.meetings import update_meeting
+from network.meetings import update_meeting
 
 CORPUS = Path(__file__).parent / "corpus" / "bounces"
 

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from db.models import Person
 from helpers import mail
 from list_helpers import html_part, received, reply_to, text_part
-from pioniers import cli, network
-from pioniers.exports import attendee_rows
-from pioniers.privacy import forget
+from network import profiles
+from pioniers import cli
+from network.exports import attendee_rows
+from network.privacy import forget
 
 PEOPLE = [("Anna de Vries <anna@utrecht.nl>", "anna@utrecht.nl"), ("Bert Bakker <bert@schiedam.nl>", "bert@schiedam.nl"),
           ("Carla <carla@rijk.example>", "carla@rijk.example"), ("Dirk <dirk@zwolle.nl>", "dirk@zwolle.nl")]
@@ -122,5 +123,5 @@ def test_profile_from_a_stranger_needs_a_human_and_no_list_when_alone(world):
     assert outcomes["iemand@example.org"][0] == "attention" and "never registered" in outcomes["iemand@example.org"][1]
     assert outcomes["anna@utrecht.nl"][0] == "processed" and "consent" in outcomes["anna@utrecht.nl"][1]
     # The only consenting attendee gets no (empty) list.
-    assert network.queue_participant_lists(world.app) == 0
+    assert profiles.queue_participant_lists(world.app) == 0
     assert not [m for _, m, _ in received(world) if str(m["Subject"]).startswith("Wie komen er")]

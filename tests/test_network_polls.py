@@ -11,8 +11,9 @@ from db import registry
 from db.models import InboundMessage, Meeting, Poll, Proposal, Registration, Vote
 from helpers import ORGANISER, mail
 from list_helpers import add_members, list_copies, post, received, reply_to, text_part
-from pioniers import cli, cli_network, network
-from pioniers.meetings import UserError
+from network import polls
+from pioniers import cli, cli_network
+from network.meetings import UserError
 
 SUBJECT = "Thema's Pioniersnetwerk 16 september 2027"
 POLL_TEXT = ("Beste leden,\n\nWaar gaat de bijeenkomst in Zwolle over? Kies mee:\n\n"
@@ -83,7 +84,7 @@ def test_poll_by_mail_votes_by_reply_proposal_result_and_updated_invite(world):
     with world.app.sm.begin() as s:
         votes = {v.email: v for v in s.scalars(select(Vote))}
         assert set(votes) == {"anna@utrecht.nl", "bert@schiedam.nl", "carla@rijk.example", "eva@delft.nl"}
-        t = network.tally(s, poll)
+        t = polls.tally(s, poll)
         assert [(r.position, r.votes) for r in t.rows] == [(1, 0), (2, 3), (3, 1)]
         assert votes["eva@delft.nl"].revision == 2
         assert [p.text for p in s.scalars(select(Proposal))] == ["Digitale inclusie in de wijk"]
@@ -204,6 +205,6 @@ def test_poll_checks(world, options, closes, problem):
     with world.app.sm.begin() as s:
         meeting = registry.meeting_on(s, dt.date(2027, 9, 16))
         with pytest.raises(UserError, match=problem):
-            network.create_poll(s, world.app, meeting, options,
+            polls.create_poll(s, world.app, meeting, options,
                                 dt.date.fromisoformat(closes) if closes else None, created_by="")
         assert s.scalar(select(Poll.id)) is None  # nothing written before the checks

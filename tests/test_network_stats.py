@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from db.models import MeetingSummary, Registration
 from network_data import MUNICIPALITIES, populate
-from pioniers import network_stats
-from pioniers.privacy import purge_expired
+from network import stats as network_stats
+from network.privacy import purge_expired
 
 PLANNED = dt.date(2027, 3, 18)  # after the world's clock (1 February 2027)
 

@@ -120,7 +120,7 @@ class OAuthWorld:
         upgrade(self.app.sm.kw["bind"])
 
     def meeting(self) -> None:
-        from pioniers.meetings import add_meeting
+        from network.meetings import add_meeting
 
         add_meeting(self.app, dt.date(2027, 3, 18), "14:00", "17:00", "Stadskantoor, Stadserf 1, Schiedam",
                     "Gemeente Schiedam", "Open data", None)

@@ -188,7 +188,7 @@ def test_forget_removes_everything_and_keeps_only_a_hash(world):
     world.deliver(mail(sender="Jan <jan@schiedam.nl>"))
     world.deliver(mail(sender="Piet <piet@utrecht.nl>"))
     world.poll()
-    from pioniers.privacy import forget
+    from network.privacy import forget
 
     report = forget(world.app, "JAN@schiedam.nl")
     assert report.removed["person"] == 1 and report.removed["registrations"] == 1
@@ -207,7 +207,7 @@ def test_retention_removes_personal_data_after_the_meeting(tmp_path, db_url, mai
     world.meeting("2027-03-18")
     world.deliver(mail(sender="jan@schiedam.nl"))
     world.poll()
-    from pioniers.privacy import purge_expired
+    from network.privacy import purge_expired
 
     world.clock.now = dt.datetime(2027, 4, 1, tzinfo=dt.timezone.utc)  # two weeks after: kept
     assert purge_expired(world.app).registrations == 0

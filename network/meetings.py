@@ -1,4 +1,5 @@
-"""Organisers' meeting commands: add, list, update (everyone hears what changed), cancel."""
+"""Organisers' meeting commands: add, list, update (everyone hears what changed), cancel; and the waiting list
+moving up when a place comes free (a cancellation by mail, a larger capacity)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from base.errors import PioniersError
 from db import registry
@@ -124,10 +126,17 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
                                       template="meeting_update", person=reg.person, now=app.now(), meeting=m,
                                       invite_method="REQUEST", auto_reply=False, changes=changes)
         if capacity is not None:
-            from inbox.handlers import promote_waitlisted
-
             promote_waitlisted(session, app, m)
         return changes, queued
+
+
+def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> int:
+    """Fill free places from the waiting list; each promoted attendee gets the invite. Returns how many."""
+    promoted = registry.fill_from_waitlist(session, meeting, app.now())
+    for reg in promoted:
+        send_letter(session, app.cfg, key=f"promoted:{reg.id}:{reg.updated_at.isoformat()}",
+                    template="promoted", person=reg.person, now=app.now(), meeting=meeting, invite_method="REQUEST")
+    return len(promoted)
 
 
 def cancel_meeting(app: App, day: dt.date, reason: str) -> int:

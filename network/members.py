@@ -14,7 +14,7 @@ from db import members
 from db.models import Member, Person
 from db.app import App
 from base.config import Config
-from pioniers.meetings import UserError
+from network.meetings import UserError
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 

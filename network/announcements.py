@@ -64,7 +64,7 @@ def create(session: Session, app: App, src: listmail.Source, posted_by: str,
            reply_to: str | None = None) -> Announcement:
     """A held announcement. A meeting reference makes replies register: Reply-To is the registration
     address and the subject keeps the reference; otherwise replies go to the organiser who posted.
-    An explicit reply_to wins (a theme poll: replies are votes, see pioniers/network.py)."""
+    An explicit reply_to wins (a theme poll: replies are votes, see network/polls.py)."""
     cfg = app.cfg
     meeting = referenced_meeting(session, cfg, src.subject, src.text, app.today())
     if meeting is not None:

@@ -1,7 +1,7 @@
 """Figures for the initiators' reports to the ministry: per meeting, who hosted, and how the network grows.
 
 Only organisations and counts, never a person. Registrations are removed retention_days after a meeting
-(pioniers/privacy.py), so before that the purge calls archive_meetings(): each meeting's figures are kept in
+(network/privacy.py), so before that the purge calls archive_meetings(): each meeting's figures are kept in
 meeting_summaries, and stats over years of meetings read those. "Attended" means confirmed for a meeting that
 has taken place (attendance itself is not registered); a municipality is an organisation "Gemeente X".
 """
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from db import registry
 from db.models import Meeting, MeetingSummary, Person, Registration
 from db.app import App
-from pioniers.meetings import UserError
+from network.meetings import UserError
 
 ROLE_ORDER = ("pioneer", "learner", "meedenker", "")
 

@@ -19,7 +19,7 @@ from db.models import (
     Registration,
 )
 from db.session import rowcount
-from pioniers import network, network_stats
+from network import polls, stats
 from db.app import App
 from base.hashing import address_hash
 
@@ -55,7 +55,7 @@ def forget(app: App, email: str) -> ForgetReport:
         report.removed["list deliveries"] = rowcount(session, delete(Delivery).where(Delivery.email == email))
         report.removed["list tokens"] = rowcount(session, delete(ListToken).where(ListToken.email == email))
         report.removed["list membership"] = rowcount(session, delete(Member).where(Member.email == email))
-        report.removed.update(network.forget_address(session, email))
+        report.removed.update(polls.forget_address(session, email))
         if session.get(Forgotten, address_hash(email)) is None:
             session.add(Forgotten(address_hash=address_hash(email), forgotten_at=app.now()))
     return report
@@ -77,8 +77,8 @@ def purge_expired(app: App) -> PurgeReport:
     report = PurgeReport()
     with app.sm.begin() as session:
         old_meetings = select(Meeting.id).where(Meeting.date < cutoff_day)
-        network_stats.archive_meetings(session, old_meetings, app.now())  # the figures stay, without names
-        network.purge_votes(session, old_meetings)
+        stats.archive_meetings(session, old_meetings, app.now())  # the figures stay, without names
+        polls.purge_votes(session, old_meetings)
         report.registrations = rowcount(session, delete(Registration).where(Registration.meeting_id.in_(old_meetings)))
         # Raw bodies and who-said-what go; the row stays so the message is never processed twice.
         report.raw_messages = rowcount(session,

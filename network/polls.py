@@ -1,32 +1,30 @@
-"""The network itself: themes chosen together (polls), who is who, and the participant list.
+"""Themes chosen together: theme polls, votes and proposals, the tally, and closing a poll.
 
 Used by inbox/network_handlers.py (mail), pioniers/cli_network.py (commands) and the service loop
-(network_tasks: polls past their closing date are closed, participant lists go out a few days before).
+(network/tasks.py: polls past their closing date are closed).
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from db import registry
-from db.models import Announcement, Meeting, Person, Poll, PollOption, Proposal, Registration, Vote
-from db.session import rowcount
+from base.config import Config
 from base.text import scrub
-from inbox.network_rules import Profile
+from db import registry
+from db.app import App
+from db.models import Announcement, Meeting, Poll, PollOption, Proposal, Vote
+from db.session import rowcount
 from mailer import format as fmt
 from mailer import listmail
 from mailer.compose import _environment, render
-from mailer.letters import meeting_view, send_letter
-from pioniers import announcements as ann_ops
-from db.app import App
-from base.config import Config
-from pioniers.meetings import UserError
+from mailer.letters import meeting_view
+from network import announcements as ann_ops
+from network.meetings import UserError, update_meeting
 
 log = logging.getLogger("pioniers.network")
 
@@ -34,24 +32,12 @@ OPEN, CLOSING, CLOSED, DISCARDED = "open", "closing", "closed", "discarded"
 MAX_OPTIONS = 20
 MAX_OPTION = 200
 
-ROLE_LABELS = {
-    "nl": {"pioneer": "pionier", "learner": "lerende", "meedenker": "meedenker", "": "onbekend"},
-    "en": {"pioneer": "pioneer", "learner": "learner", "meedenker": "meedenker", "": "unknown"},
-}
-
-
-def role_label(cfg: Config, role: str) -> str:
-    return ROLE_LABELS[cfg.network.language].get(role, role)
-
 
 def poll_address(cfg: Config, poll_id: int) -> str:
     """nieuws+poll-ID@domain: the Reply-To of a poll's announcement; whatever the subject becomes, a reply
     to it names the poll."""
     local, _, domain = cfg.post_address.partition("@")
     return f"{local}+poll-{poll_id}@{domain}"
-
-
-# --- polls -----------------------------------------------------------------------------------------
 
 
 def options_of(session: Session, poll: Poll) -> list[PollOption]:
@@ -266,8 +252,6 @@ def find_poll(session: Session, day: dt.date) -> Poll:
 def close_poll(app: App, poll_id: int) -> tuple[Tally, list[str], int]:
     """Stop the votes, set the winning theme on the meeting (attendees get the updated invite), tell the
     organisers. Safe to repeat: a poll left 'closing' by a crash is finished by the next run."""
-    from pioniers.meetings import update_meeting
-
     with app.sm.begin() as session:
         poll = session.get(Poll, poll_id, with_for_update=True)
         assert poll is not None
@@ -310,88 +294,6 @@ def close_due_polls(app: App) -> int:
         except UserError as exc:  # e.g. the meeting moved onto another's date: a human decides
             log.warning("theme poll #%s not closed: %s", poll_id, exc)
     return len(due)
-
-
-# --- who is who ------------------------------------------------------------------------------------
-
-
-def apply_profile(person: Person, profile: Profile, now: dt.datetime) -> list[str]:
-    """Record what the person said about themselves; returns what changed."""
-    changed = []
-    if profile.role and profile.role != person.role:
-        person.role = profile.role
-        changed.append("role")
-    if profile.topic and profile.topic != person.topic:
-        person.topic = profile.topic
-        changed.append("topic")
-    if profile.consent is not None and profile.consent != person.share_consent:
-        person.share_consent, person.consent_at = profile.consent, now
-        changed.append("consent" if profile.consent else "consent withdrawn")
-    return changed
-
-
-def profile_context(cfg: Config, person: Person) -> dict[str, Any]:
-    return {"role": role_label(cfg, person.role) if person.role else "", "topic": person.topic,
-            "consent": person.share_consent}
-
-
-def role_counts(session: Session) -> dict[int, Counter[str]]:
-    """Confirmed attendees per meeting by role ('' = not said)."""
-    rows = session.execute(select(Registration.meeting_id, Person.role, func.count(Registration.id))
-                           .join(Person, Person.id == Registration.person_id)
-                           .where(Registration.status == registry.CONFIRMED)
-                           .group_by(Registration.meeting_id, Person.role))
-    out: dict[int, Counter[str]] = {}
-    for meeting_id, role, n in rows:
-        out.setdefault(meeting_id, Counter())[role or ""] += n
-    return out
-
-
-# --- the participant list --------------------------------------------------------------------------
-
-
-def participant_view(cfg: Config, person: Person) -> dict[str, str]:
-    """What others see: never an address."""
-    return {"name": scrub(person.name) or ("(naam onbekend)" if cfg.network.language == "nl" else "(no name)"),
-            "organisation": scrub(person.organisation), "role": role_label(cfg, person.role) if person.role else "",
-            "topic": scrub(person.topic)}
-
-
-def consenting_attendees(session: Session, meeting: Meeting) -> list[Person]:
-    return list(session.scalars(
-        select(Person).join(Registration, Registration.person_id == Person.id)
-        .where(Registration.meeting_id == meeting.id, Registration.status == registry.CONFIRMED,
-               Person.share_consent.is_(True))
-        .order_by(Person.name, Person.id)))
-
-
-def queue_participant_lists(app: App) -> int:
-    """participant_list_days before a meeting, each consenting attendee gets the other consenting attendees.
-    Someone who consents later still gets it (until the day before); nobody gets it twice."""
-    cfg, days = app.cfg, app.cfg.network.participant_list_days
-    if days <= 0:
-        return 0
-    today = app.today()
-    queued = 0
-    with app.sm.begin() as session:
-        meetings = list(session.scalars(select(Meeting).where(
-            Meeting.status == "scheduled", Meeting.date > today, Meeting.date <= today + dt.timedelta(days=days))))
-        for meeting in meetings:
-            people = consenting_attendees(session, meeting)
-            for person in people:
-                others = [participant_view(cfg, p) for p in people if p.id != person.id]
-                if not others:
-                    continue
-                key = f"participants:{meeting.id}:{meeting.date.isoformat()}:{person.id}"
-                queued += send_letter(session, cfg, key=key, template="participant_list", person=person,
-                                      now=app.now(), meeting=meeting, auto_reply=False, participants=others,
-                                      days=(meeting.date - today).days)
-    return queued
-
-
-def network_tasks(app: App) -> int:
-    """What the service does each round for the network: close due polls, queue participant lists."""
-    return close_due_polls(app) + queue_participant_lists(app)
 
 
 # --- privacy ---------------------------------------------------------------------------------------

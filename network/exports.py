@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from db.models import Registration
 from db.app import App
-from pioniers.meetings import _require
-from pioniers.network import role_label
+from network.meetings import _require
+from network.profiles import role_label
 
 COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat", "role"]
 _STATUS_ORDER = {"confirmed": 0, "waitlisted": 1, "cancelled": 2}
