@@ -1,91 +1,20 @@
 """Message in, decision out: what an incoming message asks for. Pure; no database, no network.
 
-The checks run in the order of CHECKS below; the first that returns a Decision wins.
+The checks run in the order of CHECKS below; the first that returns a Decision wins. Most come from the rule
+modules (registration_rules, listrules, network_rules); the few that guard them all are here.
 """
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
+from inbox import listrules, network_rules, registration_rules
 from inbox.auth import dmarc_failed
-from base.dates import find_any_date_refs, find_date_refs, resolve
+from inbox.decision import ATTENTION, CALENDAR_REPLY, IGNORE, Context, Decision
+from inbox.decision import MeetingInfo  # noqa: F401  (decide()'s input, as inbox/runner.py builds it: d.MeetingInfo)
 from inbox.loops import no_reply_reason, reply_suppressed
 from inbox.message import Incoming
-from inbox.text import may_contain, strip_prefixes
 from mailer.ics import parse_itip
-
-# Actions, each handled by one function in inbox/handlers.py.
-REGISTER = "register"
-CANCEL = "cancel"
-UNKNOWN_DATE = "unknown_date"
-PAST_MEETING = "past_meeting"
-CALENDAR_REPLY = "calendar_reply"
-IGNORE = "ignore"  # processed, nothing to do and nothing to answer
-ATTENTION = "attention"  # a human should look at it
-
-
-@dataclass(frozen=True)
-class MeetingInfo:
-    date: dt.date
-    uid: str
-    status: str = "scheduled"
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the decider may know besides the message."""
-
-    network_name: str
-    own_addresses: frozenset[str]
-    own_domain: str
-    meetings: Sequence[MeetingInfo]
-    today: dt.date
-    authserv_id: str | None = None
-    post_address: str = ""  # the mailing list's address (inbox/listrules.py)
-    bounce_address: str = ""
-    organisers: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: str
-    reason: str
-    meeting_date: dt.date | None = None
-    may_reply: bool = True  # False: act, but send nothing back
-    partstat: str = ""  # for calendar replies
-    detail: str = ""  # e.g. the token of a list reply (inbox/listrules.py)
-
-
-# Cancellation, as people write it. Kept precise: "niet" alone is no cancellation.
-_CANCEL = re.compile(
-    r"""\b(
-        afmeld(en|ing)(?!\s+(voor\s+de\s+)?(nieuwsbrief|mailinglijst|lijst))
-      | afzeggen | zeg\w*\s+(\w+\s+){0,2}af\b
-      | ik\s+(moet|wil)\s+(me\s+)?(helaas\s+)?(afmelden|afzeggen|annuleren)
-      | (kan|kom)\s+(\w+\s+){0,3}(toch\s+)?niet\s+(\w+\s+){0,2}(komen|aanwezig\s+zijn|aansluiten|deelnemen|erbij\s+zijn)
-      | ben\s+(\w+\s+){0,2}verhinderd | helaas\s+verhinderd
-      | (zal|ben)\s+er\s+(\w+\s+){0,2}niet\s+bij\b
-      | aanmelding\s+(\w+\s+){0,2}(intrekken|annuleren|terugtrekken|cancelen)
-      | (trek|annuleer)\s+(\w+\s+){0,2}aanmelding
-      | cancel(\s+my\s+registration)?\b | unregister
-      | can(no|')t\s+(make\s+it|attend|come)
-    )""",
-    re.IGNORECASE | re.VERBOSE,
-)
-# Every branch of _CANCEL holds one of these words: text without any is no cancellation (the regex is slow).
-_CANCEL_WORDS = ("afmeld", "zeg", "annule", "niet", "verhinderd", "trek", "can", "unregister")
-
-
-def is_cancellation(text: str) -> bool:
-    return may_contain(text, _CANCEL_WORDS) and bool(_CANCEL.search(text))
-
-
-def asks_to_cancel(msg: Incoming) -> bool:
-    """The subject or the sender's own text says they cancel."""
-    return is_cancellation(strip_prefixes(msg.subject) + "\n" + msg.own_text[:5000])
 
 
 def _check_sender(msg: Incoming, ctx: Context) -> Decision | None:
@@ -129,65 +58,6 @@ def _check_calendar_reply(msg: Incoming, ctx: Context) -> Decision | None:
     return Decision(IGNORE, "calendar reply for an unknown meeting", may_reply=False)
 
 
-def _meeting_request(msg: Incoming, ctx: Context) -> Decision | None:
-    subject = strip_prefixes(msg.subject)
-    refs = find_date_refs(subject, ctx.network_name)
-    source = "subject"
-    if not refs:
-        refs = find_date_refs(msg.own_text[:5000], ctx.network_name)
-        source = "body"
-    if not refs:
-        return None
-    dates = [m.date for m in ctx.meetings if m.status == "scheduled"]
-    all_dates = [m.date for m in ctx.meetings]
-    cancelling = is_cancellation(subject) or is_cancellation(msg.own_text[:5000])
-    action = CANCEL if cancelling else REGISTER
-    resolved = None
-    for ref in refs:
-        resolved = resolve(ref, all_dates, ctx.today)
-        if resolved in dates:
-            break
-    if resolved is None or resolved not in dates:
-        shown = resolved.isoformat() if resolved else "an invalid date"
-        return Decision(UNKNOWN_DATE, f"{shown} ({source}) is no scheduled meeting", resolved)
-    if resolved < ctx.today:
-        return Decision(PAST_MEETING, f"meeting {resolved} has taken place", resolved)
-    return Decision(action, f"{action} for {resolved} (date in {source})", resolved)
-
-
-_SIGN_UP = re.compile(r"\b(aanmeld\w*|meld\w*\s+(mij|me|ik)\b|inschrijv\w*|deelname|register\w*|sign\s*up)",
-                      re.IGNORECASE)
-
-
-def _check_date_without_name(msg: Incoming, ctx: Context) -> Decision | None:
-    """'Aanmelding 18 september 2018' without the network's name: the mailbox is ours, so a subject that
-    asks to sign up (or off) for the exact date of a scheduled, upcoming meeting is clear enough."""
-    subject = strip_prefixes(msg.subject)
-    cancelling = is_cancellation(subject)
-    if not (cancelling or _SIGN_UP.search(subject)):
-        return None
-    upcoming = [m.date for m in ctx.meetings if m.status == "scheduled" and m.date >= ctx.today]
-    for ref in find_any_date_refs(subject):
-        day = resolve(ref, upcoming, ctx.today)
-        if day in upcoming:
-            action = CANCEL if cancelling else REGISTER
-            return Decision(action, f"{action} for {day} (date in subject, without the network name)", day)
-    return None
-
-
-def _check_reply_to_us(msg: Incoming, ctx: Context) -> Decision | None:
-    """A cancellation that names no date, in reply to one of our mails: only clear when one meeting is open."""
-    if not asks_to_cancel(msg):
-        return None
-    upcoming = [m for m in ctx.meetings if m.status == "scheduled" and m.date >= ctx.today]
-    if len(upcoming) == 1:
-        return Decision(CANCEL, f"cancel for {upcoming[0].date} (the only open meeting)", upcoming[0].date)
-    return Decision(ATTENTION, "cancellation without a recognisable meeting date")
-
-
-from inbox import listrules  # noqa: E402  (it imports this module lazily)
-from inbox import network_rules  # noqa: E402  (theme polls and who is who; imports this module lazily)
-
 CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
     _check_sender,  # nothing can be done without an address
     listrules.check_bounce,  # bounces of list mail: counted, never answered (they are machine mail)
@@ -198,9 +68,9 @@ CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
     listrules.check_list_mail,  # approval replies, posts, (un)subscribe: before any date is read
     _check_calendar_reply,  # Accept / Decline / Tentative from Outlook and Gmail
     network_rules.check_profile,  # "rol: pionier", "ja, deel mijn gegevens" (also in a registration)
-    _meeting_request,  # "Pioniersnetwerk 18 september 2018" in subject or own text
-    _check_date_without_name,  # "Aanmelding 18 september 2018": the exact date of an open meeting
-    _check_reply_to_us,  # "ik kan toch niet komen" without a date
+    registration_rules.meeting_request,  # "Pioniersnetwerk 18 september 2018" in subject or own text
+    registration_rules.check_date_without_name,  # "Aanmelding 18 september 2018": the exact date of an open meeting
+    registration_rules.check_reply_to_us,  # "ik kan toch niet komen" without a date
 ]
 
 

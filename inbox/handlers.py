@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from db import lookups, registry
 from db.models import Forgotten, Meeting, Person
-from inbox import decide as d
+from inbox import decision as d
 from inbox.message import Incoming
 from network.members import subscribe_registrant
 from inbox.text import organisation_from_domain, organisation_from_signature

@@ -1,25 +1,21 @@
 """Message in, decision out, for the mailing list: bounces, tokens, posts, (un)subscribe. Pure functions.
 
 Each check has the signature of those in inbox/decide.py CHECKS, where they are listed in order.
-inbox.decide is imported inside the functions only: decide.py lists these checks, so a module-level
-import would be circular.
 """
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 from email.message import Message
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from flufl.bounce import all_failures
 
+from inbox.decision import IGNORE, Context, Decision
 from inbox.loops import by_headers, content_type, has_header, mailboxes, no_reply_reason, raw_values
 from inbox.text import may_contain, strip_prefixes
 
 if TYPE_CHECKING:
-    from inbox.decide import Context, Decision
     from inbox.message import Incoming
 
 # Actions, each handled by one function in inbox/list_handlers.py.
@@ -49,13 +45,6 @@ _SUBSCRIBE = re.compile(
 _LIST_WORDS = ("uitschrijv", "subscribe", "nieuwsbrief", "mailinglijst")
 _NO = re.compile(r"^\W*(nee|neen|no|annuleer|annuleren|niet\s+versturen|niet\s+verzenden|cancel|discard)\b",
                  re.IGNORECASE)
-
-
-@functools.cache
-def _decide() -> ModuleType:
-    """inbox.decide, imported on first use and then kept: an import statement in a check that runs for every
-    message costs about a microsecond each time."""
-    return importlib.import_module("inbox.decide")
 
 
 def recipients(msg: Message) -> list[str]:
@@ -122,8 +111,6 @@ def check_bounce(msg: Incoming, ctx: Context) -> Decision | None:
     tags = tags_for(msg.msg, ctx.bounce_address) if ctx.bounce_address else None
     if tags is None and not looks_like_bounce(msg.msg):
         return None
-    from inbox.decide import IGNORE, Decision  # here, not above: most mail is no bounce
-
     permanent, temporary = permanent_failures(msg.msg)
     token = next((t for t in (tags or []) if re.fullmatch(r"[0-9a-f]{26}", t)), "")
     if permanent and token:
@@ -144,15 +131,14 @@ def check_unsubscribe_token(msg: Incoming, ctx: Context) -> Decision | None:
     for tag in tags_for(msg.msg, ctx.post_address) or [] if ctx.post_address else []:
         found = _TAG_TOKEN.match(tag)
         if found and found.group(1) == "unsubscribe":
-            from inbox.decide import Decision
-
             machine = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, own_msgid_domain=ctx.own_domain)
             return Decision(UNSUBSCRIBE_TOKEN, "unsubscribe by List-Unsubscribe address", may_reply=not machine,
                             detail=found.group(2))
     return None
 
 
-def _token_in(msg: Incoming, ctx: Context) -> str:
+def token_in(msg: Incoming, ctx: Context) -> str:
+    """The approval or confirmation token a reply carries (in a +tag or the subject); '' when none."""
     for tag in tags_for(msg.msg, ctx.post_address) or [] if ctx.post_address else []:
         found = _TAG_TOKEN.match(tag)
         if found and found.group(1) in ("approve", "confirm"):
@@ -185,9 +171,7 @@ def says_no(msg: Incoming) -> bool:
 
 def check_list_mail(msg: Incoming, ctx: Context) -> Decision | None:
     """Token replies, posts to the post address, and (un)subscribe requests. After the spoofing check."""
-    Decision = _decide().Decision
-
-    token = _token_in(msg, ctx)
+    token = token_in(msg, ctx)
     if token:
         if says_no(msg):
             return Decision(TOKEN_NO, "reply declining a list token", detail=token)

@@ -3,14 +3,14 @@
 Listed in inbox/decide.py CHECKS:
   check_poll     before listrules.check_list_mail: a reply to nieuws+poll-ID@ is a vote, not a post, and an
                  organiser's "Thema's Pioniersnetwerk <date>" post with a numbered list opens a poll;
-  check_profile  just before decide._meeting_request: "rol: pionier" in reply to the confirmation (whose
+  check_profile  just before registration_rules.meeting_request: "rol: pionier" in reply to the confirmation (whose
                  subject names the meeting) says who someone is; it is no new registration.
 
 How a vote finds its poll: the poll's announcement has Reply-To nieuws+poll-ID@ (the +tag survives any
 "RE:/Antw:" and subject edits) and keeps "Thema's Pioniersnetwerk <date>" in its subject, so a reply sent
 to the registration address instead still counts, but only when the sender's own text is an explicit vote
 ("2", "thema 2") or proposal ("voorstel: ..."). A plain "Pioniersnetwerk <date>" never has "Thema" in its
-subject and still registers. inbox.decide is imported inside the functions (it imports this module).
+subject and still registers.
 """
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING
 
 from base.text import scrub
 from inbox import listrules
+from inbox.decision import PAST_MEETING, REGISTER, Context, Decision
+from inbox.registration_rules import asks_to_cancel, meeting_request
 from base.dates import find_any_date_refs, find_date_refs, resolve
 from inbox.text import may_contain, strip_prefixes
 from network.profiles import Profile
 
 if TYPE_CHECKING:
-    from inbox.decide import Context, Decision
     from inbox.message import Incoming
 
 # Actions, each handled by one function in inbox/network_handlers.py.
@@ -313,9 +314,7 @@ def theme_date(subject: str, ctx: Context) -> dt.date | None:
 
 def check_poll(msg: Incoming, ctx: Context) -> Decision | None:
     """Theme polls: votes and proposals by reply, results on an organiser's request, polls opened by mail."""
-    Decision = listrules._decide().Decision
-
-    if listrules._token_in(msg, ctx):  # approval and confirmation replies are the list's business
+    if listrules.token_in(msg, ctx):  # approval and confirmation replies are the list's business
         return None
     subject = strip_prefixes(msg.subject)
     poll_id = poll_tag(msg, ctx)
@@ -345,11 +344,9 @@ def check_profile(msg: Incoming, ctx: Context) -> Decision | None:
     profile = parse_profile(msg.own_text)
     if profile.empty:
         return None
-    from inbox.decide import PAST_MEETING, REGISTER, Decision, _meeting_request, asks_to_cancel
-
     if asks_to_cancel(msg):
         return None
-    request = _meeting_request(msg, ctx)
+    request = meeting_request(msg, ctx)
     if request is None or request.action == PAST_MEETING:
         return Decision(PROFILE, f"who-is-who: {profile.describe()}")
     if request.action == REGISTER:

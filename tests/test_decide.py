@@ -6,7 +6,8 @@ import datetime as dt
 import pytest
 
 from helpers import REG, mail
-from inbox import decide as d
+from inbox import decision as d
+from inbox.decide import decide
 from inbox.message import parse_message
 
 TODAY = dt.date(2018, 8, 1)
@@ -22,7 +23,7 @@ def ctx(today: dt.date = TODAY) -> d.Context:
 
 
 def decide_raw(raw: bytes, today: dt.date = TODAY) -> d.Decision:
-    return d.decide(parse_message(raw), ctx(today))
+    return decide(parse_message(raw), ctx(today))
 
 
 @pytest.mark.parametrize("subject", [

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inbox import decide as d
+from inbox import decision as d
+from inbox.decide import decide
 from inbox import listrules as lr
 from inbox.message import parse_message
 from helpers import mail, write_config
@@ -32,7 +33,7 @@ CTX = d.Context(network_name="Pioniersnetwerk", own_addresses=frozenset({"aanmel
     ("postfix_delayed.eml", d.IGNORE, ""),  # a delay is no permanent failure
 ])
 def test_bounce_corpus(sample, action, detail):
-    decision = d.decide(parse_message((CORPUS / sample).read_bytes()), CTX)
+    decision = decide(parse_message((CORPUS / sample).read_bytes()), CTX)
     assert (decision.action, decision.detail) == (action, detail)
     assert decision.may_reply is False
 
@@ -63,14 +64,14 @@ def test_flufl_reads_the_failed_recipient_of_every_sample():
     ({"subject": "Pioniersnetwerk 18 maart 2027"}, d.UNKNOWN_DATE),  # a registration: not a list matter
 ])
 def test_list_decisions(kwargs, action):
-    decision = d.decide(parse_message(mail(**kwargs)), CTX)
+    decision = decide(parse_message(mail(**kwargs)), CTX)
     assert decision.action == action, decision
 
 
 def test_delivered_to_names_the_post_address_when_to_does_not():
     raw = mail(to="Iedereen <undisclosed-recipients:;>", sender="organisatie@pioniers.test",
                headers={"Delivered-To": "nieuws@pioniers.test"})
-    assert d.decide(parse_message(raw), CTX).action == lr.POST
+    assert decide(parse_message(raw), CTX).action == lr.POST
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from db.models import InboundMessage
 from helpers import REG, mail
-from inbox import decide as d
+from inbox import decision as d
+from inbox.decide import decide
 from inbox.handlers import HANDLERS
 from inbox.message import Incoming, parse_message
 from inbox.runner import process_message
@@ -98,7 +99,7 @@ def _plain(value: str) -> bool:
 def check(raw: bytes) -> tuple[Incoming, d.Decision]:
     """parse + decide must never raise and must give a known action with a reason; the values are safe."""
     msg = parse_message(raw)
-    decision = d.decide(msg, ctx())
+    decision = decide(msg, ctx())
     assert isinstance(decision, d.Decision)
     assert decision.action in KNOWN_ACTIONS, decision
     assert isinstance(decision.reason, str) and decision.reason.strip(), decision

@@ -6,8 +6,9 @@ import datetime as dt
 import pytest
 
 from helpers import ORGANISER, REG, mail
-from inbox import decide as d
+from inbox import decision as d
 from inbox import network_rules as nr
+from inbox.decide import decide as decide_incoming
 from inbox.message import parse_message
 
 TODAY = dt.date(2027, 8, 1)
@@ -24,7 +25,7 @@ def ctx() -> d.Context:
 
 
 def decide(raw: bytes) -> d.Decision:
-    return d.decide(parse_message(raw), ctx())
+    return decide_incoming(parse_message(raw), ctx())
 
 
 def outlook_reply(body: str, subject: str = "RE: " + SUBJECT, to: str = POLL, sender: str = "Anna <anna@utrecht.nl>"):
