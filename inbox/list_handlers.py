@@ -1,43 +1,27 @@
-"""Handlers for the mailing list's decisions (inbox/listrules.py), registered into inbox.handlers.HANDLERS.
-
-inbox.handlers is imported lazily (it imports this module to register the handlers).
+"""Handlers for the mailing list's decisions (inbox/listrules.py); the table at the bottom is merged into
+inbox/handlers.py HANDLERS.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 
 from db import members
 from db.models import Announcement, OutboundMessage
 from inbox import listrules as lr
+from inbox.job import Job, reply_allowed
 from mailer import listmail
-from mailer.outbox import auto_replies_since
 from network import announcements as ann_ops
-
-if TYPE_CHECKING:
-    from inbox.handlers import Job
 
 log = logging.getLogger("pioniers.list")
 
 
-def _allowed(job: Job) -> tuple[bool, str]:
-    """The same limits as every automatic reply (inbox/handlers.py)."""
-    if not job.decision.may_reply:
-        return False, "; no reply sent"
-    limits, now = job.app.cfg.limits, job.now
-    if auto_replies_since(job.session, now - dt.timedelta(days=1), job.msg.sender) >= limits.replies_per_address_per_day:
-        return False, "; no reply: daily limit for this address reached"
-    if auto_replies_since(job.session, now - dt.timedelta(hours=1)) >= limits.replies_per_hour:
-        return False, "; no reply: hourly reply limit reached"
-    return True, ""
-
-
 def _reply(job: Job, template: str, to: str = "", **context: Any) -> str:  # forwarded as list_letter's
-    allowed, note = _allowed(job)
+    allowed, note = reply_allowed(job)
     if not allowed:
         return note
     ann_ops.list_letter(job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template,
@@ -125,7 +109,7 @@ def handle_subscribe(job: Job) -> tuple[str, str]:
     # Double opt-in: one confirmation request a day at most, so nobody can be flooded by requests in their name.
     if members.recent_token(job.session, "confirm", member.email, now - dt.timedelta(days=1)):
         return "processed", "subscription requested again; confirmation already sent today"
-    allowed, note = _allowed(job)
+    allowed, note = reply_allowed(job)
     if not allowed:
         return "processed", "subscription requested" + note
     token = members.issue_token(job.session, "confirm", member.email, now, dt.timedelta(hours=cfg.list.approval_hours))

@@ -1,19 +1,19 @@
-"""Handlers for the network's decisions (inbox/network_rules.py), registered into inbox.handlers.HANDLERS.
-
-inbox.handlers is imported lazily (it imports this module to register the handlers).
+"""Handlers for the network's decisions (inbox/network_rules.py); the table at the bottom is merged into
+inbox/handlers.py HANDLERS.
 """
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import select
 
 from db import registry
 from db.models import Meeting, Poll, PollOption
 from inbox import network_rules as nr
-from inbox.list_handlers import _allowed
+from inbox.job import Job, reply_allowed
+from inbox.registration_handlers import handle_register
 from mailer import format as fmt
 from mailer import listmail
 from mailer.letters import meeting_view, send_letter
@@ -21,13 +21,10 @@ from network import announcements as ann_ops
 from network import polls, profiles
 from network.meetings import UserError
 
-if TYPE_CHECKING:
-    from inbox.handlers import Job
-
 
 def _letter(job: Job, template: str, reply_to: str = "", **context: Any) -> str:
     """The one reply to this message, through the list's letter (the sender need not be a Person)."""
-    allowed, note = _allowed(job)
+    allowed, note = reply_allowed(job)
     if not allowed:
         return note
     ann_ops.list_letter(job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template, to=job.msg.sender,
@@ -142,8 +139,6 @@ def handle_poll_results(job: Job) -> tuple[str, str]:
 
 
 def handle_profile(job: Job) -> tuple[str, str]:
-    from inbox.handlers import handle_register
-
     session, cfg = job.session, job.app.cfg
     profile = nr.parse_profile(job.msg.own_text)
     person = registry.find_person(session, job.msg.sender)
@@ -164,7 +159,7 @@ def handle_profile(job: Job) -> tuple[str, str]:
     changed = profiles.apply_profile(person, profile, job.now)
     if not changed:
         return "processed", "who-is-who unchanged: already acknowledged, no reply"
-    allowed, note = _allowed(job)
+    allowed, note = reply_allowed(job)
     if allowed:
         send_letter(session, cfg, key=f"reply:{job.row_id}", template="profile_ack", person=person, now=job.now,
                     in_reply_to=job.msg.message_id, references=job.msg.references,

@@ -19,7 +19,8 @@ from sqlalchemy import bindparam, insert, select, update
 from db import lookups, pending
 from db.models import FolderState, InboundMessage, Meeting, table
 from inbox import decide as d
-from inbox.handlers import HANDLERS, Job, ReplyBudget
+from inbox.handlers import HANDLERS
+from inbox.job import Job, ReplyBudget
 from inbox.message import Incoming, parse_message
 from inbox.sources import RawMessage, Source
 from db.app import App

@@ -1,0 +1,173 @@
+"""Handlers for registering and cancelling (inbox/registration_rules.py), calendar replies, and what needs no
+action or a person. Each changes the database and queues the reply, inside the caller's transaction; the table
+at the bottom is merged into inbox/handlers.py HANDLERS.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+from sqlalchemy import delete
+
+from base.hashing import address_hash
+from db import lookups, registry
+from db.models import Forgotten, Meeting, Person
+from inbox import decision as d
+from inbox.job import Job, ReplyBudget
+from inbox.message import Incoming
+from inbox.text import organisation_from_domain, organisation_from_signature
+from mailer.format import long_date
+from mailer.letters import meeting_ref, open_meetings, send_letter
+from network.meetings import promote_waitlisted
+from network.members import subscribe_registrant
+
+log = logging.getLogger("pioniers.inbox")
+
+
+def organisation_of(msg: Incoming) -> str:
+    return organisation_from_signature(msg.own_text) or organisation_from_domain(msg.sender.rpartition("@")[2]) or ""
+
+
+def _may_reply(job: Job) -> tuple[bool, str]:
+    if not job.decision.may_reply:
+        return False, ""
+    if job.budget is None:
+        job.budget = ReplyBudget(job.app, job.session)
+    note = job.budget.take(job.msg.sender)
+    return not note, note
+
+
+def _reply(job: Job, person: Person, template: str, meeting: Meeting | None = None,
+           invite: str | None = None, **context: Any) -> str:  # forwarded as send_letter's **context
+    """Queue the one reply to this message (if allowed); returns a note for the reason column."""
+    allowed, note = _may_reply(job)
+    if not allowed:
+        if note:
+            log.warning("reply to message %s suppressed%s", job.row_id, note)
+        return note or "; no reply sent"
+    send_letter(
+        job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template, person=person, now=job.now,
+        meeting=meeting, invite_method=invite, in_reply_to=job.msg.message_id, references=job.msg.references,
+        **context,
+    )
+    return ""
+
+
+def _person(job: Job) -> Person:
+    return registry.upsert_person(job.session, job.msg.sender, job.msg.name, organisation_of(job.msg), job.now)
+
+
+def _transient_person(job: Job) -> Person:
+    """Someone we answer but do not store (no registration: nothing to keep under the AVG)."""
+    existing = registry.find_person(job.session, job.msg.sender)
+    return existing or Person(email=job.msg.sender, name=job.msg.name, organisation="")
+
+
+def answers_our_mail(msg: Incoming, domain: str) -> bool:
+    """In-Reply-To / References name one of our own Message-IDs."""
+    return any(ref.lower().endswith(f"@{domain}>") for ref in msg.references)
+
+
+def handle_register(job: Job) -> tuple[str, str]:
+    assert job.decision.meeting_date is not None  # decide sets it for REGISTER; the meeting is asserted below
+    meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
+    assert meeting is not None
+    person = _person(job)
+    # Writing to us again after being forgotten is a new request: they may be mailed about it again.
+    digest = address_hash(person.email)
+    lk = lookups.get(job.session)
+    if lk is None or lk.forgotten.get(digest, True):  # known not to be there: nothing to delete
+        job.session.execute(delete(Forgotten).where(Forgotten.address_hash == digest))
+    result = registry.register(job.session, meeting, person, job.now)
+    if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.domain):
+        # Someone already registered replying to our mail has a question or remark, not a second sign-up:
+        # a person should read it (an "already registered" auto-reply would leave it unanswered).
+        return "attention", f"{result.outcome} for {meeting.date}: a reply to our mail, for a person to read"
+    on_list = subscribe_registrant(job.session, job.app.cfg, person, job.now)
+    if result.outcome == "confirmed":
+        note = _reply(job, person, "confirmation", meeting, "REQUEST", list_subscribed=on_list)
+    elif result.outcome == "already_confirmed":
+        note = _reply(job, person, "already_registered", meeting, "REQUEST")
+    else:  # waitlisted, now or before
+        note = _reply(job, person, "waitlisted", meeting, position=result.position)
+    return "processed", f"{result.outcome} for {meeting.date}{note}"
+
+
+def handle_cancel(job: Job) -> tuple[str, str]:
+    assert job.decision.meeting_date is not None  # decide sets it for CANCEL; the meeting is asserted below
+    meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
+    assert meeting is not None
+    person = registry.find_person(job.session, job.msg.sender)
+    previous = registry.cancel(job.session, meeting, person, job.now) if person else None
+    if previous is None:
+        note = _reply(job, _transient_person(job), "not_registered", meeting)
+        return "processed", f"cancel for {meeting.date}: was not registered{note}"
+    assert person is not None
+    # Only a confirmed attendee has the meeting in their calendar; a CANCEL invite takes it out.
+    in_calendar = previous == registry.CONFIRMED
+    if in_calendar:
+        meeting.sequence += 1  # a CANCEL must outrank every REQUEST they hold; a later one outranks it again
+    note = _reply(job, person, "cancelled", meeting, "CANCEL" if in_calendar else None, with_invite=in_calendar)
+    promote_waitlisted(job.session, job.app, meeting)
+    return "processed", f"cancelled ({previous}) for {meeting.date}{note}"
+
+
+def handle_calendar_reply(job: Job) -> tuple[str, str]:
+    partstat = job.decision.partstat
+    lock = partstat == "DECLINED"
+    # decide always sets the date of a calendar reply; a None would find no meeting, handled below
+    meeting = registry.meeting_on(job.session, cast(dt.date, job.decision.meeting_date), lock=lock)
+    person = registry.find_person(job.session, job.msg.sender)
+    reg = registry.registration_of(job.session, meeting, person) if meeting and person else None
+    if reg is None or meeting is None or person is None:
+        return "processed", f"calendar reply {partstat} from someone not registered"
+    reg.partstat = partstat
+    if partstat != "DECLINED":
+        return "processed", f"calendar reply {partstat} recorded for {meeting.date}"
+    if registry.cancel(job.session, meeting, person, job.now) is None:
+        return "processed", f"calendar reply DECLINED for {meeting.date}: was already cancelled"
+    # They already removed it from their calendar: a short confirmation, without an invite.
+    note = _reply(job, person, "cancelled", meeting, None, with_invite=False)
+    promote_waitlisted(job.session, job.app, meeting)
+    return "processed", f"declined in calendar: cancelled for {meeting.date}{note}"
+
+
+def handle_unknown_date(job: Job) -> tuple[str, str]:
+    cfg = job.app.cfg
+    upcoming = open_meetings(job.session, cfg, job.app.today())
+    asked = long_date(job.decision.meeting_date, cfg.network.language) if job.decision.meeting_date else "die datum"
+    example = upcoming[0]["ref"] if upcoming else meeting_ref(cfg, job.app.today())
+    note = _reply(job, _transient_person(job), "unknown_date", None, open_meetings=upcoming, asked=asked,
+                  example=example)
+    return "processed", job.decision.reason + note
+
+
+def handle_past_meeting(job: Job) -> tuple[str, str]:
+    cfg = job.app.cfg
+    # decide always sets the date of a past meeting; a None would find no meeting, passed on as None
+    meeting = registry.meeting_on(job.session, cast(dt.date, job.decision.meeting_date))
+    upcoming = open_meetings(job.session, cfg, job.app.today())
+    example = upcoming[0]["ref"] if upcoming else meeting_ref(cfg, job.app.today())
+    note = _reply(job, _transient_person(job), "past_meeting", meeting, open_meetings=upcoming, example=example)
+    return "processed", job.decision.reason + note
+
+
+def handle_ignore(job: Job) -> tuple[str, str]:
+    return "processed", job.decision.reason
+
+
+def handle_attention(job: Job) -> tuple[str, str]:
+    return "attention", job.decision.reason
+
+
+REGISTRATION_HANDLERS: dict[str, Callable[[Job], tuple[str, str]]] = {
+    d.REGISTER: handle_register,
+    d.CANCEL: handle_cancel,
+    d.CALENDAR_REPLY: handle_calendar_reply,
+    d.UNKNOWN_DATE: handle_unknown_date,
+    d.PAST_MEETING: handle_past_meeting,
+    d.IGNORE: handle_ignore,
+    d.ATTENTION: handle_attention,
+}
