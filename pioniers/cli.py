@@ -21,6 +21,7 @@ from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
 from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.cli_network import NETWORK_COMMANDS
 from pioniers.cli_network import add_parsers as add_network_parsers
+from pioniers.cli_send import send_now
 from network.meetings import parse_day
 
 
@@ -123,23 +124,11 @@ def cmd_meeting(args: argparse.Namespace) -> None:
             app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
             theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None, capacity=args.capacity)
         print("no changes" if not changes else "changed: " + "; ".join(changes))
-        _send_now(app, queued)
+        send_now(app, queued)
     elif args.action == "cancel":
         queued = meetings.cancel_meeting(app, parse_day(args.date), args.reason)
         print(f"meeting on {args.date} cancelled")
-        _send_now(app, queued)
-
-
-def _send_now(app: App, queued: int) -> None:
-    from mailer.outbox import deliver_due
-    from pioniers.service import make_transport
-
-    transport = make_transport(app)
-    try:
-        stats = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now)
-    finally:
-        transport.close()
-    print(f"{queued} message(s) queued; sent {stats.sent}, retry later {stats.retry}, failed {stats.failed}")
+        send_now(app, queued)
 
 
 def cmd_poll(args: argparse.Namespace) -> None:

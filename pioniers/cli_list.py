@@ -7,17 +7,16 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from db import registry
-from db.models import Announcement
 from network import announcements as ann_ops
 from network import members as member_ops
 from db.app import App
 from base.config import load_config
 from network.meetings import UserError, parse_day
+from pioniers.cli_send import discard_held, send_held_now
 from pioniers.prompt import confirm
 
 
@@ -73,26 +72,6 @@ def cmd_members(args: argparse.Namespace) -> None:
         sys.stdout.flush()
 
 
-def _progress_bar(app: App, ann_id: int) -> Callable[[object], None]:
-    shown = [0.0]
-
-    def show(stats: object) -> None:
-        if stats is not None and time.monotonic() - shown[0] < 0.5:
-            return  # counting is a query over every delivery: twice a second is enough for a progress bar
-        shown[0] = time.monotonic()
-        with app.sm.begin() as session:
-            (row,) = ann_ops.counts(session, ann_id)
-        total = row.announcement.recipients or 1
-        done = row.sent + row.failed
-        width = 30
-        filled = int(width * done / total)
-        sys.stderr.write(f"\r[{'#' * filled}{'-' * (width - filled)}] {done}/{row.announcement.recipients} "
-                         f"(sent {row.sent}, failed {row.failed})")
-        sys.stderr.flush()
-
-    return show
-
-
 def cmd_announce(args: argparse.Namespace) -> None:
     app = _app(args)
     cfg = app.cfg
@@ -111,11 +90,11 @@ def cmd_announce(args: argparse.Namespace) -> None:
           f"To:       {sample['To']} (one of {count} members; each gets their own copy)\n")
     print(ann_ops.text_of(sample))
     if count == 0:
-        _discard(app, ann_id)
+        discard_held(app, ann_id)
         raise UserError("the list has no active members: nothing to send (see 'pioniers members')")
     if not args.yes:
         if not confirm(f"Send this to {count} members?"):
-            _discard(app, ann_id)
+            discard_held(app, ann_id)
             print("not sent")
             return
     send_held_now(app, ann_id)
@@ -123,29 +102,6 @@ def cmd_announce(args: argparse.Namespace) -> None:
         (row,) = ann_ops.counts(session, ann_id)
     print(f"announcement #{ann_id}: sent {row.sent}, failed {row.failed}, queued {row.queued}"
           + (" (retried by 'pioniers run')" if row.queued else ""))
-
-
-def send_held_now(app: App, ann_id: int) -> None:
-    """Release a held announcement and deliver it from this process, with a progress bar on stderr."""
-    from mailer.fanout import deliver_announcements
-    from pioniers.service import make_transport
-
-    with app.sm.begin() as session:
-        ann = session.get(Announcement, ann_id)
-        assert ann is not None
-        ann_ops.start_sending(session, app, ann)
-    show = _progress_bar(app, ann_id)
-    show(None)
-    deliver_announcements(app, lambda: make_transport(app), progress=show)
-    show(None)
-    sys.stderr.write("\n")
-
-
-def _discard(app: App, ann_id: int) -> None:
-    with app.sm.begin() as session:
-        ann = session.get(Announcement, ann_id)
-        if ann is not None:
-            ann_ops.discard(ann)
 
 
 def cmd_announcements(args: argparse.Namespace) -> None:

@@ -16,6 +16,7 @@ from network import stats as network_stats
 from db.app import App
 from base.config import load_config
 from network.meetings import UserError, parse_day
+from pioniers.cli_send import discard_held, send_held_now, send_now
 from pioniers.prompt import confirm
 
 
@@ -44,8 +45,6 @@ def _app(args: argparse.Namespace) -> App:
 
 
 def _themes_open(app: App, args: argparse.Namespace) -> None:
-    from pioniers.cli_list import _discard, send_held_now
-
     cfg = app.cfg
     day = parse_day(args.date)
     closes = parse_day(args.closes) if args.closes else None
@@ -62,7 +61,7 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
     print(ann_ops.text_of(sample))
 
     def drop() -> None:
-        _discard(app, ann_id)
+        discard_held(app, ann_id)
         with app.sm.begin() as session:
             dropped = session.get(Poll, poll_id)
             if dropped is not None:
@@ -104,9 +103,7 @@ def cmd_themes(args: argparse.Namespace) -> None:
         print("nobody voted: the meeting's theme is unchanged")
         return
     print(f"theme set: {t.winner.text}" if changes else f"theme was already: {t.winner.text}")
-    from pioniers.cli import _send_now
-
-    _send_now(app, queued)
+    send_now(app, queued)
 
 
 def cmd_hosts(args: argparse.Namespace) -> None:
