@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.session import make_engine, make_sessionmaker
 from base.config import Config
+from db.session import make_engine, make_sessionmaker
 
 Clock = Callable[[], dt.datetime]
 

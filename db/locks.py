@@ -6,8 +6,8 @@ import datetime as dt
 from sqlalchemy.exc import IntegrityError
 
 from base.errors import PioniersError
-from db.models import ServiceLock
 from db.app import App
+from db.models import ServiceLock
 
 STALE = dt.timedelta(minutes=3)  # a holder silent this long is presumed dead
 

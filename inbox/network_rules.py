@@ -20,11 +20,11 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from base.dates import find_any_date_refs, find_date_refs, resolve
 from base.text import scrub
 from inbox import listrules
 from inbox.decision import PAST_MEETING, REGISTER, Context, Decision
 from inbox.registration_rules import asks_to_cancel, meeting_request
-from base.dates import find_any_date_refs, find_date_refs, resolve
 from inbox.text import may_contain, strip_prefixes
 from network.profiles import Profile
 

@@ -10,14 +10,14 @@ import markupsafe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from base.config import Config
 from db import lookups
 from db.models import Meeting, OutboundMessage, Person
 from mailer import format as fmt
 from mailer.compose import Invite, render
-from mailer.mime import Text, build_reply_bytes
 from mailer.ics import build_invite
+from mailer.mime import Text, build_reply_bytes
 from mailer.outbox import queue
-from base.config import Config
 
 
 def meeting_ref(cfg: Config, day: dt.date) -> str:

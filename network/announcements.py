@@ -12,15 +12,15 @@ from typing import Any
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from db import members
-from db.models import Announcement, Delivery, Meeting, Member, OutboundMessage, UTCDateTime
+from base.config import Config
 from base.dates import find_date_refs, resolve
+from db import members
+from db.app import App
+from db.models import Announcement, Delivery, Meeting, Member, OutboundMessage, UTCDateTime
 from mailer import listmail
 from mailer.compose import build_message, render
 from mailer.letters import meeting_ref, meeting_view
 from mailer.outbox import queue
-from db.app import App
-from base.config import Config
 
 HELD, SENDING, SENT, DISCARDED = "held", "sending", "sent", "discarded"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from db.models import Registration
 from db.app import App
+from db.models import Registration
 from network.meetings import _require
 from network.profiles import role_label
 

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from base.errors import PioniersError
 from db import registry
+from db.app import App
 from db.models import Meeting, Registration
 from mailer import format as fmt
 from mailer.letters import send_letter
-from db.app import App
 
 
 class UserError(PioniersError):

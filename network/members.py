@@ -10,10 +10,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import members
-from db.models import Member, Person
-from db.app import App
 from base.config import Config
+from db import members
+from db.app import App
+from db.models import Member, Person
 from network.meetings import UserError
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")

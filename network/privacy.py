@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from base.hashing import address_hash
+from db.app import App
 from db.models import (
     Delivery,
     Forgotten,
@@ -20,8 +22,6 @@ from db.models import (
 )
 from db.session import rowcount
 from network import polls, stats
-from db.app import App
-from base.hashing import address_hash
 
 
 def is_forgotten(session: Session, email: str) -> bool:

@@ -5,9 +5,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from db.app import App
 from db.models import Meeting, Registration
 from mailer.letters import send_letter
-from db.app import App
 
 
 def queue_reminders(app: App) -> int:

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import registry
-from db.models import Meeting, MeetingSummary, Person, Registration
 from db.app import App
+from db.models import Meeting, MeetingSummary, Person, Registration
 from network.meetings import UserError
 
 ROLE_ORDER = ("pioneer", "learner", "meedenker", "")

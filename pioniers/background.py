@@ -14,9 +14,9 @@ import signal
 import threading
 from collections.abc import Callable
 
+from db.app import App
 from mailer.outbox import DeliveryStats, deliver_due
 from mailer.transport import Transport
-from db.app import App
 
 log = logging.getLogger("pioniers.service")
 _PR_SET_PDEATHSIG = 1

@@ -14,15 +14,15 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from base.config import load_config
 from base.errors import PioniersError
-from db.models import InboundMessage
 from db.app import App
-from pioniers.filemodes import keep_private, readable_by_others
+from db.models import InboundMessage
+from network.meetings import parse_day
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
 from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.cli_network import NETWORK_COMMANDS
 from pioniers.cli_network import add_parsers as add_network_parsers
 from pioniers.cli_send import send_now
-from network.meetings import parse_day
+from pioniers.filemodes import keep_private, readable_by_others
 
 
 def _parser() -> argparse.ArgumentParser:

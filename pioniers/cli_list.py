@@ -10,11 +10,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from base.config import load_config
 from db import registry
+from db.app import App
 from network import announcements as ann_ops
 from network import members as member_ops
-from db.app import App
-from base.config import load_config
 from network.meetings import UserError, parse_day
 from pioniers.cli_send import discard_held, send_held_now
 from pioniers.prompt import confirm

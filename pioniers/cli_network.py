@@ -8,13 +8,13 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from base.config import load_config
 from db import registry
+from db.app import App
 from db.models import Poll
 from network import announcements as ann_ops
 from network import polls
 from network import stats as network_stats
-from db.app import App
-from base.config import load_config
 from network.meetings import UserError, parse_day
 from pioniers.cli_send import discard_held, send_held_now, send_now
 from pioniers.prompt import confirm

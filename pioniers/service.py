@@ -21,9 +21,9 @@ from mailer.outbox import DeliveryStats, deliver_due
 from mailer.transport import MaildirTransport, SmtpTransport, Transport
 from db.app import App
 from pioniers.background import BackgroundDelivery
+from pioniers.filemodes import readable_by_others
 from db.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
 from network.tasks import network_tasks
-from pioniers.filemodes import readable_by_others
 from base.oauth import imap_tokens, smtp_tokens
 from network.privacy import purge_expired
 from network.reminders import queue_reminders

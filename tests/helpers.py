@@ -10,9 +10,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from db.migrate import upgrade
-from db.app import App
 from base.config import load_config
+from db.app import App
+from db.migrate import upgrade
 from network.meetings import add_meeting
 from pioniers.service import poll_once
 

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inbox import decision as d
-from inbox.decide import decide
-from inbox import listrules as lr
-from inbox.message import parse_message
-from helpers import mail, write_config
-from mailer import listmail
 from base.config import load_config
+from helpers import mail, write_config
+from inbox import decision as d
+from inbox import listrules as lr
+from inbox.decide import decide
+from inbox.message import parse_message
+from mailer import listmail
 
 CORPUS = Path(__file__).parent / "corpus" / "bounces"
 CTX = d.Context(network_name="Pioniersnetwerk", own_addresses=frozenset({"aanmelden@pioniers.test",

@@ -17,9 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from icalendar.parser import Contentline, _foldline
 
+from base.config import NetworkConfig
 from mailer import ics, letters, mime
 from mailer.compose import render
-from base.config import NetworkConfig
 
 UTC = dt.timezone.utc
 # names as people write them, and the characters that make escaping, quoting and folding interesting

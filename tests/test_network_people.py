@@ -9,9 +9,9 @@ from db.models import Person
 from helpers import mail
 from list_helpers import html_part, received, reply_to, text_part
 from network import profiles
-from pioniers import cli
 from network.exports import attendee_rows
 from network.privacy import forget
+from pioniers import cli
 
 PEOPLE = [("Anna de Vries <anna@utrecht.nl>", "anna@utrecht.nl"), ("Bert Bakker <bert@schiedam.nl>", "bert@schiedam.nl"),
           ("Carla <carla@rijk.example>", "carla@rijk.example"), ("Dirk <dirk@zwolle.nl>", "dirk@zwolle.nl")]

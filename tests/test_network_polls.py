@@ -12,8 +12,8 @@ from db.models import InboundMessage, Meeting, Poll, Proposal, Registration, Vot
 from helpers import ORGANISER, mail
 from list_helpers import add_members, list_copies, post, received, reply_to, text_part
 from network import polls
-from pioniers import cli, cli_network
 from network.meetings import UserError
+from pioniers import cli, cli_network
 
 SUBJECT = "Thema's Pioniersnetwerk 16 september 2027"
 POLL_TEXT = ("Beste leden,\n\nWaar gaat de bijeenkomst in Zwolle over? Kies mee:\n\n"

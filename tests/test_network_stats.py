@@ -9,9 +9,9 @@ import sys
 from sqlalchemy import func, select
 
 from db.models import MeetingSummary, Registration
-from network_data import MUNICIPALITIES, populate
 from network import stats as network_stats
 from network.privacy import purge_expired
+from network_data import MUNICIPALITIES, populate
 
 PLANNED = dt.date(2027, 3, 18)  # after the world's clock (1 February 2027)
 

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from base import oauth
+from base.config import ConfigError, ImapConfig, OAuth2Config, load_config
+from base.oauth import OAuth2Error, TokenProvider
+from db.app import App
 from db.migrate import upgrade
 from db.models import InboundMessage, OutboundMessage
 from inbox.sources import ImapSource, InboxUnavailable
 from mailer.transport import SendError, SmtpTransport
-from base import oauth
 from pioniers import cli
-from db.app import App
-from base.config import ConfigError, ImapConfig, OAuth2Config, load_config
-from base.oauth import OAuth2Error, TokenProvider
 from pioniers.service import run
 
 try:

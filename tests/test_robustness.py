@@ -12,11 +12,11 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from base.config import load_config
+from db.app import App
+from db.locks import ServiceBusy
 from db.models import Forgotten, InboundMessage, OutboundMessage, Person, Registration
 from helpers import REG, World, mail, write_config
-from db.app import App
-from base.config import load_config
-from db.locks import ServiceBusy
 from pioniers.service import run
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REG, mail, write_config
 from base.config import ConfigError, load_config
+from helpers import REG, mail, write_config
 from pioniers.embedded import start_embedded_server
 from servers import LOOPBACK, free_port
 

@@ -11,11 +11,11 @@ import time
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from db.app import App
 from db.models import InboundMessage, OutboundMessage, Registration
 from helpers import REG, World, mail
 from mailer.outbox import deliver_due, queue
 from mailer.transport import SmtpTransport
-from db.app import App
 from pioniers.service import run
 from servers import LOOPBACK, free_port
 
