@@ -43,6 +43,8 @@ def asks_to_cancel(msg: Incoming) -> bool:
 
 
 def meeting_request(msg: Incoming, ctx: Context) -> Decision | None:
+    """"Pioniersnetwerk 18 september 2018" in the subject, else in the sender's own text: register, or cancel when
+    the message says so; a date that is no scheduled meeting, or one that has passed, is told as such."""
     subject = strip_prefixes(msg.subject)
     refs = find_date_refs(subject, ctx.network_name)
     source = "subject"
