@@ -8,6 +8,7 @@ import email
 import email.policy
 import functools
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from email.feedparser import FeedParser
 from email.header import decode_header, make_header
@@ -75,32 +76,85 @@ _ANGLE = re.compile(r"^(?P<display>.*)<(?P<addr>[^<>\s@]+@[^<>\s@]+)>\s*$", re.D
 
 
 def parse_address(msg: Message, name: str) -> tuple[str, str]:
-    """(display name, bare lower-case address) of an address header; ('', '') when unusable.
+    """(display name, bare lower-case address) of an address header; ('', '') when unusable."""
+    display, addr, _ = read_mailbox(raw_header(msg, name))
+    return display, addr
+
+
+def read_mailbox(raw: str) -> tuple[str, str, str]:
+    """(display name, bare lower-case address, problem) of a header that must hold one mailbox. An address that
+    is not a valid mailbox as written gives ('', '', what is wrong): it is never repaired.
 
     The address is read from the raw header, where it is never encoded: a display name that decodes to
     "Jan\r\nBcc: x@evil" must not be able to supply the address.
     """
-    text = " ".join(raw_header(msg, name).split())
+    text = " ".join(raw.split())
     if not text:
-        return "", ""
+        return "", "", "none given"
     found = _ANGLE.match(text) if text.count("<") == 1 else None
     if found:
         display, addr = found.group("display"), found.group("addr")
     else:
         try:
-            display, addr = getaddresses([text])[0]
-        except Exception:
-            display, addr = parseaddr(text)
-    addr = clean(addr).lower()
-    if "@" not in addr or " " in addr or "," in addr or "=?" in addr:
-        return "", ""
+            pairs = getaddresses([text])
+        except Exception:  # RecursionError on deeply nested comments, among others
+            return "", "", "unreadable"
+        addresses = [pair for pair in pairs if pair[1]]
+        if len(addresses) > 1:
+            return "", "", "more than one address"
+        if not addresses:
+            return "", "", "no address"
+        display, addr = addresses[0]
+    problem = address_problem(addr)
+    if problem:
+        return "", "", problem
     display = display.strip().strip('"').strip()
     if "=?" in display:  # without an encoded word, decode_header + make_header give the text back unchanged
         try:
             display = str(make_header(decode_header(display)))
         except Exception:
             pass
-    return clean(display).strip("'\" "), addr
+    return clean(display).strip("'\" "), addr.lower(), ""
+
+
+MAX_ADDRESS = 254  # octets (RFC 5321 4.5.3.1, as the path less its angle brackets)
+MAX_LOCAL = 64
+MAX_LABEL = 63
+# A dot-atom (RFC 5322 3.2.3) whose atext may be any character beyond ASCII (RFC 6532): no quoted local parts,
+# no comments, no domain literals. Which characters beyond ASCII are allowed is told below, by category.
+_ATEXT = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]|[^\x00-\x7f])+"
+_LOCAL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
+_LABEL_CHAR = r"(?:[A-Za-z0-9]|[^\x00-\x7f])"
+_DOMAIN = re.compile(rf"{_LABEL_CHAR}(?:(?:{_LABEL_CHAR}|-)*{_LABEL_CHAR})?(?:\.{_LABEL_CHAR}(?:(?:{_LABEL_CHAR}|-)*"
+                     rf"{_LABEL_CHAR})?)+")
+_NOT_IN_LOCAL = ("C", "Z")  # control, format, surrogate, private use, unassigned; any kind of space
+_IN_DOMAIN = ("L", "M", "N")  # letters, marks, digits: what an internationalised domain label is made of
+
+
+def address_problem(addr: str) -> str:
+    """'' for a syntactically valid mailbox local@domain as written, else what is wrong with it."""
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not domain:
+        return "no local part and domain"
+    if "=?" in addr or "?=" in addr:
+        return "an encoded word in the address"
+    if len(addr.encode("utf-8", "surrogatepass")) > MAX_ADDRESS:
+        return "address too long"
+    if len(local.encode("utf-8", "surrogatepass")) > MAX_LOCAL:
+        return "local part too long"
+    if not _LOCAL.fullmatch(local):
+        return "not a valid local part"
+    if not _DOMAIN.fullmatch(domain) or domain.rpartition(".")[2].isdigit():
+        return "not a valid domain"
+    if not addr.isascii():
+        if any(unicodedata.category(c)[0] in _NOT_IN_LOCAL for c in local if not c.isascii()):
+            return "a space or control character in the local part"
+        if any(unicodedata.category(c)[0] not in _IN_DOMAIN for c in domain if not c.isascii()):
+            return "not a valid domain"
+    for label in domain.split("."):
+        if len(label) > MAX_LABEL or not label.isascii() and len(label.encode("punycode")) + 4 > MAX_LABEL:
+            return "domain label too long"
+    return ""
 
 
 def part_text(part: Message) -> str:
@@ -148,6 +202,7 @@ class Incoming:
     references: tuple[str, ...]
     calendar: bytes | None  # the first text/calendar part, if any
     msg: Message = field(repr=False, compare=False)
+    sender_problem: str = ""  # why sender is '': "no usable From address: ..."
 
 
 class _CachingHeaderRegistry(HeaderRegistry):
@@ -228,9 +283,8 @@ def _message_from_bytes(raw: bytes) -> Message:
 
 def parse_message(raw: bytes) -> Incoming:
     msg = _message_from_bytes(raw)
-    name, sender = parse_address(msg, "From")
-    if not sender:
-        name, sender = parse_address(msg, "Sender")
+    # Only the From address acts: DMARC vouches for the From domain, so Sender must never stand in for it.
+    name, sender, problem = read_mailbox(raw_header(msg, "From"))
     subject = clean(safe_header(msg, "Subject"))
     message_id = ""
     found = _MSGID.search(raw_header(msg, "Message-ID"))
@@ -263,6 +317,7 @@ def parse_message(raw: bytes) -> Incoming:
         references=refs,
         calendar=calendar,
         msg=msg,
+        sender_problem=f"no usable From address: {problem}" if problem else "",
     )
 
 
