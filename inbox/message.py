@@ -194,6 +194,42 @@ def _walk(msg: Message) -> list[Message]:
         return [msg]
 
 
+SCAN_LINES = 10_000
+SCAN_CHARS = 256 * 1024
+
+
+def scan_copy(msg: Message, lines: int = SCAN_LINES, chars: int = SCAN_CHARS) -> Message:
+    """A copy of msg whose undecoded payloads hold at most `lines` lines and `chars` characters in all, for
+    scanners that run dozens of regexes over every line of every part (flufl.bounce: some 10 us a line and
+    0.25 us a character). The headers and the tree are kept; the parts are the same kind of object."""
+    left = [lines, chars]
+
+    def copy(part: Message) -> Message:
+        clone = type(part)(policy=part.policy)
+        for key, value in part.raw_items():
+            clone.set_raw(key, value)
+        clone.set_default_type(part.get_default_type())
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            for sub in payload:
+                clone.attach(copy(sub))
+        elif isinstance(payload, str):
+            end = min(len(payload), left[1])
+            position = -1
+            for _ in range(left[0]):
+                position = payload.find("\n", position + 1, end)
+                if position < 0:
+                    break
+            else:
+                end = position + 1
+            left[0] -= payload.count("\n", 0, end)
+            left[1] -= end
+            clone.set_payload(payload[:end])
+        return clone
+
+    return copy(msg)
+
+
 @dataclass(frozen=True)
 class Incoming:
     """What one message says, as plain values."""
