@@ -129,8 +129,8 @@ MAX_LABEL = 63
 _ATEXT = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]|[^\x00-\x7f])+"
 _LOCAL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
 _LABEL_CHAR = r"(?:[A-Za-z0-9]|[^\x00-\x7f])"
-_DOMAIN = re.compile(rf"{_LABEL_CHAR}(?:(?:{_LABEL_CHAR}|-)*{_LABEL_CHAR})?(?:\.{_LABEL_CHAR}(?:(?:{_LABEL_CHAR}|-)*"
-                     rf"{_LABEL_CHAR})?)+")
+_LABEL = rf"{_LABEL_CHAR}(?:(?:{_LABEL_CHAR}|-){{0,{MAX_LABEL - 2}}}{_LABEL_CHAR})?"  # the length of an ASCII one
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 _NOT_IN_LOCAL = ("C", "Z")  # control, format, surrogate, private use, unassigned; any kind of space
 _IN_DOMAIN = ("L", "M", "N")  # letters, marks, digits: what an internationalised domain label is made of
 
@@ -142,22 +142,23 @@ def address_problem(addr: str) -> str:
         return "no local part and domain"
     if "=?" in addr or "?=" in addr:
         return "an encoded word in the address"
-    if len(addr.encode("utf-8", "surrogatepass")) > MAX_ADDRESS:
+    ascii = addr.isascii()
+    if (len(addr) if ascii else len(addr.encode("utf-8", "surrogatepass"))) > MAX_ADDRESS:
         return "address too long"
-    if len(local.encode("utf-8", "surrogatepass")) > MAX_LOCAL:
+    if (len(local) if ascii else len(local.encode("utf-8", "surrogatepass"))) > MAX_LOCAL:
         return "local part too long"
     if not _LOCAL.fullmatch(local):
         return "not a valid local part"
     if not _DOMAIN.fullmatch(domain) or domain.rpartition(".")[2].isdigit():
         return "not a valid domain"
-    if not addr.isascii():
-        if any(unicodedata.category(c)[0] in _NOT_IN_LOCAL for c in local if not c.isascii()):
-            return "a space or control character in the local part"
-        if any(unicodedata.category(c)[0] not in _IN_DOMAIN for c in domain if not c.isascii()):
-            return "not a valid domain"
-    for label in domain.split("."):
-        if len(label) > MAX_LABEL or not label.isascii() and len(label.encode("punycode")) + 4 > MAX_LABEL:
-            return "domain label too long"
+    if ascii:
+        return ""
+    if any(unicodedata.category(c)[0] in _NOT_IN_LOCAL for c in local if not c.isascii()):
+        return "a space or control character in the local part"
+    if any(unicodedata.category(c)[0] not in _IN_DOMAIN for c in domain if not c.isascii()):
+        return "not a valid domain"
+    if any(not label.isascii() and len(label.encode("punycode")) + 4 > MAX_LABEL for label in domain.split(".")):
+        return "not a valid domain"  # its A-label (xn--...) is too long
     return ""
 
 
@@ -296,7 +297,7 @@ MAX_DEPTH = 100  # a part nested deeper is read as an opaque application/octet-s
 # message of 2 levels may have 60 MB of base64, one of 100 levels 40,000 lines.
 CHAR_WORK = 1
 LINE_WORK = 25
-DEPTH_WORK = 8
+DEPTH_WORK = 10
 HEADER_WORK = 110
 MAX_WORK = 70_000_000
 
@@ -304,7 +305,14 @@ MAX_WORK = 70_000_000
 def bound_header(name: str, value: str) -> str:
     """One header value cut to its limit: the first MAX_ADDRESSES addresses of an address header, the end of
     References, the start of any other."""
-    key = name.lower()
+    return _bound(name.lower(), value)
+
+
+_SHORT = min(HEADER_LIMITS.values())  # a value no longer than this needs cutting only if it holds addresses
+_CHECKED = ADDRESS_HEADERS | MIME_HEADERS
+
+
+def _bound(key: str, value: str) -> str:
     limit = HEADER_LIMITS.get(key, HEADER_LIMIT)
     if key in ADDRESS_HEADERS:
         end = -1
@@ -340,18 +348,19 @@ class _Budget:
         """The value to store for this header of msg (cut to its limit), or None to leave it out."""
         if len(msg._headers) >= MAX_HEADERS or msg._header_bytes >= MAX_HEADER_BYTES:  # type: ignore[attr-defined]
             return None
-        value = bound_header(name, value)
         key = name.lower()
-        if key in MIME_HEADERS:
-            self.mime_bytes += len(value)
-            if self.mime_bytes > MAX_MIME_BYTES:
-                self.cut = self.cut or f"more than {MAX_MIME_BYTES:,} characters of MIME headers"
-                return None
-        elif key in ADDRESS_HEADERS and msg._depth == 0:
-            if self.address_headers >= MAX_TOP_ADDRESS_HEADERS or self.address_bytes >= MAX_TOP_ADDRESS_BYTES:
-                return None
-            self.address_headers += 1
-            self.address_bytes += len(value)
+        if len(value) > _SHORT or key in _CHECKED:  # most headers are neither
+            value = _bound(key, value)
+            if key in MIME_HEADERS:
+                self.mime_bytes += len(value)
+                if self.mime_bytes > MAX_MIME_BYTES:
+                    self.cut = self.cut or f"more than {MAX_MIME_BYTES:,} characters of MIME headers"
+                    return None
+            elif key in ADDRESS_HEADERS and msg._depth == 0:
+                if self.address_headers >= MAX_TOP_ADDRESS_HEADERS or self.address_bytes >= MAX_TOP_ADDRESS_BYTES:
+                    return None
+                self.address_headers += 1
+                self.address_bytes += len(value)
         msg._header_bytes += len(name) + len(value)
         return value
 
@@ -376,7 +385,7 @@ class _Message(EmailMessage):
             if bounded is None:
                 return
             value = bounded
-        super().set_raw(name, value)
+        self._headers.append((name, value))  # type: ignore[attr-defined]  # all that Message.set_raw does
 
     def attach(self, payload: Message) -> None:  # type: ignore[override]
         budget = self._budget
