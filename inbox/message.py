@@ -109,6 +109,8 @@ def read_mailbox(raw: str) -> tuple[str, str, str]:
         if not addresses:
             return "", "", "no address"
         display, addr = addresses[0]
+        if addr not in text:  # the legacy parser joined it up, e.g. across spaces or comments: not as written
+            return "", "", "not a valid address"
     problem = address_problem(addr)
     if problem:
         return "", "", problem
@@ -213,7 +215,8 @@ def scan_copy(msg: Message, lines: int = SCAN_LINES, chars: int = SCAN_CHARS) ->
         payload = part.get_payload()
         if isinstance(payload, list):
             for sub in payload:
-                clone.attach(copy(sub))
+                if isinstance(sub, Message):
+                    clone.attach(copy(sub))
         elif isinstance(payload, str):
             end = min(len(payload), left[1])
             position = -1
@@ -395,7 +398,7 @@ class _Message(EmailMessage):
             budget.parts += 1
             if budget.parts >= MAX_PARTS:
                 budget.cut = budget.cut or f"more than {MAX_PARTS:,} MIME parts"
-        super().attach(payload)
+        super().attach(payload)  # type: ignore[arg-type]  # typeshed: a part of the same class
 
     def get_content_type(self) -> str:
         if self._depth > MAX_DEPTH:  # the parser reads no further into it
