@@ -18,8 +18,8 @@ from mailer.ics import parse_itip
 
 
 def _check_sender(msg: Incoming, ctx: Context) -> Decision | None:
-    if not msg.sender:
-        return Decision(ATTENTION, "no usable sender address")
+    if not msg.sender:  # nobody to act for or to answer: a human looks, told why
+        return Decision(ATTENTION, msg.sender_problem or "no usable sender address", may_reply=False)
     return None
 
 

@@ -53,7 +53,7 @@ EXPECTED = {
     "from_missing.eml": ATTENTION,
     "from_name_only.eml": ATTENTION,
     "from_undisclosed_group.eml": ATTENTION,
-    "from_without_address_sender_fallback.eml": REGISTER,  # Sender: supplies the address
+    "from_without_address_sender_fallback.eml": ATTENTION,  # only From acts: Sender never stands in for it
     "garbage_content_type.eml": REGISTER,
     "header_without_colon.eml": REGISTER,
     "headers_only_no_body.eml": REGISTER,
