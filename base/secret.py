@@ -13,10 +13,12 @@ import os
 import secrets
 from pathlib import Path
 
+from base.errors import PioniersError
+
 ENV = "PIONIERS_SECRET"
 
 
-class SecretError(Exception):
+class SecretError(PioniersError):
     """The secret file exists but cannot be read or is not a secret."""
 
 

@@ -43,3 +43,12 @@ def part_text(part: Message) -> str:
         return payload.decode(charset, errors="replace")
     except (LookupError, ValueError):  # unknown charset, or a name the codec registry rejects (NUL)
         return payload.decode("utf-8", errors="replace")
+
+
+_TOKEN = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{20,}")
+
+
+def redact_tokens(text: str) -> str:
+    """Text for a screen or a log: a live token (approval, confirmation, unsubscribe) shown is a token anyone
+    looking over a shoulder can use, so each long run of letters and digits keeps only its first four."""
+    return _TOKEN.sub(lambda m: m.group(0)[:4] + "…", text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from pathlib import Path
 
 from sqlalchemy import select
@@ -17,9 +18,19 @@ COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat
 _STATUS_ORDER = {"confirmed": 0, "waitlisted": 1, "cancelled": 2}
 
 
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")  # what a spreadsheet runs as a formula, behind any quotes already there
+
+
 def neutralise(cell: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas (CSV injection): make them text."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+    """Spreadsheets run cells starting with = + - @ as formulas (CSV injection): one leading quote makes them text.
+    Reversible (restore), so a CSV made for re-import stays exact: a cell that already starts with quotes before
+    such a character gets one more."""
+    return "'" + cell if _FORMULA.match(cell) else cell
+
+
+def restore(cell: str) -> str:
+    """neutralise undone: what was exported is imported exactly."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell[1:]) else cell
 
 
 def attendee_rows(app: App, day: dt.date) -> list[list[str]]:

@@ -14,6 +14,7 @@ from base.config import Config
 from db import members
 from db.app import App
 from db.models import Member, Person
+from network.exports import neutralise, restore
 from network.meetings import UserError
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
@@ -73,10 +74,10 @@ def import_csv(app: App, path: Path) -> tuple[int, int, int]:
         if not row or not "".join(row).strip():
             continue
         try:
-            email = check_address(row[0])
+            email = check_address(restore(row[0].strip()))
         except UserError:
             raise UserError(f"{path} line {number}: {row[0]!r} is not an email address") from None
-        parsed.append((email, row[1].strip() if len(row) > 1 else ""))
+        parsed.append((email, restore(row[1].strip()) if len(row) > 1 else ""))
     added = already = skipped = 0
     with app.sm.begin() as session:
         for start in range(0, len(parsed), IMPORT_CHUNK):  # one query and one INSERT per chunk, not per row
@@ -118,8 +119,5 @@ def export_csv(app: App) -> str:
     writer.writerow(["email", "name"])
     with app.sm.begin() as session:
         for member in session.scalars(select(Member).where(Member.status == members.ACTIVE).order_by(Member.email)):
-            name = member.name
-            if name[:1] in ("=", "+", "-", "@"):
-                name = "'" + name  # no formulas when opened in Excel
-            writer.writerow([member.email, name])
+            writer.writerow([neutralise(member.email), neutralise(member.name)])  # no formulas in Excel
     return out.getvalue()

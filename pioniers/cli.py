@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from base.config import load_config
 from base.errors import PioniersError
+from base.text import redact_tokens
 from db.app import App
 from db.models import InboundMessage
 from network.meetings import parse_day
@@ -169,7 +170,8 @@ def cmd_messages(args: argparse.Namespace) -> None:
             query = query.where(InboundMessage.outcome == "attention")
         for m in session.scalars(query):
             when = m.received_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M")
-            print(f"#{m.id:<5} {when}  {m.sender or '?':<32}  {m.outcome:<9}  {m.subject[:50]!r}  -> {m.reason}")
+            subject, reason = redact_tokens(m.subject), redact_tokens(m.reason)  # never a live token on screen
+            print(f"#{m.id:<5} {when}  {m.sender or '?':<32}  {m.outcome:<9}  {subject[:50]!r}  -> {reason}")
 
 
 def cmd_forget(args: argparse.Namespace) -> None:

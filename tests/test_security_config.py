@@ -103,3 +103,40 @@ def test_the_run_banner_says_where_replies_go(tmp_path):
         banner = _embedded_banner(app)
         assert expected in banner and ("var/outbox" in banner) == (not smtp)
         app.sm.kw["bind"].dispose()
+
+
+def test_members_export_neutralises_formulas_and_reimports_exactly(world, tmp_path):
+    from network.members import add_member, export_csv, import_csv, list_members
+
+    people = [("=cmd@schiedam.nl", "=HYPERLINK(\"http://evil\")"), ("gewoon@utrecht.nl", "'=al een quote"),
+              ("plus@utrecht.nl", "+31 10 123"), ("jan@schiedam.nl", "'t Hart")]
+    for address, name in people:
+        add_member(world.app, address, name)
+    exported = export_csv(world.app)
+    for line in exported.splitlines()[1:]:
+        assert all(not cell.startswith(("=", "+", "-", "@")) for cell in line.split(","))
+    with world.app.sm.begin() as s:  # empty the list, then bring it back from the export
+        for m in list_members(world.app):
+            s.delete(s.merge(m))
+    path = tmp_path / "leden.csv"
+    path.write_text(exported, encoding="utf-8")
+    assert import_csv(world.app, path)[0] == len(people)
+    assert sorted((m.email, m.name) for m in list_members(world.app)) == sorted(people)
+
+
+def test_pioniers_messages_shows_no_live_token(world, capsys):
+    from helpers import ORGANISER
+    from list_helpers import post, received, reply_to, token_of
+    from pioniers.cli import main
+
+    world.deliver(post(subject="Nieuws"))
+    world.poll()
+    (preview,) = [m for _, m, _ in received(world, 0) if "[#" in str(m["Subject"])]
+    token = token_of(preview)
+    world.deliver(reply_to(preview, f"Organisatie <{ORGANISER}>", body="Nee, toch niet.\n"))
+    world.poll()
+    capsys.readouterr()
+    assert main(["--config", str(world.config_path), "messages"]) == 0
+    out = capsys.readouterr().out
+    assert "Nieuws" in out and len(out.splitlines()) == 2
+    assert token not in out and token[:8] not in out
