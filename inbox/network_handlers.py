@@ -4,13 +4,15 @@ inbox/handlers.py HANDLERS.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from db import registry
-from db.models import Meeting, Poll, PollOption
+from db.models import Meeting, Poll, PollOption, Proposal
 from inbox import network_rules as nr
 from inbox.job import Job, reply_allowed
 from inbox.registration_handlers import handle_register
@@ -111,9 +113,10 @@ def handle_poll_reply(job: Job) -> tuple[str, str]:
             notes.append(f"vote for {option.position}")
     proposal = polls.add_proposal(session, poll, voter, job.msg.name, ballot.proposal, job.now) \
         if ballot.proposal else None
+    quiet = _proposal_flood(session, poll.id, voter, job.now) if proposal is not None else ""
     if proposal is not None:
-        notes.append(f"proposal #{proposal.id}")
-        for organiser in cfg.network.organisers:
+        notes.append(f"proposal #{proposal.id}" + quiet)
+        for organiser in cfg.network.organisers if not quiet else ():
             ann_ops.list_letter(session, cfg, key=f"poll-proposal:{proposal.id}:{organiser}",
                                 template="poll_proposal", to=organiser, name="", now=job.now, auto_reply=False,
                                 proposal=proposal.text, proposer=proposal.name or voter, proposer_email=voter,
@@ -126,6 +129,21 @@ def handle_poll_reply(job: Job) -> tuple[str, str]:
     return "processed", reason + _letter(
         job, "poll_reply", problem="", reply_to=again, option=option if vote is not None and vote.changed else None,
         previous=vote.previous if vote is not None else None, proposal=proposal.text if proposal else "", **context)
+
+
+PROPOSALS_MAILED_PER_MEMBER = 3  # per poll: a member's further proposals wait in `themes results`
+PROPOSALS_MAILED_PER_DAY = 20  # per poll, all members together: organisers are never flooded
+
+
+def _proposal_flood(session: Session, poll_id: int, email: str, now: dt.datetime) -> str:
+    """'' when the organisers may be told of this proposal at once, else why not (it is kept either way)."""
+    base = select(func.count(Proposal.id)).where(Proposal.poll_id == poll_id)
+    if (session.scalar(base.where(Proposal.email == email)) or 0) > PROPOSALS_MAILED_PER_MEMBER:
+        return f" (not mailed to the organisers: more than {PROPOSALS_MAILED_PER_MEMBER} from this member)"
+    if (session.scalar(base.where(Proposal.created_at >= now - dt.timedelta(days=1))) or 0) > \
+            PROPOSALS_MAILED_PER_DAY:
+        return f" (not mailed to the organisers: more than {PROPOSALS_MAILED_PER_DAY} today; see themes results)"
+    return ""
 
 
 def handle_poll_results(job: Job) -> tuple[str, str]:

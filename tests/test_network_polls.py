@@ -208,3 +208,18 @@ def test_poll_checks(world, options, closes, problem):
             polls.create_poll(s, world.app, meeting, options,
                                 dt.date.fromisoformat(closes) if closes else None, created_by="")
         assert s.scalar(select(Poll.id)) is None  # nothing written before the checks
+
+
+def test_proposals_never_flood_the_organisers(world):
+    copies = _open_poll_by_mail(world)
+    start = len(world.sink.messages)
+    dirk = copies["dirk@zwolle.nl"]
+    for i in range(8):  # one member, eight different proposals
+        world.deliver(reply_to(dirk, "Dirk <dirk@zwolle.nl>", body=f"voorstel: Onderwerp nummer {i}\n"))
+    world.poll()
+    mailed = [m for m in _to(world, ORGANISER, start) if "Themavoorstel" in str(m["Subject"])]
+    assert len(mailed) == 3
+    with world.app.sm.begin() as s:
+        assert len(list(s.scalars(select(Proposal)))) == 8  # all kept, for `themes results`
+        reasons = [r.reason for r in s.scalars(select(InboundMessage)) if "proposal #" in r.reason]
+    assert sum("not mailed to the organisers" in r for r in reasons) == 5
