@@ -30,15 +30,16 @@ class Job:
 
 
 class ReplyBudget:
-    """How many automatic replies may still go out: per address per day, and overall per hour.
+    """The one gate for automatic replies: at most [limits] replies_per_address_per_day to one address (a loop
+    guard: beyond it a reply is not sent, and the reason says so). The overall replies_per_hour is a pace, kept
+    where mail is sent (mailer/outbox.py): a reply over it waits for the next hour, it is never dropped.
 
-    Counted once per batch from the outbox, then kept up to date in memory (a count per message would be slow).
+    Counted once per chunk from the outbox, then kept up to date in memory (a count per message would be slow).
     """
 
     def __init__(self, app: App, session: Session) -> None:
         self.app, self.session = app, session
         self.limits = app.cfg.limits
-        self.hour = auto_replies_since(session, app.now() - dt.timedelta(hours=1))
         self.per_address: dict[str, int] = {}
         self._pending: list[str] = []
 
@@ -57,10 +58,7 @@ class ReplyBudget:
                 self.session, self.app.now() - dt.timedelta(days=1), address)
         if self.per_address[address] >= self.limits.replies_per_address_per_day:
             return "; no reply: daily limit for this address reached"
-        if self.hour >= self.limits.replies_per_hour:
-            return "; no reply: hourly reply limit reached"
         self.per_address[address] += 1
-        self.hour += 1
         self._pending.append(address)
         return ""
 
@@ -68,7 +66,6 @@ class ReplyBudget:
         """The message's transaction was rolled back: its replies were never queued."""
         for address in self._pending:
             self.per_address[address] -= 1
-            self.hour -= 1
         self._pending.clear()
 
     def settle(self) -> None:
@@ -76,13 +73,10 @@ class ReplyBudget:
 
 
 def reply_allowed(job: Job) -> tuple[bool, str]:
-    """The same limits as every automatic reply (ReplyBudget), counted from the outbox: for the list's and the
-    network's replies, whose sender need not be a Person."""
+    """May this message be answered automatically? Every handler asks here, so every reply counts alike."""
     if not job.decision.may_reply:
         return False, "; no reply sent"
-    limits, now = job.app.cfg.limits, job.now
-    if auto_replies_since(job.session, now - dt.timedelta(days=1), job.msg.sender) >= limits.replies_per_address_per_day:
-        return False, "; no reply: daily limit for this address reached"
-    if auto_replies_since(job.session, now - dt.timedelta(hours=1)) >= limits.replies_per_hour:
-        return False, "; no reply: hourly reply limit reached"
-    return True, ""
+    if job.budget is None:
+        job.budget = ReplyBudget(job.app, job.session)
+    note = job.budget.take(job.msg.sender)
+    return not note, note

@@ -15,7 +15,7 @@ from base.hashing import address_hash
 from db import lookups, registry
 from db.models import Forgotten, Meeting, Person
 from inbox import decision as d
-from inbox.job import Job, ReplyBudget
+from inbox.job import Job, reply_allowed
 from inbox.message import Incoming
 from inbox.text import organisation_from_domain, organisation_from_signature
 from mailer.format import long_date
@@ -30,23 +30,14 @@ def organisation_of(msg: Incoming) -> str:
     return organisation_from_signature(msg.own_text) or organisation_from_domain(msg.sender.rpartition("@")[2]) or ""
 
 
-def _may_reply(job: Job) -> tuple[bool, str]:
-    if not job.decision.may_reply:
-        return False, ""
-    if job.budget is None:
-        job.budget = ReplyBudget(job.app, job.session)
-    note = job.budget.take(job.msg.sender)
-    return not note, note
-
-
 def _reply(job: Job, person: Person, template: str, meeting: Meeting | None = None,
            invite: str | None = None, **context: Any) -> str:  # forwarded as send_letter's **context
     """Queue the one reply to this message (if allowed); returns a note for the reason column."""
-    allowed, note = _may_reply(job)
+    allowed, note = reply_allowed(job)
     if not allowed:
-        if note:
+        if note != "; no reply sent":
             log.warning("reply to message %s suppressed%s", job.row_id, note)
-        return note or "; no reply sent"
+        return note
     send_letter(
         job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template, person=person, now=job.now,
         meeting=meeting, invite_method=invite, in_reply_to=job.msg.message_id, references=job.msg.references,

@@ -77,22 +77,40 @@ class DeliveryStats:
         self.sent, self.retry, self.failed = self.sent + other.sent, self.retry + other.retry, self.failed + other.failed
 
 
-def _claim(session: Session, now: dt.datetime, limit: int) -> list[tuple[int, str, dt.datetime]]:
-    """Lease up to `limit` due rows: (id, recipient, created_at). The bodies are read a slice at a time."""
-    query = (
+def _claim(session: Session, now: dt.datetime, limit: int,
+           auto_room: int | None = None) -> list[tuple[int, str, dt.datetime]]:
+    """Lease up to `limit` due rows: (id, recipient, created_at). The bodies are read a slice at a time.
+    auto_room: how many automatic replies may still go out this hour (None: no pace); the others wait, due."""
+    base = (
         select(OutboundMessage.id, OutboundMessage.recipient, OutboundMessage.created_at)
         .where(OutboundMessage.status == "queued", OutboundMessage.next_attempt_at <= now)
         .order_by(OutboundMessage.id)
-        .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)  # several workers share the outbox
-    rows = [(r.id, r.recipient, r.created_at) for r in session.execute(query)]
+    queries = [base.limit(limit)] if auto_room is None else [
+        base.where(OutboundMessage.auto_reply.is_(False)).limit(limit),
+        base.where(OutboundMessage.auto_reply.is_(True)).limit(min(limit, max(auto_room, 0)))]
+    rows: list[tuple[int, str, dt.datetime]] = []
+    for query in queries:
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)  # several workers share the outbox
+        rows += [(r.id, r.recipient, r.created_at) for r in session.execute(query)]
+    rows = sorted(rows)[:limit]
     ids = [r[0] for r in rows]
     for i in range(0, len(ids), 500):  # SQLite's bound-parameter limit
         session.execute(update(OutboundMessage).where(OutboundMessage.id.in_(ids[i:i + 500]))
                         .values(next_attempt_at=now + LEASE))
     return rows
+
+
+def _auto_room(session: Session, now: dt.datetime, per_hour: int) -> int | None:
+    """Automatic replies that may still be sent in the hour up to now ([limits] replies_per_hour): a flood of
+    replies is paced, never dropped. None when there is no limit."""
+    if per_hour <= 0:
+        return None
+    sent = session.scalar(select(func.count(OutboundMessage.id)).where(
+        OutboundMessage.auto_reply.is_(True), OutboundMessage.status == "sent",
+        OutboundMessage.sent_at >= now - dt.timedelta(hours=1))) or 0
+    return max(per_hour - sent, 0)
 
 
 def _bodies(conn: Connection, ids: list[int]) -> dict[int, bytes]:
@@ -168,8 +186,9 @@ def _apply_sent_log(engine: Engine, log_: sentlog.SentLog | None, now: dt.dateti
 
 
 def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
-                now: Callable[[], dt.datetime], batch: int = BATCH) -> DeliveryStats:
-    """Send every due message; returns what happened. Never raises for SMTP trouble."""
+                now: Callable[[], dt.datetime], batch: int = BATCH, replies_per_hour: int = 0) -> DeliveryStats:
+    """Send every due message, automatic replies at most replies_per_hour in any hour (0: no pace); returns what
+    happened. Never raises for SMTP trouble."""
     stats = DeliveryStats()
     engine = sm.kw["bind"]
     path = sentlog.path_for(engine)
@@ -180,7 +199,7 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
             while True:
                 _apply_sent_log(engine, log_, now())  # what is noted is never claimed again
                 with sm.begin() as session:
-                    claimed = _claim(session, now(), limit)
+                    claimed = _claim(session, now(), limit, _auto_room(session, now(), replies_per_hour))
                 if not claimed:
                     return stats
                 down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_)

@@ -110,7 +110,8 @@ def _deliver_until_done(app: App, make_transport: Callable[[], Transport], rfd: 
     total, done = DeliveryStats(), False
     try:
         while True:
-            total.add(deliver_due(app.sm, transport, sender, app.now))
+            total.add(deliver_due(app.sm, transport, sender, app.now,
+                                  replies_per_hour=app.cfg.limits.replies_per_hour))
             _checkpoint(app)
             if done:
                 return total

@@ -19,7 +19,8 @@ def send_now(app: App, queued: int) -> None:
 
     transport = make_transport(app)
     try:
-        stats = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now)
+        stats = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now,
+                            replies_per_hour=app.cfg.limits.replies_per_hour)
     finally:
         transport.close()
     print(f"{queued} message(s) queued; sent {stats.sent}, retry later {stats.retry}, failed {stats.failed}")

@@ -63,7 +63,8 @@ def steps(app: App, source: Source, transport: Transport, stop: threading.Event 
         ("inbox", lambda: process_inbox(app, source, on_chunk)),
         ("reminders", lambda: queue_reminders(app)),
         ("network", lambda: network_tasks(app)),  # theme polls past their closing date, participant lists
-        ("outbox", lambda: deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now)),
+        ("outbox", lambda: deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now,
+                                          replies_per_hour=app.cfg.limits.replies_per_hour)),
         ("list", lambda: deliver_announcements(app, lambda: make_transport(app), stop)),  # the list's fan-out
     ]
 

@@ -136,22 +136,29 @@ def test_second_service_on_the_same_inbox_refuses(world):
 
 
 def test_reply_limits_per_address_and_per_hour(tmp_path, db_url, mailbox, smtp_sink):
+    """Per address a loop guard (beyond it no reply, the reason says so); per hour a pace: a reply over it waits
+    for the next hour, it is never dropped. Every handler's replies count alike (one gate)."""
     world = World.create(tmp_path, db_url, mailbox, smtp_sink,
                          extra="\n[limits]\nreplies_per_address_per_day = 2\nreplies_per_hour = 3\n")
     world.meeting()
     for _ in range(4):
         world.deliver(mail(sender="druk@schiedam.nl"))
-    world.deliver(mail(sender="een@schiedam.nl"))
-    world.deliver(mail(sender="twee@schiedam.nl"))
+    for who in ("een", "twee", "drie"):
+        world.deliver(mail(sender=f"{who}@schiedam.nl"))
+    world.deliver(mail(sender="druk@schiedam.nl", subject="aanmelden nieuwsbrief", to="nieuws@pioniers.test"))
     result = world.poll()
-    assert result.inbox.processed == 6
+    assert result.inbox.processed == 8
     received = collections.Counter(m.rcpt_tos[0] for m in world.sink.messages)
-    assert received["druk@schiedam.nl"] == 2
-    assert sum(received.values()) == 3  # the hourly cap
+    assert sum(received.values()) == 3  # the hourly pace
     with world.app.sm.begin() as s:
         reasons = [r.reason for r in s.scalars(select(InboundMessage))]
-    assert any("daily limit" in r for r in reasons) and any("hourly" in r for r in reasons)
-    assert count(world, Registration) == 3  # still registered, just not answered
+    assert sum("daily limit" in r for r in reasons) == 3  # druk's 3rd and 4th registration, and the list request
+    assert count(world, Registration) == 4  # still registered
+    assert world.poll().outbox.sent == 0  # the rest waits for the hour ...
+    world.clock.advance(minutes=61)
+    assert world.poll().outbox.sent == 2  # ... and is not lost
+    received = collections.Counter(m.rcpt_tos[0] for m in world.sink.messages)
+    assert received == {"druk@schiedam.nl": 2, "een@schiedam.nl": 1, "twee@schiedam.nl": 1, "drie@schiedam.nl": 1}
 
 
 def test_header_injection_cannot_add_recipients_or_headers(world):
