@@ -16,6 +16,7 @@ from inbox import listrules as lr
 from inbox.job import Job, reply_allowed
 from mailer import listmail
 from network import announcements as ann_ops
+from network.privacy import is_forgotten
 
 log = logging.getLogger("pioniers.list")
 
@@ -105,6 +106,9 @@ def handle_subscribe(job: Job) -> tuple[str, str]:
     member = members.find(job.session, job.msg.sender)
     if member is not None and member.status == members.ACTIVE:
         return "processed", "already a list member" + _reply(job, "list_subscribed")
+    if is_forgotten(job.session, cfg.secret, job.msg.sender):
+        # They asked to be forgotten: a subscription request is not stored (nor answered with a token).
+        return "processed", "subscription request from an address on the do-not-mail list: not stored"
     member = members.request(job.session, job.msg.sender, job.msg.name, now)
     # Double opt-in: one confirmation request a day at most, so nobody can be flooded by requests in their name.
     if members.recent_token(job.session, "confirm", member.email, now - dt.timedelta(days=1)):

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from sqlalchemy import delete
 
-from base.hashing import address_hash
+from base.hashing import address_hashes
 from db import lookups, registry
 from db.models import Forgotten, Meeting, Person
 from inbox import decision as d
@@ -67,10 +67,10 @@ def handle_register(job: Job) -> tuple[str, str]:
     assert meeting is not None
     person = _person(job)
     # Writing to us again after being forgotten is a new request: they may be mailed about it again.
-    digest = address_hash(person.email)
+    digests = address_hashes(job.app.cfg.secret, person.email)  # keyed, and the legacy unkeyed one
     lk = lookups.get(job.session)
-    if lk is None or lk.forgotten.get(digest, True):  # known not to be there: nothing to delete
-        job.session.execute(delete(Forgotten).where(Forgotten.address_hash == digest))
+    if lk is None or any(lk.forgotten.get(d, True) for d in digests):  # known not to be there: nothing to delete
+        job.session.execute(delete(Forgotten).where(Forgotten.address_hash.in_(digests)))
     result = registry.register(job.session, meeting, person, job.now)
     if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.domain):
         # Someone already registered replying to our mail has a question or remark, not a second sign-up:

@@ -24,7 +24,7 @@ from inbox.job import Job, ReplyBudget
 from inbox.message import Incoming, parse_message
 from inbox.sources import RawMessage, Source
 from db.app import App
-from base.hashing import address_hash
+from base.hashing import address_hashes
 
 log = logging.getLogger("pioniers.inbox")
 
@@ -219,7 +219,8 @@ def _act_chunk(app: App, todo: list[_Item], *, savepoints: bool) -> None:
         senders = [i.msg.sender for i in todo if i.msg is not None and i.msg.sender]
         budget.preload(senders)
         seen = _Seen(session, todo)
-        lookups.load(session, senders, [f"reply:{i.row_id}" for i in todo], [address_hash(s) for s in senders])
+        lookups.load(session, senders, [f"reply:{i.row_id}" for i in todo], 
+                     [h for s in senders for h in address_hashes(app.cfg.secret, s)])
         for item in todo:
             if item.msg is None:
                 _park(item, item.problem)

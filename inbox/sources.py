@@ -147,6 +147,23 @@ class ImapSource:
         assert self.client is not None
         return self.client
 
+    def erase(self, folders: Iterable[str], criteria: list[str | bytes | object]) -> dict[str, int]:
+        """Delete the messages matching an IMAP SEARCH in each folder: only those UIDs are expunged
+        (UID EXPUNGE), never anything else flagged \\Deleted. For forget and the retention purge only."""
+        client = self._client()
+        counts: dict[str, int] = {}
+        try:
+            for folder in folders:
+                client.select_folder(folder)
+                uids = client.search(criteria)
+                if uids:
+                    client.add_flags(uids, [b"\\Deleted"])
+                    client.expunge(uids)  # imapclient sends UID EXPUNGE for these UIDs (UIDPLUS)
+                counts[folder] = len(uids)
+        finally:
+            client.select_folder(self.cfg.folder)
+        return counts
+
     def pending(self, uidvalidity: int, last_uid: int) -> tuple[int, list[str]]:
         client = self._client()
         info = client.select_folder(self.cfg.folder)

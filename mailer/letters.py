@@ -192,4 +192,4 @@ def send_letter(
         auto_reply=auto_reply, lang=net.language,
     )
     return queue(session, key=key, recipient=person.email, kind=template, message=message, now=now,
-                 auto_reply=auto_reply, subject=subject, checked=True)
+                 secret=cfg.secret, auto_reply=auto_reply, subject=subject, checked=True)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import lookups, pending
 from db.models import Forgotten, OutboundMessage, table
-from base.hashing import address_hash
+from base.hashing import address_hashes
 from mailer import sentlog
 from mailer.transport import SendError, Transport
 
@@ -28,11 +28,12 @@ MAX_CLAIM = 5000  # rows leased at once at most
 
 
 def queue(session: Session, *, key: str, recipient: str, kind: str, message: EmailMessage | bytes,
-          now: dt.datetime, auto_reply: bool = False, subject: str = "", checked: bool = False) -> bool:
+          now: dt.datetime, secret: bytes, auto_reply: bool = False, subject: str = "", checked: bool = False) -> bool:
     """Add a message to the outbox unless one with this key exists (checked: the caller just looked). True when added."""
     if not checked and session.scalar(select(OutboundMessage.id).where(OutboundMessage.key == key)) is not None:
         return False
-    if not auto_reply and session.get(Forgotten, address_hash(recipient)) is not None:
+    if not auto_reply and session.scalar(select(Forgotten.address_hash).where(
+            Forgotten.address_hash.in_(address_hashes(secret, recipient)))) is not None:
         return False  # forgotten on request: only their own new mail is ever answered
     if isinstance(message, EmailMessage):
         subject = subject or str(message.get("Subject", ""))

@@ -39,7 +39,8 @@ def list_letter(session: Session, cfg: Config, *, key: str, template: str, to: s
         msg["Reply-To"] = reply_to
     if attach is not None:
         msg.add_attachment(attach)  # message/rfc822: exactly what a member gets
-    return queue(session, key=key, recipient=to, kind=template, message=msg, now=now, auto_reply=auto_reply,
+    return queue(session, key=key, recipient=to, kind=template, message=msg, now=now, secret=cfg.secret,
+                 auto_reply=auto_reply,
                  subject=rendered.subject)
 
 

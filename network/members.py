@@ -16,6 +16,7 @@ from db.app import App
 from db.models import Member, Person
 from network.exports import neutralise, restore
 from network.meetings import UserError
+from network.privacy import is_forgotten
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
@@ -43,6 +44,8 @@ def list_members(app: App) -> list[Member]:
 def add_member(app: App, email: str, name: str) -> str:
     email = check_address(email)
     with app.sm.begin() as session:
+        if is_forgotten(session, app.cfg.secret, email):
+            raise UserError(f"{email} asked to be forgotten: they are on the do-not-mail list and are not added")
         member, changed = members.add(session, email, name, app.now())
         return f"{email} is a member" + ("" if changed else " (already)")
 
@@ -56,8 +59,9 @@ def remove_member(app: App, email: str) -> str:
         return f"{email} removed" if was else f"{email} was not an active member"
 
 
-def import_csv(app: App, path: Path) -> tuple[int, int, int]:
-    """CSV with a header row 'email,name'. (added, already there, skipped because they left or bounced)."""
+def import_csv(app: App, path: Path) -> tuple[int, int, int, int]:
+    """CSV with a header row 'email,name'. (added, already there, skipped because they left or bounced,
+    skipped because they asked to be forgotten: an old CSV never brings them back)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -79,11 +83,14 @@ def import_csv(app: App, path: Path) -> tuple[int, int, int]:
             raise UserError(f"{path} line {number}: {row[0]!r} is not an email address") from None
         parsed.append((email, restore(row[1].strip()) if len(row) > 1 else ""))
     added = already = skipped = 0
+    secret = app.cfg.secret
     with app.sm.begin() as session:
+        forgotten = [(e, n) for e, n in parsed if is_forgotten(session, secret, e)]
+        parsed = [row for row in parsed if row not in forgotten]
         for start in range(0, len(parsed), IMPORT_CHUNK):  # one query and one INSERT per chunk, not per row
             a, b, c = _import_chunk(session, parsed[start:start + IMPORT_CHUNK], app.now())
             added, already, skipped = added + a, already + b, skipped + c
-    return added, already, skipped
+    return added, already, skipped, len(forgotten)
 
 
 IMPORT_CHUNK = 1000

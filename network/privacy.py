@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from base.hashing import address_hash
+from base.errors import PioniersError
+from base.hashing import address_hash, address_hashes
+from base.mentions import mentions
 from db.app import App
 from db.models import (
+    Announcement,
     Delivery,
     Forgotten,
     InboundMessage,
@@ -18,14 +22,31 @@ from db.models import (
     Member,
     OutboundMessage,
     Person,
+    Poll,
     Registration,
 )
 from db.session import rowcount
 from network import polls, stats
 
 
-def is_forgotten(session: Session, email: str) -> bool:
-    return session.get(Forgotten, address_hash(email)) is not None
+def is_forgotten(session: Session, secret: bytes, email: str) -> bool:
+    """On the do-not-mail list: under the keyed hash, or the unkeyed one written before it was keyed."""
+    return session.scalar(select(Forgotten.address_hash).where(
+        Forgotten.address_hash.in_(address_hashes(secret, email)))) is not None
+
+
+class ForgetError(PioniersError):
+    """forget was given something that is not an email address."""
+
+
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+
+
+def check_address(text: str) -> str:
+    email = text.strip().lower()
+    if not _ADDRESS.match(email):
+        raise ForgetError(f"{text!r} is not an email address: nothing was forgotten")
+    return email
 
 
 @dataclass
@@ -35,10 +56,16 @@ class ForgetReport:
     def lines(self) -> list[str]:
         return [f"{what}: {count}" for what, count in self.removed.items()]
 
+    @property
+    def found(self) -> bool:
+        return any(self.removed.values())
+
 
 def forget(app: App, email: str) -> ForgetReport:
-    """Remove everything about this address; keep only its hash so we never mail it again."""
-    email = email.strip().lower()
+    """Remove everything about this address from the database, also mail that merely mentions it (an
+    organiser's preview carries a member's copy); keep only its keyed hash so we never mail it again."""
+    email = check_address(email)
+    secret = app.cfg.secret
     report = ForgetReport()
     with app.sm.begin() as session:
         person = session.scalar(select(Person).where(Person.email == email))
@@ -52,12 +79,27 @@ def forget(app: App, email: str) -> ForgetReport:
             delete(InboundMessage).where(InboundMessage.sender == email))
         report.removed["outgoing messages"] = rowcount(session,
             delete(OutboundMessage).where(OutboundMessage.recipient == email))
+        # Mail from or to others that mentions them: inbound rows stay (never processed twice) without content.
+        inbound = [i for i, raw in session.execute(select(InboundMessage.id, InboundMessage.raw)
+                                                   .where(InboundMessage.raw.is_not(None)))
+                   if raw is not None and mentions(raw, email)]
+        report.removed["incoming messages mentioning them"] = len(inbound) and rowcount(session,
+            update(InboundMessage).where(InboundMessage.id.in_(inbound))
+            .values(raw=None, sender="", subject="", reason=""))
+        outbound = [i for i, raw in session.execute(select(OutboundMessage.id, OutboundMessage.raw))
+                    if mentions(raw, email)]
+        report.removed["outgoing messages mentioning them"] = len(outbound) and rowcount(session,
+            delete(OutboundMessage).where(OutboundMessage.id.in_(outbound)))
         report.removed["list deliveries"] = rowcount(session, delete(Delivery).where(Delivery.email == email))
         report.removed["list tokens"] = rowcount(session, delete(ListToken).where(ListToken.email == email))
         report.removed["list membership"] = rowcount(session, delete(Member).where(Member.email == email))
         report.removed.update(polls.forget_address(session, email))
-        if session.get(Forgotten, address_hash(email)) is None:
-            session.add(Forgotten(address_hash=address_hash(email), forgotten_at=app.now()))
+        # An organiser who is forgotten: their posts and polls stay, without who made them.
+        report.removed["posts and polls by them"] = (
+            rowcount(session, update(Announcement).where(Announcement.posted_by == email).values(posted_by=""))
+            + rowcount(session, update(Poll).where(Poll.created_by == email).values(created_by="")))
+        if not is_forgotten(session, secret, email):
+            session.add(Forgotten(address_hash=address_hash(secret, email), forgotten_at=app.now()))
     return report
 
 

@@ -175,18 +175,30 @@ def cmd_messages(args: argparse.Namespace) -> None:
 
 
 def cmd_forget(args: argparse.Namespace) -> None:
-    from network.privacy import forget
+    from inbox.erase import forget_mail
+    from network.privacy import check_address, forget
 
-    report = forget(_app(args), args.email)
-    print(f"forgot {args.email.strip().lower()}; removed " + ", ".join(report.lines()))
+    email = check_address(args.email)  # before anything is touched: "" or a typo exits 2
+    app = _app(args)
+    report = forget(app, email)
+    report.removed.update(forget_mail(app.cfg, email))
+    if not report.found:
+        # Nothing known, yet they may ask never to be mailed: the hash is kept all the same.
+        print(f"no data found for {email}; added to the do-not-mail list")
+        sys.exit(1)
+    print(f"forgot {email}; removed " + ", ".join(report.lines()))
 
 
 def cmd_purge(args: argparse.Namespace) -> None:
     from network.privacy import purge_expired
 
-    r = purge_expired(_app(args))
+    from inbox.erase import purge_mail
+
+    app = _app(args)
+    r = purge_expired(app)
+    mail = purge_mail(app.cfg, app.now())
     print(f"removed {r.registrations} registration(s), {r.people} person(s), {r.raw_messages} stored message(s), "
-          f"{r.outgoing} sent message(s)")
+          f"{r.outgoing} sent message(s); " + ", ".join(f"{k}: {v}" for k, v in mail.items()))
 
 
 COMMANDS = {

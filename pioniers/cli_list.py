@@ -65,8 +65,9 @@ def cmd_members(args: argparse.Namespace) -> None:
     elif args.action == "remove":
         print(member_ops.remove_member(app, args.email))
     elif args.action == "import":
-        added, already, skipped = member_ops.import_csv(app, Path(args.file))
-        print(f"{added} added, {already} already members, {skipped} skipped (they unsubscribed or bounced)")
+        added, already, skipped, forgotten = member_ops.import_csv(app, Path(args.file))
+        print(f"{added} added, {already} already members, {skipped} skipped (they unsubscribed or bounced), "
+              f"{forgotten} skipped (they asked to be forgotten)")
     elif args.action == "export":
         sys.stdout.write(member_ops.export_csv(app))
         sys.stdout.flush()

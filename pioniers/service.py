@@ -14,6 +14,7 @@ from typing import cast
 
 from imapclient.exceptions import IMAPClientError
 
+from inbox.erase import purge_mail
 from inbox.runner import RunStats, process_inbox
 from inbox.sources import ImapSource, InboxUnavailable, MaildirSource, Source
 from mailer.fanout import deliver_announcements
@@ -155,8 +156,9 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
                 refresh_lock(app, "inbox", holder)
                 if last_purge is None or app.now() - last_purge >= PURGE_EVERY:
                     report = purge_expired(app)
+                    mail = purge_mail(cfg, app.now())
                     last_purge = app.now()
-                    log.info("retention: %s", report)
+                    log.info("retention: %s; kept mail %s", report, mail)
             except Exception:  # noqa: BLE001 - tried again next pass
                 log.exception("service: lock refresh or retention purge failed")
             if stop.is_set():

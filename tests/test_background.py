@@ -40,7 +40,7 @@ def test_a_noted_send_is_applied_and_never_sent_again(tmp_path, mailbox, smtp_si
     now = world.clock()
     with world.app.sm.begin() as s:
         for i in range(3):
-            queue(s, key=f"k{i}", recipient=f"p{i}@schiedam.nl", kind="test", message=b"Subject: x\r\n\r\nx\r\n",
+            queue(s, secret=b"s" * 32, key=f"k{i}", recipient=f"p{i}@schiedam.nl", kind="test", message=b"Subject: x\r\n\r\nx\r\n",
                   now=now, auto_reply=True)
     with world.app.sm.begin() as s:
         first = s.scalar(select(func.min(OutboundMessage.id)))

@@ -67,7 +67,7 @@ def test_non_ascii_address_without_smtputf8_fails_alone_with_its_reason(world):
         now = world.app.now()
         with world.app.sm.begin() as s:
             for i, rcpt in enumerate(["eerst@schiedam.nl", "jöhn@schiedam.nl", "daarna@schiedam.nl"]):
-                queue(s, key=f"t{i}", recipient=rcpt, kind="test", message=b"Subject: x\r\n\r\nx\r\n", now=now)
+                queue(s, secret=b"s" * 32, key=f"t{i}", recipient=rcpt, kind="test", message=b"Subject: x\r\n\r\nx\r\n", now=now)
         transport = SmtpTransport(LOOPBACK, relay.port)
         try:
             stats = deliver_due(world.app.sm, transport, REG, world.app.now)
@@ -83,9 +83,9 @@ def test_an_address_with_a_newline_never_reaches_the_wire(world):
     """Pipelined commands are written raw: a recipient with CR LF would have added a recipient of its own."""
     now = world.app.now()
     with world.app.sm.begin() as s:
-        queue(s, key="bad", recipient="a@schiedam.nl\r\nRCPT TO:<x@evil.example>", kind="test",
+        queue(s, secret=b"s" * 32, key="bad", recipient="a@schiedam.nl\r\nRCPT TO:<x@evil.example>", kind="test",
               message=b"Subject: x\r\n\r\nx\r\n", now=now)
-        queue(s, key="good", recipient="goed@schiedam.nl", kind="test", message=b"Subject: y\r\n\r\ny\r\n",
+        queue(s, secret=b"s" * 32, key="good", recipient="goed@schiedam.nl", kind="test", message=b"Subject: y\r\n\r\ny\r\n",
               now=now)
     stats = world.poll().outbox
     assert (stats.sent, stats.failed) == (1, 1)
@@ -109,7 +109,7 @@ def test_an_unexpected_error_while_sending_fails_that_message_only(world):
     now = world.app.now()
     with world.app.sm.begin() as s:
         for i, rcpt in enumerate(["voor@schiedam.nl", "boem@schiedam.nl", "na@schiedam.nl"]):
-            queue(s, key=f"k{i}", recipient=rcpt, kind="test", message=b"Subject: x\r\n\r\nx\r\n", now=now)
+            queue(s, secret=b"s" * 32, key=f"k{i}", recipient=rcpt, kind="test", message=b"Subject: x\r\n\r\nx\r\n", now=now)
     transport = _BuggyTransport(world.sink.host, world.sink.port)
     try:
         stats = deliver_due(world.app.sm, transport, REG, world.app.now)
@@ -144,7 +144,7 @@ def test_the_service_keeps_running_when_a_step_fails(world):
     """An unreachable inbox (a wrong password) does not stop outgoing mail, and the loop goes on."""
     now = world.app.now()
     with world.app.sm.begin() as s:
-        queue(s, key="q", recipient="wacht@schiedam.nl", kind="test", message=b"Subject: q\r\n\r\nq\r\n", now=now)
+        queue(s, secret=b"s" * 32, key="q", recipient="wacht@schiedam.nl", kind="test", message=b"Subject: q\r\n\r\nq\r\n", now=now)
     cfg = world.app.cfg
     app = App.from_config(dataclasses.replace(cfg, imap=dataclasses.replace(cfg.imap, password="wrong")),
                           world.clock)
