@@ -100,7 +100,25 @@ def forget(app: App, email: str) -> ForgetReport:
             + rowcount(session, update(Poll).where(Poll.created_by == email).values(created_by="")))
         if not is_forgotten(session, secret, email):
             session.add(Forgotten(address_hash=address_hash(secret, email), forgotten_at=app.now()))
+    _scrub_sqlite(app)
     return report
+
+
+def _scrub_sqlite(app: App) -> None:
+    """Deleted rows stay readable in SQLite's free pages and its WAL file until they are overwritten: rebuild
+    the file and empty the WAL so the address is really gone from disk. Best effort: a running service may
+    hold the WAL open, then the next checkpoint overwrites it. (PostgreSQL: its autovacuum reclaims the space.)"""
+    engine = app.sm.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()  # the DBAPI connection: it runs in autocommit (db/session.py), as VACUUM needs
+    try:
+        cursor = raw.cursor()
+        cursor.execute("VACUUM")
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.close()
+    finally:
+        raw.close()
 
 
 @dataclass
