@@ -40,9 +40,9 @@ def handle_bounce(job: Job) -> tuple[str, str]:
     notes = []
     for member in found:
         disabled = members.record_bounce(job.session, member, cfg.list.bounce_threshold, job.now)
-        notes.append(f"{member.email}: {member.bounces} bounce(s)" + (", disabled" if disabled else ""))
+        notes.append(f"member #{member.id}: {member.bounces} bounce(s)" + (", disabled" if disabled else ""))
         if disabled:
-            log.warning("list member %s disabled after %d bounces", member.email, member.bounces)
+            log.warning("list member #%s disabled after %d bounces", member.id, member.bounces)
     return "processed", job.decision.reason + "; " + "; ".join(notes)
 
 
@@ -51,7 +51,7 @@ def handle_post(job: Job) -> tuple[str, str]:
     ann = ann_ops.create(job.session, job.app, src, posted_by=job.msg.sender)
     ann_ops.send_preview(job.session, job.app, ann, job.msg.sender, job.msg.name,
                          in_reply_to=job.msg.message_id, references=job.msg.references)
-    return "processed", f"announcement #{ann.id} held; preview sent to {job.msg.sender} for approval"
+    return "processed", f"announcement #{ann.id} held; preview sent to the sender for approval"
 
 
 def handle_refuse(job: Job) -> tuple[str, str]:
@@ -80,16 +80,16 @@ def _handle_token(job: Job, yes: bool) -> tuple[str, str]:
         if member is None or not yes:
             return "processed", "subscription not confirmed (declined)"
         members.activate(job.session, member, job.now)
-        return "processed", f"subscription of {member.email} confirmed" + _reply(job, "list_subscribed")
+        return "processed", f"subscription of member #{member.id} confirmed" + _reply(job, "list_subscribed")
     ann = job.session.get(Announcement, token.announcement_id, with_for_update=True)
     if ann is None or ann.status != ann_ops.HELD:
         return "processed", "approval reply for an announcement that is no longer held"
     if not yes:
         ann_ops.discard(ann)
-        return "processed", f"announcement #{ann.id} discarded by {job.msg.sender}" + _reply(
+        return "processed", f"announcement #{ann.id} discarded by the sender" + _reply(
             job, "list_discarded", subject=ann.subject)
     count = ann_ops.start_sending(job.session, job.app, ann)
-    return "processed", f"announcement #{ann.id} approved by {job.msg.sender}: {count} deliveries queued" + _reply(
+    return "processed", f"announcement #{ann.id} approved by the sender: {count} deliveries queued" + _reply(
         job, "list_approved", subject=ann.subject, count=count)
 
 

@@ -152,7 +152,7 @@ def handle_poll_results(job: Job) -> tuple[str, str]:
         return "processed", "results asked for, but there is no theme poll" + _letter(
             job, "poll_reply", problem="no_poll", meeting=None, subject=job.msg.subject)
     t = polls.tally(job.session, poll)
-    return "processed", f"results of theme poll #{poll.id} asked for by {job.msg.sender}" + _letter(
+    return "processed", f"results of theme poll #{poll.id} asked for by the sender" + _letter(
         job, "poll_results", **polls.results_context(job.app.cfg, t))
 
 

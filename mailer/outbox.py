@@ -142,7 +142,7 @@ def _settle(sm: sessionmaker[Session], row_id: int, outcome: str, reply: str, no
         if outcome == "failed":
             row.status, row.last_error = "failed", reply[:1000]
             row.attempts += 1
-            log.warning("outbox: message %s to %s failed permanently: %s", row.id, row.recipient, reply)
+            log.warning("outbox: message %s failed permanently: %s", row.id, reply)  # the row names the recipient
         else:
             if not reply.startswith("not tried"):
                 row.attempts += 1

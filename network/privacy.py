@@ -80,9 +80,9 @@ def forget(app: App, email: str) -> ForgetReport:
         report.removed["outgoing messages"] = rowcount(session,
             delete(OutboundMessage).where(OutboundMessage.recipient == email))
         # Mail from or to others that mentions them: inbound rows stay (never processed twice) without content.
-        inbound = [i for i, raw in session.execute(select(InboundMessage.id, InboundMessage.raw)
-                                                   .where(InboundMessage.raw.is_not(None)))
-                   if raw is not None and mentions(raw, email)]
+        inbound = [i for i, raw, subject, reason in session.execute(
+                       select(InboundMessage.id, InboundMessage.raw, InboundMessage.subject, InboundMessage.reason))
+                   if email in f"{subject}\n{reason}".lower() or (raw is not None and mentions(raw, email))]
         report.removed["incoming messages mentioning them"] = len(inbound) and rowcount(session,
             update(InboundMessage).where(InboundMessage.id.in_(inbound))
             .values(raw=None, sender="", subject="", reason=""))
