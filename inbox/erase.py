@@ -52,9 +52,10 @@ def forget_mail(cfg: Config, address: str) -> dict[str, int]:
     return counts
 
 
-def purge_mail(cfg: Config, now: dt.datetime) -> dict[str, int]:
+def purge_mail(cfg: Config, now: dt.datetime, imap: ImapSource | None = None) -> dict[str, int]:
     """Remove kept mail older than retention_days: the Maildirs' processed folder and outbox (by file time),
-    the IMAP processed folder (by INTERNALDATE). Unprocessed mail and the attention folder wait for a person."""
+    the IMAP processed folder (by INTERNALDATE). Unprocessed mail and the attention folder wait for a person.
+    imap: the service's own open connection, reused (no extra login per day); else one is made here."""
     cutoff = now - dt.timedelta(days=cfg.network.retention_days)
     cutoff_ts = cutoff.replace(tzinfo=cutoff.tzinfo or dt.timezone.utc).timestamp()  # app time is UTC
     counts: dict[str, int] = {}
@@ -72,10 +73,12 @@ def purge_mail(cfg: Config, now: dt.datetime) -> dict[str, int]:
             except FileNotFoundError:
                 continue
         counts[f"files in {name}"] = removed
-    if (source := _imap(cfg)) is not None:
+    source = imap if imap is not None or not cfg.imap.host else _imap(cfg)
+    if source is not None:
         try:
             counts.update({f"IMAP {f}": n for f, n in source.erase(
                 (cfg.imap.processed_folder,), ["BEFORE", cutoff.date()]).items()})
         finally:
-            source.close()
+            if source is not imap:
+                source.close()
     return counts

@@ -156,7 +156,7 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
                 refresh_lock(app, "inbox", holder)
                 if last_purge is None or app.now() - last_purge >= PURGE_EVERY:
                     report = purge_expired(app)
-                    mail = purge_mail(cfg, app.now())
+                    mail = purge_mail(cfg, app.now(), source if isinstance(source, ImapSource) else None)
                     last_purge = app.now()
                     log.info("retention: %s; kept mail %s", report, mail)
             except Exception:  # noqa: BLE001 - tried again next pass
