@@ -180,3 +180,14 @@ def test_purge_removes_old_mail_from_the_maildirs_and_the_imap_processed_folder(
     assert counts[f"IMAP {cfg.imap.processed_folder}"] == 1
     assert sorted(p.name for p in processed.iterdir()) == ["new"] and sorted(p.name for p in outbox.iterdir()) == ["new"]
     assert [b"nieuw" in m for m in world.mailbox.messages(cfg.imap.processed_folder)] == [True]
+
+
+def test_a_list_subscription_request_from_a_forgotten_address_is_not_stored(world):
+    from network.privacy import forget
+
+    forget(world.app, "els@utrecht.nl")
+    world.deliver(mail(sender="Els <els@utrecht.nl>", subject="Aanmelden nieuwsbrief", body="Graag!\n"))
+    world.poll()
+    with world.app.sm.begin() as s:
+        assert s.scalar(select(Member).where(Member.email == "els@utrecht.nl")) is None
+    assert world.sink.messages == [], "no confirmation request to a forgotten address"
