@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -17,6 +18,7 @@ from db.models import Forgotten, Meeting, Person
 from inbox import decision as d
 from inbox.job import Job, reply_allowed
 from inbox.message import Incoming
+from inbox.proof import REPLY, proof
 from inbox.text import organisation_from_domain, organisation_from_signature
 from mailer.format import long_date
 from mailer.letters import meeting_ref, open_meetings, send_letter
@@ -86,11 +88,43 @@ def handle_register(job: Job) -> tuple[str, str]:
     return "processed", f"{result.outcome} for {meeting.date}{note}"
 
 
+_DECLINES = re.compile(r"\s*(nee|no)\b", re.IGNORECASE)
+
+
+def proven(job: Job) -> str:
+    """How this message proves its From address ('' when it does not): inbox/proof.py."""
+    cfg = job.app.cfg
+    # only what proof reads: building the full Context (every meeting) per message would be slow
+    ctx = d.Context(network_name=cfg.network.name, own_addresses=frozenset(), own_domain=cfg.domain, meetings=(),
+                    today=job.now.date(), authserv_id=cfg.imap.authserv_id or None, secret=cfg.secret)
+    return proof(job.msg, ctx)
+
+
+def ask_to_confirm(job: Job, person: Person, template: str, what: str, meeting: Meeting | None = None,
+                   **context: Any) -> tuple[str, str]:
+    """Do nothing yet: mail the address itself, whose reply to that mail (its Message-ID is marked for this
+    address) is the proof. One such mail per address, action and day: a forger cannot flood the victim."""
+    note = ""
+    key = f"confirm:{template}:{what}:{person.email.lower()}:{job.now.date()}"
+    allowed, note = reply_allowed(job)
+    if allowed and not send_letter(job.session, job.app.cfg, key=key, template=template, person=person,
+                                   now=job.now, meeting=meeting, **context):
+        note = "; confirmation already asked today"
+    return "processed", f"{what} asked: waiting for confirmation by reply (sender not proven){note}"
+
+
 def handle_cancel(job: Job) -> tuple[str, str]:
     assert job.decision.meeting_date is not None  # decide sets it for CANCEL; the meeting is asserted below
     meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
     assert meeting is not None
     person = registry.find_person(job.session, job.msg.sender)
+    reg = registry.registration_of(job.session, meeting, person) if person else None
+    how = proven(job) if reg is not None and reg.status != registry.CANCELLED else ""
+    if person is not None and reg is not None and reg.status != registry.CANCELLED and not how:
+        # The From header alone can be forged: a forged cancellation would free the seat for the forger.
+        return ask_to_confirm(job, person, "confirm_cancel", f"cancel for {meeting.date}", meeting)
+    if how == REPLY and _DECLINES.match(job.msg.own_text):
+        return "processed", f"cancel for {meeting.date} declined in reply to our mail: registration kept"
     previous = registry.cancel(job.session, meeting, person, job.now) if person else None
     if previous is None:
         note = _reply(job, _transient_person(job), "not_registered", meeting)
@@ -102,7 +136,7 @@ def handle_cancel(job: Job) -> tuple[str, str]:
         meeting.sequence += 1  # a CANCEL must outrank every REQUEST they hold; a later one outranks it again
     note = _reply(job, person, "cancelled", meeting, "CANCEL" if in_calendar else None, with_invite=in_calendar)
     promote_waitlisted(job.session, job.app, meeting)
-    return "processed", f"cancelled ({previous}) for {meeting.date}{note}"
+    return "processed", f"cancelled ({previous}) for {meeting.date} ({how}){note}"
 
 
 def handle_calendar_reply(job: Job) -> tuple[str, str]:
