@@ -148,6 +148,9 @@ def handle_calendar_reply(job: Job) -> tuple[str, str]:
     reg = registry.registration_of(job.session, meeting, person) if meeting and person else None
     if reg is None or meeting is None or person is None:
         return "processed", f"calendar reply {partstat} from someone not registered"
+    if partstat == "DECLINED" and reg.status != registry.CANCELLED and not proven(job):
+        # a DECLINED cancels: as forgeable as an afmelden mail, so the same proof is asked
+        return ask_to_confirm(job, person, "confirm_cancel", f"cancel for {meeting.date}", meeting)
     reg.partstat = partstat
     if partstat != "DECLINED":
         return "processed", f"calendar reply {partstat} recorded for {meeting.date}"
