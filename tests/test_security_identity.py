@@ -1,0 +1,92 @@
+"""The From header alone proves nothing: a cancellation acts only with proof (our server's DMARC pass, or a reply
+to a letter we sent to that very address); otherwise the address is asked to confirm by reply."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from db.models import Registration
+from helpers import AUTHSERV, last_sent_to, mail, reply_mail
+
+VICTIM, ATTACKER, OTHER = "jan@schiedam.nl", "boef@elders.nl", "piet@delft.nl"
+CANCEL = "Afmelden Pioniersnetwerk 18 maart 2027"
+
+
+def statuses(world) -> dict[str, str]:
+    with world.app.sm.begin() as s:
+        return {r.person.email: r.status for r in s.scalars(select(Registration))}
+
+
+def _full_meeting(world) -> None:
+    world.meeting(capacity=1)
+    world.deliver(mail(sender=VICTIM))
+    world.poll()
+    world.deliver(mail(sender=ATTACKER))
+    world.poll()
+    assert statuses(world) == {VICTIM: "confirmed", ATTACKER: "waitlisted"}
+
+
+def _sent_to(world, address: str, since: int) -> list:
+    return [m for m in world.replies()[since:] if address in str(m["To"])]
+
+
+def test_forged_cancel_asks_the_victim_and_frees_no_seat(world):
+    _full_meeting(world)
+    before = len(world.replies())
+    world.deliver(mail(sender=VICTIM, subject=CANCEL, body="Ik kan niet.\n"))
+    world.deliver(mail(sender=VICTIM, subject=CANCEL, body="Echt niet.\n"))  # a second forgery: no second mail
+    world.poll()
+    assert statuses(world) == {VICTIM: "confirmed", ATTACKER: "waitlisted"}
+    asked = _sent_to(world, VICTIM, before)
+    assert len(asked) == 1 and "bevestigen" in asked[0]["Subject"]
+    assert _sent_to(world, ATTACKER, before) == []
+    # The victim really wants to cancel: a reply "ja" to that mail cancels, and the waiting one moves up.
+    world.deliver(reply_mail(world, VICTIM, "Ja\n"))
+    world.poll()
+    assert statuses(world) == {VICTIM: "cancelled", ATTACKER: "confirmed"}
+
+
+def test_no_in_reply_to_the_confirm_request_keeps_the_seat(world):
+    _full_meeting(world)
+    world.deliver(mail(sender=VICTIM, subject=CANCEL))
+    world.poll()
+    world.deliver(reply_mail(world, VICTIM, "Nee, ik kom gewoon.\n"))
+    world.poll()
+    assert statuses(world) == {VICTIM: "confirmed", ATTACKER: "waitlisted"}
+
+
+def test_toch_niet_in_reply_to_the_confirmation_cancels_at_once(world):
+    _full_meeting(world)
+    confirmation = [m for m in world.replies() if VICTIM in str(m["To"])][0]
+    world.deliver(mail(sender=VICTIM, subject="RE: " + str(confirmation["Subject"]), body="Ik kan toch niet komen, sorry.\n",
+                       headers={"In-Reply-To": str(confirmation["Message-ID"])}))
+    world.poll()
+    assert statuses(world) == {VICTIM: "cancelled", ATTACKER: "confirmed"}
+
+
+def test_a_reference_to_mail_sent_to_someone_else_or_a_guessed_one_is_no_proof(world):
+    _full_meeting(world)
+    to_attacker = last_sent_to(world, ATTACKER)["Message-ID"]
+    mine = str(last_sent_to(world, VICTIM)["Message-ID"])
+    rand, _, rest = mine.strip("<>").partition(".")
+    guessed = f"<{rand}.{'0' * 20}@pioniers.test>"
+    for ref in (str(to_attacker), guessed, "<1234@pioniers.test>"):
+        world.deliver(mail(sender=VICTIM, subject=CANCEL, body="Ik kan niet komen.\n",
+                           headers={"In-Reply-To": ref, "References": ref}))
+    world.poll()
+    assert statuses(world) == {VICTIM: "confirmed", ATTACKER: "waitlisted"}
+
+
+def test_our_servers_dmarc_pass_acts_at_once_another_servers_does_not(world):
+    _full_meeting(world)
+    world.deliver(mail(sender=VICTIM, subject=CANCEL, headers={
+        "Authentication-Results": "mx.elders.nl; dmarc=pass header.from=schiedam.nl"}))
+    world.poll()
+    assert statuses(world) == {VICTIM: "confirmed", ATTACKER: "waitlisted"}
+    world.deliver(mail(sender=VICTIM, subject=CANCEL, headers={
+        "Authentication-Results": f"{AUTHSERV}; dmarc=pass header.from=elders.nl"}))  # another domain's pass
+    world.poll()
+    assert statuses(world) == {VICTIM: "confirmed", ATTACKER: "waitlisted"}
+    world.deliver(mail(sender=VICTIM, subject=CANCEL, headers={
+        "Authentication-Results": f"{AUTHSERV}; dmarc=pass header.from=schiedam.nl"}))
+    world.poll()
+    assert statuses(world) == {VICTIM: "cancelled", ATTACKER: "confirmed"}
