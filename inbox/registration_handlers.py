@@ -16,9 +16,9 @@ from base.hashing import address_hash
 from db import lookups, registry
 from db.models import Forgotten, Meeting, Person
 from inbox import decision as d
-from inbox.job import Job, reply_allowed
+from inbox.job import Job, proven, reply_allowed
 from inbox.message import Incoming
-from inbox.proof import REPLY, proof
+from inbox.proof import REPLY
 from inbox.text import organisation_from_domain, organisation_from_signature
 from mailer.format import long_date
 from mailer.letters import meeting_ref, open_meetings, send_letter
@@ -89,15 +89,6 @@ def handle_register(job: Job) -> tuple[str, str]:
 
 
 _DECLINES = re.compile(r"\s*(nee|no)\b", re.IGNORECASE)
-
-
-def proven(job: Job) -> str:
-    """How this message proves its From address ('' when it does not): inbox/proof.py."""
-    cfg = job.app.cfg
-    # only what proof reads: building the full Context (every meeting) per message would be slow
-    ctx = d.Context(network_name=cfg.network.name, own_addresses=frozenset(), own_domain=cfg.domain, meetings=(),
-                    today=job.now.date(), authserv_id=cfg.imap.authserv_id or None, secret=cfg.secret)
-    return proof(job.msg, ctx)
 
 
 def ask_to_confirm(job: Job, person: Person, template: str, what: str, meeting: Meeting | None = None,

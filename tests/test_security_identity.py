@@ -90,3 +90,35 @@ def test_our_servers_dmarc_pass_acts_at_once_another_servers_does_not(world):
         "Authentication-Results": f"{AUTHSERV}; dmarc=pass header.from=schiedam.nl"}))
     world.poll()
     assert statuses(world) == {VICTIM: "cancelled", ATTACKER: "confirmed"}
+
+
+def test_forged_uitschrijven_keeps_the_member_until_they_confirm(world):
+    from list_helpers import member, received, reply_to
+    world.meeting("2027-03-18")
+    world.deliver(mail(sender=f"Jan <{VICTIM}>"))  # registering subscribes
+    world.poll()
+    since = len(world.sink.messages)
+    world.deliver(mail(sender=f"Jan <{VICTIM}>", subject="Uitschrijven", body="Geen nieuwsbrief meer.\n"))
+    world.deliver(mail(sender=f"Jan <{VICTIM}>", subject="Uitschrijven", body="Echt niet meer.\n"))
+    world.poll()
+    assert member(world, VICTIM).status == "active"
+    (rcpt, ask, _), = received(world, since)  # one request, to the member's own address
+    assert rcpt == VICTIM and "[#" in str(ask["Subject"])
+    # The forger cannot answer it: the token must come back from the member's address.
+    world.deliver(reply_to(ask, ATTACKER, "Ja\n"))
+    world.poll()
+    assert member(world, VICTIM).status == "active"
+    world.deliver(reply_to(ask, f"Jan <{VICTIM}>", "Nee, ik blijf.\n"))
+    world.poll()
+    assert member(world, VICTIM).status == "active"
+
+
+def test_uitschrijven_with_our_servers_dmarc_pass_acts_at_once(world):
+    from list_helpers import member
+    world.meeting("2027-03-18")
+    world.deliver(mail(sender=f"Jan <{VICTIM}>"))
+    world.poll()
+    world.deliver(mail(sender=f"Jan <{VICTIM}>", subject="Uitschrijven", headers={
+        "Authentication-Results": f"{AUTHSERV}; dmarc=pass header.from=schiedam.nl"}))
+    world.poll()
+    assert member(world, VICTIM).status == "unsubscribed"
