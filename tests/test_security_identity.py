@@ -122,3 +122,33 @@ def test_uitschrijven_with_our_servers_dmarc_pass_acts_at_once(world):
         "Authentication-Results": f"{AUTHSERV}; dmarc=pass header.from=schiedam.nl"}))
     world.poll()
     assert member(world, VICTIM).status == "unsubscribed"
+
+
+def _profile(world, address: str) -> tuple:
+    from db.models import Person
+    with world.app.sm.begin() as s:
+        p = s.scalar(select(Person).where(Person.email == address))
+        return (p.role, p.topic, p.share_consent) if p is not None else None
+
+
+def test_forged_consent_with_onderwerp_puts_nothing_on_the_list(world):
+    world.meeting()
+    world.deliver(mail(sender=VICTIM))
+    world.poll()
+    plain = _profile(world, VICTIM)
+    before = len(world.replies())
+    forged = "rol: pionier\nonderwerp: iets lasterlijks\nja, deel mijn gegevens\n"
+    world.deliver(mail(sender=VICTIM, subject="Pioniersnetwerk 18 maart 2027", body=forged))
+    world.poll()
+    assert _profile(world, VICTIM) == plain
+    (asked,) = _sent_to(world, VICTIM, before)
+    assert "Klopt dit" in asked["Subject"]
+    # A stranger registering in someone's name with a profile: registered (open to anyone), profile not.
+    world.deliver(mail(sender=OTHER, body="Graag.\n" + forged))
+    world.poll()
+    assert statuses(world)[OTHER] == "confirmed"
+    assert _profile(world, OTHER)[1] == "" and not _profile(world, OTHER)[2]
+    # The real person replies to our mail with the lines: taken over.
+    world.deliver(reply_mail(world, VICTIM, "rol: pionier\nonderwerp: open data\nja, deel mijn gegevens\n"))
+    world.poll()
+    assert _profile(world, VICTIM) == ("pioneer", "open data", True)
