@@ -26,6 +26,8 @@ from network.meetings import promote_waitlisted
 from network.members import subscribe_registrant
 
 log = logging.getLogger("pioniers.inbox")
+# A reply to our confirm request that says no: proven, but not a yes.
+_DECLINES = re.compile(r"\s*(nee|no)\b", re.IGNORECASE)
 
 
 def organisation_of(msg: Incoming) -> str:
@@ -67,12 +69,19 @@ def handle_register(job: Job) -> tuple[str, str]:
     assert job.decision.meeting_date is not None  # decide sets it for REGISTER; the meeting is asserted below
     meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
     assert meeting is not None
-    person = _person(job)
-    # Writing to us again after being forgotten is a new request: they may be mailed about it again.
-    digest = address_hash(person.email)
+    digest = address_hash(job.msg.sender)
     lk = lookups.get(job.session)
-    if lk is None or lk.forgotten.get(digest, True):  # known not to be there: nothing to delete
+    # known not to be there (False): nothing to look up or delete
+    if (lk is None or lk.forgotten.get(digest, True)) and job.session.get(Forgotten, digest) is not None:
+        how = proven(job)
+        if not how:
+            # One forged registration must not undo a forget: store nothing, ask the address itself.
+            return _ask_forgotten(job, meeting, digest)
+        if how == REPLY and _DECLINES.match(job.msg.own_text):
+            return "processed", f"register for {meeting.date} declined in reply to our mail: still forgotten"
+        # Writing to us again after being forgotten, proven, is a new request: they may be mailed again.
         job.session.execute(delete(Forgotten).where(Forgotten.address_hash == digest))
+    person = _person(job)
     result = registry.register(job.session, meeting, person, job.now)
     if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.domain):
         # Someone already registered replying to our mail has a question or remark, not a second sign-up:
@@ -88,9 +97,6 @@ def handle_register(job: Job) -> tuple[str, str]:
     return "processed", f"{result.outcome} for {meeting.date}{note}"
 
 
-_DECLINES = re.compile(r"\s*(nee|no)\b", re.IGNORECASE)
-
-
 def ask_to_confirm(job: Job, person: Person, template: str, what: str, meeting: Meeting | None = None,
                    **context: Any) -> tuple[str, str]:
     """Do nothing yet: mail the address itself, whose reply to that mail (its Message-ID is marked for this
@@ -100,6 +106,18 @@ def ask_to_confirm(job: Job, person: Person, template: str, what: str, meeting: 
     allowed, note = reply_allowed(job)
     if allowed and not send_letter(job.session, job.app.cfg, key=key, template=template, person=person,
                                    now=job.now, meeting=meeting, **context):
+        note = "; confirmation already asked today"
+    return "processed", f"{what} asked: waiting for confirmation by reply (sender not proven){note}"
+
+
+def _ask_forgotten(job: Job, meeting: Meeting, digest: str) -> tuple[str, str]:
+    """A forgotten address asks to register: nothing is stored (no person, no registration); the confirm mail's
+    Message-ID, marked for this address, is the token. The outbox key holds only the address's hash."""
+    what = f"register for {meeting.date} from a forgotten address"
+    allowed, note = reply_allowed(job)
+    if allowed and not send_letter(job.session, job.app.cfg, key=f"confirm:register:{digest}:{job.now.date()}",
+                                   template="confirm_register", person=Person(email=job.msg.sender, name=""),
+                                   now=job.now, meeting=meeting):
         note = "; confirmation already asked today"
     return "processed", f"{what} asked: waiting for confirmation by reply (sender not proven){note}"
 

@@ -152,3 +152,31 @@ def test_forged_consent_with_onderwerp_puts_nothing_on_the_list(world):
     world.deliver(reply_mail(world, VICTIM, "rol: pionier\nonderwerp: open data\nja, deel mijn gegevens\n"))
     world.poll()
     assert _profile(world, VICTIM) == ("pioneer", "open data", True)
+
+
+def test_a_forged_registration_does_not_undo_a_forget(world):
+    from db.models import Forgotten, OutboundMessage, Person
+    from network.privacy import forget
+    world.meeting()
+    world.deliver(mail(sender=VICTIM))
+    world.poll()
+    forget(world.app, VICTIM)
+    before = len(world.replies())
+    world.deliver(mail(sender=f"Jan <{VICTIM}>"))
+    world.deliver(mail(sender=f"Jan <{VICTIM}>", body="Nogmaals graag.\n"))
+    world.poll()
+    with world.app.sm.begin() as s:
+        assert s.scalar(select(Person).where(Person.email == VICTIM)) is None
+        assert s.scalars(select(Forgotten)).all()
+        assert all(VICTIM not in (m.key or "") for m in s.scalars(select(OutboundMessage)))
+    (asked,) = _sent_to(world, VICTIM, before)
+    assert "bevestigen" in asked["Subject"]
+    world.deliver(reply_mail(world, VICTIM, "Nee\n"))
+    world.poll()
+    with world.app.sm.begin() as s:
+        assert s.scalar(select(Person).where(Person.email == VICTIM)) is None
+    world.deliver(reply_mail(world, VICTIM, "Ja, ik kom graag.\n", subject="RE: " + str(asked["Subject"])))
+    world.poll()
+    assert statuses(world) == {VICTIM: "confirmed"}
+    with world.app.sm.begin() as s:
+        assert not s.scalars(select(Forgotten)).all()
