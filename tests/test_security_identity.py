@@ -180,3 +180,13 @@ def test_a_forged_registration_does_not_undo_a_forget(world):
     assert statuses(world) == {VICTIM: "confirmed"}
     with world.app.sm.begin() as s:
         assert not s.scalars(select(Forgotten)).all()
+
+
+def test_marked_message_ids_name_their_recipient_only():
+    from mailer.msgid import make_msgid, sent_to
+    secret = b"k" * 64
+    mid = make_msgid(secret, "pioniers.test", "Jan@Schiedam.nl")
+    assert sent_to(secret, "pioniers.test", mid, "jan@schiedam.nl")
+    assert not sent_to(secret, "pioniers.test", mid, "piet@delft.nl")
+    assert not sent_to(secret, "elders.nl", mid.replace("pioniers.test", "elders.nl"), "jan@schiedam.nl")
+    assert not sent_to(b"x" * 64, "pioniers.test", mid, "jan@schiedam.nl")  # another installation's
