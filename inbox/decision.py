@@ -36,6 +36,7 @@ class Context:
     post_address: str = ""  # the mailing list's address (inbox/listrules.py)
     bounce_address: str = ""
     organisers: frozenset[str] = frozenset()
+    secret: bytes = b""  # the installation secret: checks our marked Message-IDs (inbox/proof.py)
 
 
 @dataclass(frozen=True)

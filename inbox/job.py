@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from db.app import App
+from inbox import decision as d
 from inbox.decision import Decision
 from inbox.message import Incoming
+from inbox.proof import proof
 from mailer.outbox import auto_replies_per_address, auto_replies_since
 
 
@@ -80,3 +82,12 @@ def reply_allowed(job: Job) -> tuple[bool, str]:
         job.budget = ReplyBudget(job.app, job.session)
     note = job.budget.take(job.msg.sender)
     return not note, note
+
+
+def proven(job: Job) -> str:
+    """How this message proves its From address ('' when it does not): inbox/proof.py."""
+    cfg = job.app.cfg
+    # only what proof reads: building the full Context (every meeting) per message would be slow
+    ctx = d.Context(network_name=cfg.network.name, own_addresses=frozenset(), own_domain=cfg.domain, meetings=(),
+                    today=job.now.date(), authserv_id=cfg.imap.authserv_id or None, secret=cfg.secret)
+    return proof(job.msg, ctx)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from db import members
 from db.models import Announcement, OutboundMessage
 from inbox import listrules as lr
-from inbox.job import Job, reply_allowed
+from inbox.job import Job, proven, reply_allowed
 from mailer import listmail
 from network import announcements as ann_ops
 from network.privacy import is_forgotten
@@ -75,6 +75,12 @@ def _handle_token(job: Job, yes: bool) -> tuple[str, str]:
         # Someone else's token, or none we know: possibly forged. A human looks; nothing is sent.
         return "attention", f"list token not accepted: {redeemed.problem}"
     assert token is not None
+    if token.kind == "unsubscribe":
+        if not yes:
+            return "processed", "unsubscribe not confirmed (declined): still a member"
+        _, was = members.unsubscribe(job.session, token.email, job.now)
+        what = "unsubscribed from the list, confirmed by reply" if was else "unsubscribe confirmed (had already left)"
+        return "processed", what + _reply(job, "list_unsubscribed")
     if token.kind == "confirm":
         member = members.find(job.session, token.email)
         if member is None or not yes:
@@ -124,6 +130,22 @@ def handle_subscribe(job: Job) -> tuple[str, str]:
 
 
 def handle_unsubscribe(job: Job) -> tuple[str, str]:
+    cfg, now = job.app.cfg, job.now
+    member = members.find(job.session, job.msg.sender)
+    if member is not None and member.status == members.ACTIVE and not proven(job):
+        # The From alone may be forged: the address itself confirms by reply, like a subscription.
+        what = "unsubscribe asked: waiting for confirmation by reply (sender not proven)"
+        if members.recent_token(job.session, "unsubscribe", member.email, now - dt.timedelta(days=1)):
+            return "processed", what + "; confirmation already asked today"
+        allowed, note = reply_allowed(job)
+        if not allowed:
+            return "processed", what + note
+        token = members.issue_token(job.session, "unsubscribe", member.email, now,
+                                    dt.timedelta(hours=cfg.list.approval_hours))
+        ann_ops.list_letter(job.session, cfg, key=f"reply:{job.row_id}", template="list_confirm_unsubscribe",
+                            to=member.email, name=member.name or job.msg.name, now=now,
+                            reply_to=listmail.confirm_address(cfg, token), token=token)
+        return "processed", what
     member, was = members.unsubscribe(job.session, job.msg.sender, job.now)
     what = "unsubscribed from the list" if was else "unsubscribe request (was not an active member)"
     return "processed", what + _reply(job, "list_unsubscribed")

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db import registry
-from db.models import Meeting, Poll, PollOption, Proposal
+from db.models import Meeting, Person, Poll, PollOption, Proposal
 from inbox import network_rules as nr
-from inbox.job import Job, reply_allowed
+from inbox.job import Job, proven, reply_allowed
 from inbox.registration_handlers import handle_register
 from mailer import format as fmt
 from mailer import listmail
@@ -156,6 +156,23 @@ def handle_poll_results(job: Job) -> tuple[str, str]:
         job, "poll_results", **polls.results_context(job.app.cfg, t))
 
 
+def _unproven_profile(job: Job, profile: profiles.Profile) -> bool:
+    """Role, topic or consent to share would put words on the participant list in this person's name: they need
+    proof of the From. Withdrawing consent alone shares less, so it is taken as it comes."""
+    wants_shown = bool(profile.role or profile.topic or profile.consent)
+    return wants_shown and not proven(job)
+
+
+def _ask_profile(job: Job, person: Person, profile: profiles.Profile) -> str:
+    """Mail the address itself: a reply to that mail (its Message-ID is marked for this address) is the proof."""
+    key = f"confirm:profile:{person.email.lower()}:{job.now.date()}"  # one a day: a forger cannot flood them
+    allowed, note = reply_allowed(job)
+    if allowed and not send_letter(job.session, job.app.cfg, key=key, template="confirm_profile", person=person,
+                                   now=job.now, role=profile.role, topic=profile.topic, consent=profile.consent):
+        note = "; confirmation already asked today"
+    return f"who-is-who ({profile.describe()}) asked: waiting for confirmation by reply (sender not proven){note}"
+
+
 def handle_profile(job: Job) -> tuple[str, str]:
     session, cfg = job.session, job.app.cfg
     profile = nr.parse_profile(job.msg.own_text)
@@ -170,10 +187,15 @@ def handle_profile(job: Job) -> tuple[str, str]:
             registering = dataclasses.replace(job.decision, detail="")
             outcome, reason = handle_register(dataclasses.replace(job, decision=registering))
             person = registry.find_person(session, job.msg.sender)
+            if person is not None and _unproven_profile(job, profile):
+                # registering is open to anyone; what is shown in their name is not
+                return outcome, reason + "; " + _ask_profile(job, person, profile)
             changed = profiles.apply_profile(person, profile, job.now) if person is not None else []
             return outcome, reason + (f"; who-is-who: {', '.join(changed)}" if changed else "")
     if person is None:
         return "attention", f"who-is-who ({profile.describe()}) from someone who never registered"
+    if _unproven_profile(job, profile):
+        return "processed", _ask_profile(job, person, profile)
     changed = profiles.apply_profile(person, profile, job.now)
     if not changed:
         return "processed", "who-is-who unchanged: already acknowledged, no reply"

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from base.hashing import address_hashes
 from db import lookups, registry
 from db.models import Forgotten, Meeting, Person
 from inbox import decision as d
-from inbox.job import Job, reply_allowed
+from inbox.job import Job, proven, reply_allowed
 from inbox.message import Incoming
+from inbox.proof import REPLY
 from inbox.text import organisation_from_domain, organisation_from_signature
 from mailer.format import long_date
 from mailer.letters import meeting_ref, open_meetings, send_letter
@@ -24,6 +26,8 @@ from network.meetings import promote_waitlisted
 from network.members import subscribe_registrant
 
 log = logging.getLogger("pioniers.inbox")
+# A reply to our confirm request that says no: proven, but not a yes.
+_DECLINES = re.compile(r"\s*(nee|no)\b", re.IGNORECASE)
 
 
 def organisation_of(msg: Incoming) -> str:
@@ -65,12 +69,20 @@ def handle_register(job: Job) -> tuple[str, str]:
     assert job.decision.meeting_date is not None  # decide sets it for REGISTER; the meeting is asserted below
     meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
     assert meeting is not None
-    person = _person(job)
-    # Writing to us again after being forgotten is a new request: they may be mailed about it again.
-    digests = address_hashes(job.app.cfg.secret, person.email)  # keyed, and the legacy unkeyed one
+    digests = address_hashes(job.app.cfg.secret, job.msg.sender)  # keyed, and the legacy unkeyed one
     lk = lookups.get(job.session)
-    if lk is None or any(lk.forgotten.get(d, True) for d in digests):  # known not to be there: nothing to delete
+    # known not to be there (False): nothing to look up or delete
+    if (lk is None or any(lk.forgotten.get(d, True) for d in digests)) and job.session.scalar(
+            select(Forgotten.address_hash).where(Forgotten.address_hash.in_(digests)).limit(1)) is not None:
+        how = proven(job)
+        if not how:
+            # One forged registration must not undo a forget: store nothing, ask the address itself.
+            return _ask_forgotten(job, meeting, digests[0])
+        if how == REPLY and _DECLINES.match(job.msg.own_text):
+            return "processed", f"register for {meeting.date} declined in reply to our mail: still forgotten"
+        # Writing to us again after being forgotten, proven, is a new request: they may be mailed again.
         job.session.execute(delete(Forgotten).where(Forgotten.address_hash.in_(digests)))
+    person = _person(job)
     result = registry.register(job.session, meeting, person, job.now)
     if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.domain):
         # Someone already registered replying to our mail has a question or remark, not a second sign-up:
@@ -86,11 +98,43 @@ def handle_register(job: Job) -> tuple[str, str]:
     return "processed", f"{result.outcome} for {meeting.date}{note}"
 
 
+def ask_to_confirm(job: Job, person: Person, template: str, what: str, meeting: Meeting | None = None,
+                   **context: Any) -> tuple[str, str]:
+    """Do nothing yet: mail the address itself, whose reply to that mail (its Message-ID is marked for this
+    address) is the proof. One such mail per address, action and day: a forger cannot flood the victim."""
+    note = ""
+    key = f"confirm:{template}:{what}:{person.email.lower()}:{job.now.date()}"
+    allowed, note = reply_allowed(job)
+    if allowed and not send_letter(job.session, job.app.cfg, key=key, template=template, person=person,
+                                   now=job.now, meeting=meeting, **context):
+        note = "; confirmation already asked today"
+    return "processed", f"{what} asked: waiting for confirmation by reply (sender not proven){note}"
+
+
+def _ask_forgotten(job: Job, meeting: Meeting, digest: str) -> tuple[str, str]:
+    """A forgotten address asks to register: nothing is stored (no person, no registration); the confirm mail's
+    Message-ID, marked for this address, is the token. The outbox key holds only the address's hash."""
+    what = f"register for {meeting.date} from a forgotten address"
+    allowed, note = reply_allowed(job)
+    if allowed and not send_letter(job.session, job.app.cfg, key=f"confirm:register:{digest}:{job.now.date()}",
+                                   template="confirm_register", person=Person(email=job.msg.sender, name=""),
+                                   now=job.now, meeting=meeting):
+        note = "; confirmation already asked today"
+    return "processed", f"{what} asked: waiting for confirmation by reply (sender not proven){note}"
+
+
 def handle_cancel(job: Job) -> tuple[str, str]:
     assert job.decision.meeting_date is not None  # decide sets it for CANCEL; the meeting is asserted below
     meeting = registry.meeting_on(job.session, job.decision.meeting_date, lock=True)
     assert meeting is not None
     person = registry.find_person(job.session, job.msg.sender)
+    reg = registry.registration_of(job.session, meeting, person) if person else None
+    how = proven(job) if reg is not None and reg.status != registry.CANCELLED else ""
+    if person is not None and reg is not None and reg.status != registry.CANCELLED and not how:
+        # The From header alone can be forged: a forged cancellation would free the seat for the forger.
+        return ask_to_confirm(job, person, "confirm_cancel", f"cancel for {meeting.date}", meeting)
+    if how == REPLY and _DECLINES.match(job.msg.own_text):
+        return "processed", f"cancel for {meeting.date} declined in reply to our mail: registration kept"
     previous = registry.cancel(job.session, meeting, person, job.now) if person else None
     if previous is None:
         note = _reply(job, _transient_person(job), "not_registered", meeting)
@@ -102,7 +146,7 @@ def handle_cancel(job: Job) -> tuple[str, str]:
         meeting.sequence += 1  # a CANCEL must outrank every REQUEST they hold; a later one outranks it again
     note = _reply(job, person, "cancelled", meeting, "CANCEL" if in_calendar else None, with_invite=in_calendar)
     promote_waitlisted(job.session, job.app, meeting)
-    return "processed", f"cancelled ({previous}) for {meeting.date}{note}"
+    return "processed", f"cancelled ({previous}) for {meeting.date} ({how}){note}"
 
 
 def handle_calendar_reply(job: Job) -> tuple[str, str]:
@@ -114,6 +158,9 @@ def handle_calendar_reply(job: Job) -> tuple[str, str]:
     reg = registry.registration_of(job.session, meeting, person) if meeting and person else None
     if reg is None or meeting is None or person is None:
         return "processed", f"calendar reply {partstat} from someone not registered"
+    if partstat == "DECLINED" and reg.status != registry.CANCELLED and not proven(job):
+        # a DECLINED cancels: as forgeable as an afmelden mail, so the same proof is asked
+        return ask_to_confirm(job, person, "confirm_cancel", f"cancel for {meeting.date}", meeting)
     reg.partstat = partstat
     if partstat != "DECLINED":
         return "processed", f"calendar reply {partstat} recorded for {meeting.date}"

@@ -53,6 +53,7 @@ def context_for(app: App, session) -> d.Context:  # type: ignore[no-untyped-def]
         post_address=cfg.post_address,
         bounce_address=cfg.bounce_address,
         organisers=frozenset(cfg.network.organisers),
+        secret=cfg.secret,
     )
 
 

@@ -69,13 +69,14 @@ def build_message(
     invite: Invite | None = None,
     auto_reply: bool = True,
     lang: str = "nl",
+    msgid: str = "",
 ) -> EmailMessage:
     msg = EmailMessage(policy=POLICY)
     msg["From"] = Address(display_name=clean(sender_name), addr_spec=sender)
     msg["To"] = Address(addr_spec=to)  # the bare address only: nothing from the sender's headers
     msg["Subject"] = clean(rendered.subject)
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
+    msg["Message-ID"] = msgid or make_msgid(domain=sender.rpartition("@")[2])
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
         refs = [r for r in references[-10:] if r != in_reply_to]

@@ -17,6 +17,7 @@ from mailer import format as fmt
 from mailer.compose import Invite, render
 from mailer.ics import build_invite
 from mailer.mime import Text, build_reply_bytes
+from mailer.msgid import make_msgid
 from mailer.outbox import queue
 
 
@@ -190,6 +191,8 @@ def send_letter(
         invite=invite.data if invite else None, invite_method=invite.method if invite else "",
         invite_filename="uitnodiging.ics" if net.language == "nl" else "invite.ics",
         auto_reply=auto_reply, lang=net.language,
+        # marked for this recipient: a reply to it proves the address (inbox/proof.py)
+        msgid=make_msgid(cfg.secret, net.registration_address.rpartition("@")[2], person.email),
     )
     return queue(session, key=key, recipient=person.email, kind=template, message=message, now=now,
                  secret=cfg.secret, auto_reply=auto_reply, subject=subject, checked=True)

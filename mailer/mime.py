@@ -101,6 +101,7 @@ def build_reply_bytes(
     invite_filename: str = "invite.ics",
     auto_reply: bool = True,
     lang: str = "nl",
+    msgid: str = "",
 ) -> bytes:
     domain = sender.rpartition("@")[2]
     msg_token, alt_token, mixed_token = _random_hex(3)
@@ -109,7 +110,7 @@ def build_reply_bytes(
         f"To: {to}",  # the bare address only: nothing from the sender's headers
         f"Subject: {_header_text(subject)}",
         f"Date: {_date_header(now.replace(microsecond=0), now.utcoffset())}",
-        f"Message-ID: {message_id(domain, msg_token)}",
+        f"Message-ID: {msgid or message_id(domain, msg_token)}",
     ]
     if in_reply_to:
         refs = [r for r in references[-10:] if r != in_reply_to]

@@ -19,6 +19,7 @@ from db.app import App
 from db.models import Announcement, Delivery, Meeting, Member, OutboundMessage, UTCDateTime
 from mailer import listmail
 from mailer.compose import build_message, render
+from mailer.msgid import make_msgid
 from mailer.letters import meeting_ref, meeting_view
 from mailer.outbox import queue
 
@@ -34,7 +35,8 @@ def list_letter(session: Session, cfg: Config, *, key: str, template: str, to: s
     net = cfg.network
     rendered = render(net.language, template, network=net, name=name, post_address=cfg.post_address, **context)
     msg = build_message(sender=net.registration_address, sender_name=net.title, to=to, rendered=rendered, now=now,
-                        in_reply_to=in_reply_to, references=references, auto_reply=auto_reply, lang=net.language)
+                        in_reply_to=in_reply_to, references=references, auto_reply=auto_reply, lang=net.language,
+                        msgid=make_msgid(cfg.secret, cfg.domain, to))  # a reply to it proves the address
     if reply_to:
         msg["Reply-To"] = reply_to
     if attach is not None:

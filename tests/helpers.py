@@ -18,6 +18,7 @@ from pioniers.service import poll_once
 
 REG = "aanmelden@pioniers.test"
 ORGANISER = "organisatie@pioniers.test"
+AUTHSERV = "mx.pioniers.test"  # the [imap] authserv_id of the test worlds: its Authentication-Results are believed
 
 
 @dataclass
@@ -53,6 +54,7 @@ def write_config(path: Path, db_url: str, *, imap: dict | None = None, smtp: dic
         ssl = false
         username = "{imap.get('user', '')}"
         password = "{imap.get('password', '')}"
+        authserv_id = "{AUTHSERV}"
 
         [smtp]
         host = "{smtp.get('host', '')}"
@@ -99,6 +101,26 @@ class World:
 
     def close(self) -> None:
         self.app.sm.kw["bind"].dispose()
+
+
+def authenticated(sender: str) -> dict[str, str]:
+    """The header our own receiving server adds when the sender's domain passes DMARC: proof of the From."""
+    domain = sender.rpartition("@")[2].rstrip(">")
+    return {"Authentication-Results": f"{AUTHSERV}; spf=pass smtp.mailfrom={domain}; dmarc=pass header.from={domain}"}
+
+
+def last_sent_to(world, address: str) -> EmailMessage:
+    """The latest letter the service sent to address (from the sink)."""
+    mine = [m for m in world.replies() if address in str(m["To"])]
+    assert mine, f"nothing was sent to {address}"
+    return mine[-1]
+
+
+def reply_mail(world, sender: str, body: str, subject: str | None = None) -> bytes:
+    """A reply to the latest letter we sent to sender: In-Reply-To its Message-ID, as a mail client does."""
+    original = last_sent_to(world, sender.rpartition("<")[2].rstrip(">"))
+    return mail(sender=sender, subject=subject or "RE: " + str(original["Subject"]), body=body,
+                headers={"In-Reply-To": str(original["Message-ID"]), "References": str(original["Message-ID"])})
 
 
 def mail(subject: str = "Pioniersnetwerk 18 maart 2027", body: str = "Graag meld ik me aan.\n",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from db.models import InboundMessage, Person, Registration
-from helpers import mail
+from helpers import authenticated, mail
 
 
 def _registrations(world) -> list[tuple[str, str, str]]:
@@ -23,7 +23,8 @@ def _people(world) -> int:
 def test_new_person_registers_and_cancels_in_one_chunk(world):
     world.meeting("2027-03-18")
     world.deliver(mail(sender="Jan <jan@schiedam.nl>"))
-    world.deliver(mail(sender="Jan <jan@schiedam.nl>", subject="Afmelding Pioniersnetwerk 18 maart 2027"))
+    world.deliver(mail(sender="Jan <jan@schiedam.nl>", subject="Afmelding Pioniersnetwerk 18 maart 2027",
+                       headers=authenticated("jan@schiedam.nl")))
     result = world.poll()
     assert result.inbox.processed == 2
     assert _registrations(world) == [("jan@schiedam.nl", "2027-03-18", "cancelled")]
@@ -103,7 +104,8 @@ def test_places_counted_once_per_chunk_stay_true_through_cancel_and_promotion(wo
     world.meeting("2027-03-18", capacity=2)
     for name in ("een", "twee", "drie"):
         world.deliver(mail(sender=f"{name}@delft.nl"))
-    world.deliver(mail(sender="een@delft.nl", subject="Afmelding Pioniersnetwerk 18 maart 2027"))
+    world.deliver(mail(sender="een@delft.nl", subject="Afmelding Pioniersnetwerk 18 maart 2027",
+                       headers=authenticated("een@delft.nl")))
     for name in ("vier", "vijf"):
         world.deliver(mail(sender=f"{name}@delft.nl"))
     world.poll()

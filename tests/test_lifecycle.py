@@ -9,7 +9,7 @@ import vobject
 from sqlalchemy import select
 
 from db.models import Meeting, Registration
-from helpers import REG, mail, parts, text_of
+from helpers import REG, authenticated, mail, parts, reply_mail, text_of
 from network.meetings import cancel_meeting, update_meeting
 
 DAY = dt.date(2027, 3, 18)
@@ -41,7 +41,12 @@ def test_cancel_by_mail_sends_cancel_invite(world):
     register(world, "jan@schiedam.nl")
     world.deliver(mail(sender="jan@schiedam.nl", subject="Afmelding Pioniersnetwerk 18 maart 2027", body="Sorry!\n"))
     world.poll()
-    confirmation, cancelled = world.replies()
+    # A bare mail proves nothing about its From: the address is asked first, and its reply cancels.
+    assert statuses(world) == {"jan@schiedam.nl": "confirmed"}
+    world.deliver(reply_mail(world, "jan@schiedam.nl", "Ja\n"))
+    world.poll()
+    confirmation, asked, cancelled = world.replies()
+    assert "bevestigen" in asked["Subject"]
     assert statuses(world) == {"jan@schiedam.nl": "cancelled"}
     assert "afgemeld" in cancelled["Subject"]
     first, second = invite_of(confirmation), invite_of(cancelled)
@@ -56,8 +61,8 @@ def test_reply_to_confirmation_saying_cannot_come_cancels(world):
     body = ("Hoi, ik kan toch niet komen helaas.\n\nVan: Pioniersnetwerk Open Overheid <aanmelden@pioniers.test>\n"
             "Verzonden: maandag 1 februari 2027 10:00\nAan: jan@schiedam.nl\n"
             "Onderwerp: Aanmelding bevestigd: Pioniersnetwerk 18 maart 2027\n")
-    world.deliver(mail(sender="jan@schiedam.nl", subject="RE: Aanmelding bevestigd: Pioniersnetwerk 18 maart 2027",
-                       body=body))
+    world.deliver(reply_mail(world, "jan@schiedam.nl", body,
+                             subject="RE: Aanmelding bevestigd: Pioniersnetwerk 18 maart 2027"))
     world.poll()
     assert statuses(world) == {"jan@schiedam.nl": "cancelled"}
 
@@ -80,8 +85,9 @@ def test_waiting_list_is_fifo_and_freed_place_goes_to_the_first(world):
     waitlisted = [m for m in world.replies() if m["To"] == "c@schiedam.nl"][0]
     assert "wachtlijst" in waitlisted["Subject"] and invite_of(waitlisted) is None
     assert "plaats 1" in text_of(waitlisted)
+    world.deliver(reply_mail(world, "b@schiedam.nl", "Afmelden, sorry.\n",
+                             subject="Afmelden Pioniersnetwerk 18 maart 2027"))
     world.sink.clear()
-    world.deliver(mail(sender="b@schiedam.nl", subject="Afmelden Pioniersnetwerk 18 maart 2027"))
     world.poll()
     assert statuses(world)["c@schiedam.nl"] == "confirmed"
     assert statuses(world)["d@schiedam.nl"] == "waitlisted"
@@ -90,7 +96,7 @@ def test_waiting_list_is_fifo_and_freed_place_goes_to_the_first(world):
     assert invite_of(promoted[0]).method.value == "REQUEST"
 
 
-def _calendar_reply(sender: str, uid: str, partstat: str, subject: str) -> bytes:
+def _calendar_reply(sender: str, uid: str, partstat: str, subject: str, headers: dict | None = None) -> bytes:
     ics = ("BEGIN:VCALENDAR\r\nPRODID:Microsoft Exchange Server 2010\r\nVERSION:2.0\r\nMETHOD:REPLY\r\n"
            "BEGIN:VEVENT\r\nATTENDEE;PARTSTAT=" + partstat + ";CN=Jan Jansen:mailto:" + sender + "\r\n"
            "UID:" + uid + "\r\nSEQUENCE:0\r\nSUMMARY;LANGUAGE=nl-NL:" + subject + "\r\n"
@@ -99,6 +105,8 @@ def _calendar_reply(sender: str, uid: str, partstat: str, subject: str) -> bytes
     msg["From"] = f"Jan Jansen <{sender}>"
     msg["To"] = REG
     msg["Subject"] = subject
+    for key, value in (headers or {}).items():
+        msg[key] = value
     msg.set_content("")
     msg.add_alternative(ics, subtype="calendar", params={"method": "REPLY"})
     return msg.as_bytes()
@@ -116,7 +124,9 @@ def test_calendar_replies(world):
     with world.app.sm.begin() as s:
         reg = s.scalar(select(Registration).where(Registration.status == "confirmed"))
         assert (reg.person.email, reg.partstat) == ("jan@schiedam.nl", "TENTATIVE")
-    world.deliver(_calendar_reply("jan@schiedam.nl", uid, "DECLINED", "Geweigerd: Pioniersnetwerk Open Overheid"))
+    # A DECLINED cancels, so it needs proof of its From: here our server's DMARC pass.
+    world.deliver(_calendar_reply("jan@schiedam.nl", uid, "DECLINED", "Geweigerd: Pioniersnetwerk Open Overheid",
+                                  authenticated("jan@schiedam.nl")))
     result = world.poll()
     assert result.inbox.attention == 0
     assert statuses(world) == {"jan@schiedam.nl": "cancelled", "piet@schiedam.nl": "confirmed"}

@@ -12,7 +12,6 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from base.config import load_config
 from base.hashing import address_hash
 from db.app import App
 from db.locks import ServiceBusy
@@ -177,10 +176,7 @@ def test_header_injection_cannot_add_recipients_or_headers(world):
 
 
 def test_dmarc_fail_from_our_receiving_server_is_held(tmp_path, db_url, mailbox, smtp_sink):
-    world = World.create(tmp_path, db_url, mailbox, smtp_sink)
-    text = world.config_path.read_text().replace('username = "', 'authserv_id = "mx.pioniers.test"\nusername = "', 1)
-    world.config_path.write_text(text)
-    world.app = App.from_config(load_config(world.config_path), world.clock)
+    world = World.create(tmp_path, db_url, mailbox, smtp_sink)  # trusts authserv_id mx.pioniers.test (helpers)
     world.meeting()
     world.deliver(mail(sender="burgemeester@schiedam.nl", headers={
         "Authentication-Results": "mx.pioniers.test; spf=fail smtp.mailfrom=schiedam.nl; "
