@@ -15,7 +15,7 @@ from db import registry
 from db.models import Meeting, Person, Poll, PollOption, Proposal
 from inbox import network_rules as nr
 from inbox.job import Job, proven, reply_allowed
-from inbox.registration_handlers import handle_register
+from inbox.registration_handlers import ask_confirmation, handle_register
 from mailer import format as fmt
 from mailer import listmail
 from mailer.letters import meeting_view, send_letter
@@ -164,13 +164,9 @@ def _unproven_profile(job: Job, profile: profiles.Profile) -> bool:
 
 
 def _ask_profile(job: Job, person: Person, profile: profiles.Profile) -> str:
-    """Mail the address itself: a reply to that mail (its Message-ID is marked for this address) is the proof."""
-    key = f"confirm:profile:{person.email.lower()}:{job.now.date()}"  # one a day: a forger cannot flood them
-    allowed, note = reply_allowed(job)
-    if allowed and not send_letter(job.session, job.app.cfg, key=key, template="confirm_profile", person=person,
-                                   now=job.now, role=profile.role, topic=profile.topic, consent=profile.consent):
-        note = "; confirmation already asked today"
-    return f"who-is-who ({profile.describe()}) asked: waiting for confirmation by reply (sender not proven){note}"
+    return ask_confirmation(job, person, "confirm_profile", f"confirm:profile:{person.email.lower()}:{job.now.date()}",
+                            f"who-is-who ({profile.describe()})", role=profile.role, topic=profile.topic,
+                            consent=profile.consent)
 
 
 def handle_profile(job: Job) -> tuple[str, str]:

@@ -98,29 +98,30 @@ def handle_register(job: Job) -> tuple[str, str]:
     return "processed", f"{result.outcome} for {meeting.date}{note}"
 
 
-def ask_to_confirm(job: Job, person: Person, template: str, what: str, meeting: Meeting | None = None,
-                   **context: Any) -> tuple[str, str]:
+def ask_confirmation(job: Job, person: Person, template: str, key: str, what: str, meeting: Meeting | None = None,
+                     **context: Any) -> str:
     """Do nothing yet: mail the address itself, whose reply to that mail (its Message-ID is marked for this
-    address) is the proof. One such mail per address, action and day: a forger cannot flood the victim."""
-    note = ""
-    key = f"confirm:{template}:{what}:{person.email.lower()}:{job.now.date()}"
+    address) is the proof. key names the request with its day: one such mail per address, action and day, so a
+    forger cannot flood the victim. Returns the reason."""
     allowed, note = reply_allowed(job)
     if allowed and not send_letter(job.session, job.app.cfg, key=key, template=template, person=person,
                                    now=job.now, meeting=meeting, **context):
         note = "; confirmation already asked today"
-    return "processed", f"{what} asked: waiting for confirmation by reply (sender not proven){note}"
+    return f"{what} asked: waiting for confirmation by reply (sender not proven){note}"
+
+
+def ask_to_confirm(job: Job, person: Person, template: str, what: str, meeting: Meeting | None = None,
+                   **context: Any) -> tuple[str, str]:
+    key = f"confirm:{template}:{what}:{person.email.lower()}:{job.now.date()}"
+    return "processed", ask_confirmation(job, person, template, key, what, meeting, **context)
 
 
 def _ask_forgotten(job: Job, meeting: Meeting, digest: str) -> tuple[str, str]:
     """A forgotten address asks to register: nothing is stored (no person, no registration); the confirm mail's
     Message-ID, marked for this address, is the token. The outbox key holds only the address's hash."""
-    what = f"register for {meeting.date} from a forgotten address"
-    allowed, note = reply_allowed(job)
-    if allowed and not send_letter(job.session, job.app.cfg, key=f"confirm:register:{digest}:{job.now.date()}",
-                                   template="confirm_register", person=Person(email=job.msg.sender, name=""),
-                                   now=job.now, meeting=meeting):
-        note = "; confirmation already asked today"
-    return "processed", f"{what} asked: waiting for confirmation by reply (sender not proven){note}"
+    return "processed", ask_confirmation(
+        job, Person(email=job.msg.sender, name=""), "confirm_register", f"confirm:register:{digest}:{job.now.date()}",
+        f"register for {meeting.date} from a forgotten address", meeting)
 
 
 def handle_cancel(job: Job) -> tuple[str, str]:
