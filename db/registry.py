@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
+from base.hashing import address_hashes
 from db import lookups, pending
-from db.models import Meeting, Person, Registration, table
+from db.models import Forgotten, Meeting, Person, Registration, table
 
 CONFIRMED, WAITLISTED, CANCELLED = "confirmed", "waitlisted", "cancelled"
 
@@ -188,3 +189,9 @@ def fill_from_waitlist(session: Session, meeting: Meeting, now: dt.datetime) -> 
             free -= 1
     session.flush()
     return promoted
+
+
+def is_forgotten(session: Session, secret: bytes, email: str) -> bool:
+    """On the do-not-mail list: under the keyed hash, or the unkeyed one written before it was keyed."""
+    return session.scalar(select(Forgotten.address_hash).where(
+        Forgotten.address_hash.in_(address_hashes(secret, email))).limit(1)) is not None

@@ -16,7 +16,7 @@ from inbox import listrules as lr
 from inbox.job import Job, proven, reply_allowed
 from mailer import listmail
 from network import announcements as ann_ops
-from network.privacy import is_forgotten
+from db.registry import is_forgotten
 
 log = logging.getLogger("pioniers.list")
 

@@ -72,8 +72,8 @@ def handle_register(job: Job) -> tuple[str, str]:
     digests = address_hashes(job.app.cfg.secret, job.msg.sender)  # keyed, and the legacy unkeyed one
     lk = lookups.get(job.session)
     # known not to be there (False): nothing to look up or delete
-    if (lk is None or any(lk.forgotten.get(d, True) for d in digests)) and job.session.scalar(
-            select(Forgotten.address_hash).where(Forgotten.address_hash.in_(digests)).limit(1)) is not None:
+    if (lk is None or any(lk.forgotten.get(d, True) for d in digests)) and \
+            registry.is_forgotten(job.session, job.app.cfg.secret, job.msg.sender):
         how = proven(job)
         if not how:
             # One forged registration must not undo a forget: store nothing, ask the address itself.

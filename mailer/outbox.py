@@ -12,9 +12,8 @@ from email.message import EmailMessage
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import lookups, pending
-from db.models import Forgotten, OutboundMessage, table
-from base.hashing import address_hashes
+from db import lookups, pending, registry
+from db.models import OutboundMessage, table
 from mailer import sentlog
 from mailer.transport import SendError, Transport
 
@@ -32,8 +31,7 @@ def queue(session: Session, *, key: str, recipient: str, kind: str, message: Ema
     """Add a message to the outbox unless one with this key exists (checked: the caller just looked). True when added."""
     if not checked and session.scalar(select(OutboundMessage.id).where(OutboundMessage.key == key)) is not None:
         return False
-    if not auto_reply and session.scalar(select(Forgotten.address_hash).where(
-            Forgotten.address_hash.in_(address_hashes(secret, recipient)))) is not None:
+    if not auto_reply and registry.is_forgotten(session, secret, recipient):
         return False  # forgotten on request: only their own new mail is ever answered
     if isinstance(message, EmailMessage):
         subject = subject or str(message.get("Subject", ""))

@@ -16,7 +16,7 @@ from db.app import App
 from db.models import Member, Person
 from network.exports import neutralise, restore
 from network.meetings import UserError
-from network.privacy import is_forgotten
+from db.registry import is_forgotten
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 

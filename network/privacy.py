@@ -9,7 +9,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from base.errors import PioniersError
-from base.hashing import address_hash, address_hashes
+from base.hashing import address_hash
 from base.mentions import mentions
 from db.app import App
 from db.models import (
@@ -25,14 +25,9 @@ from db.models import (
     Poll,
     Registration,
 )
+from db.registry import is_forgotten
 from db.session import rowcount
 from network import polls, stats
-
-
-def is_forgotten(session: Session, secret: bytes, email: str) -> bool:
-    """On the do-not-mail list: under the keyed hash, or the unkeyed one written before it was keyed."""
-    return session.scalar(select(Forgotten.address_hash).where(
-        Forgotten.address_hash.in_(address_hashes(secret, email)))) is not None
 
 
 class ForgetError(PioniersError):

@@ -118,7 +118,8 @@ def test_forget_refuses_what_is_not_an_address_and_says_when_nothing_was_found(t
 
 def test_the_do_not_mail_list_is_keyed_and_old_unkeyed_rows_still_count(world):
     from network.members import import_csv
-    from network.privacy import forget, is_forgotten
+    from db.registry import is_forgotten
+    from network.privacy import forget
 
     forget(world.app, "kees@schiedam.nl")
     secret = world.app.cfg.secret
