@@ -40,10 +40,38 @@ class Context:
 
 
 @dataclass(frozen=True)
+class Token:
+    """The token a message carries: an approval or confirmation token in a reply, a member's token in an
+    unsubscribe address or in the bounce address a report came back to (inbox/listrules.py)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class PollRef:
+    """The theme poll a reply answers, by the tag of the address it was sent to (inbox/network_rules.py)."""
+
+    poll_id: int
+
+
+@dataclass(frozen=True)
+class AlsoRegister:
+    """A who-is-who answer that also asks to register for the decision's meeting (inbox/network_rules.py)."""
+
+
+Detail = Token | PollRef | AlsoRegister | None
+
+
+@dataclass(frozen=True)
 class Decision:
     action: str
     reason: str
     meeting_date: dt.date | None = None
     may_reply: bool = True  # False: act, but send nothing back
     partstat: str = ""  # for calendar replies
-    detail: str = ""  # e.g. the token of a list reply (inbox/listrules.py)
+    detail: Detail = None  # what the action needs besides the message and the date
+
+    @property
+    def token(self) -> str:
+        """The token the action is about ('' when the decision carries none)."""
+        return self.detail.value if isinstance(self.detail, Token) else ""

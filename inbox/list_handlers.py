@@ -32,8 +32,8 @@ def _reply(job: Job, template: str, to: str = "", **context: Any) -> str:  # for
 
 
 def handle_bounce(job: Job) -> tuple[str, str]:
-    detail, cfg = job.decision.detail, job.app.cfg
-    member = members.by_token(job.session, detail.removeprefix("token:"))  # the only way a bounce counts
+    cfg = job.app.cfg
+    member = members.by_token(job.session, job.decision.token)  # the only way a bounce counts
     found = [member] if member is not None else []
     if not found:
         return "processed", job.decision.reason + "; no list member matches"
@@ -66,7 +66,7 @@ def handle_refuse(job: Job) -> tuple[str, str]:
 
 
 def _handle_token(job: Job, yes: bool) -> tuple[str, str]:
-    redeemed = members.redeem(job.session, job.decision.detail, job.msg.sender, job.now)
+    redeemed = members.redeem(job.session, job.decision.token, job.msg.sender, job.now)
     token = redeemed.token
     if not redeemed.ok:
         if token is not None and token.email == job.msg.sender:  # their own token, expired or used: tell them
@@ -152,7 +152,7 @@ def handle_unsubscribe(job: Job) -> tuple[str, str]:
 
 
 def handle_unsubscribe_token(job: Job) -> tuple[str, str]:
-    member = members.by_token(job.session, job.decision.detail)
+    member = members.by_token(job.session, job.decision.token)
     if member is None:
         return "processed", "unsubscribe with an unknown token"
     _, was = members.unsubscribe(job.session, member.email, job.now)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from flufl.bounce import all_failures
 
-from inbox.decision import IGNORE, Context, Decision
+from inbox.decision import IGNORE, Context, Decision, Token
 from inbox.loops import by_headers, content_type, has_header, mailboxes, no_reply_reason, raw_values
 from inbox.message import scan_copy
 from inbox.text import may_contain, strip_prefixes
@@ -116,7 +116,7 @@ def check_bounce(msg: Incoming, ctx: Context) -> Decision | None:
     token = next((t for t in (tags or []) if re.fullmatch(r"[0-9a-f]{26}", t)), "")
     if permanent and token:
         return Decision(BOUNCE, f"bounce: permanent failure for {', '.join(permanent)}", may_reply=False,
-                        detail=f"token:{token}")
+                        detail=Token(token))
     if permanent:
         return Decision(IGNORE, f"bounce for {', '.join(permanent)} without a member's token (bounces+TOKEN@): "
                         "not counted", may_reply=False)
@@ -134,7 +134,7 @@ def check_unsubscribe_token(msg: Incoming, ctx: Context) -> Decision | None:
         if found and found.group(1) == "unsubscribe":
             machine = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, own_msgid_domain=ctx.own_domain)
             return Decision(UNSUBSCRIBE_TOKEN, "unsubscribe by List-Unsubscribe address", may_reply=not machine,
-                            detail=found.group(2))
+                            detail=Token(found.group(2)))
     return None
 
 
@@ -175,8 +175,8 @@ def check_list_mail(msg: Incoming, ctx: Context) -> Decision | None:
     token = token_in(msg, ctx)
     if token:
         if says_no(msg):
-            return Decision(TOKEN_NO, "reply declining a list token", detail=token)
-        return Decision(TOKEN_YES, "reply with a list token", detail=token)
+            return Decision(TOKEN_NO, "reply declining a list token", detail=Token(token))
+        return Decision(TOKEN_YES, "reply with a list token", detail=Token(token))
     to_post = ctx.post_address and tags_for(msg.msg, ctx.post_address) is not None
     organiser = msg.sender in ctx.organisers
     if to_post and organiser:

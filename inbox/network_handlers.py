@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from db import registry
 from db.models import Meeting, Person, Poll, PollOption, Proposal
 from inbox import network_rules as nr
+from inbox.decision import AlsoRegister, PollRef
 from inbox.job import Job, proven, reply_allowed
 from inbox.registration_handlers import ask_confirmation, handle_register
 from mailer import format as fmt
@@ -36,9 +37,8 @@ def _letter(job: Job, template: str, reply_to: str = "", **context: Any) -> str:
 
 
 def _poll_of(job: Job) -> Poll | None:
-    detail = job.decision.detail
-    if detail.startswith("poll:"):
-        return job.session.get(Poll, int(detail[5:]))
+    if isinstance(job.decision.detail, PollRef):
+        return job.session.get(Poll, job.decision.detail.poll_id)
     day = job.decision.meeting_date
     if day is None:  # an organiser asking for "the" results: the most recent live poll
         return job.session.scalar(select(Poll).where(Poll.status.in_((polls.OPEN, polls.CLOSING)))
@@ -173,14 +173,14 @@ def handle_profile(job: Job) -> tuple[str, str]:
     session, cfg = job.session, job.app.cfg
     profile = nr.parse_profile(job.msg.own_text)
     person = registry.find_person(session, job.msg.sender)
-    if job.decision.detail == "register":
+    if isinstance(job.decision.detail, AlsoRegister):
         assert job.decision.meeting_date is not None  # set with "register"; the meeting is asserted below
         meeting = registry.meeting_on(session, job.decision.meeting_date)
         assert meeting is not None
         reg = registry.registration_of(session, meeting, person) if person is not None else None
         # Not registered yet, or registering again after cancelling (a new mail, not a reply to ours).
         if reg is None or (reg.status == registry.CANCELLED and not nr.is_reply(job.msg)):
-            registering = dataclasses.replace(job.decision, detail="")
+            registering = dataclasses.replace(job.decision, detail=None)
             outcome, reason = handle_register(dataclasses.replace(job, decision=registering))
             person = registry.find_person(session, job.msg.sender)
             if person is not None and _unproven_profile(job, profile):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from base.dates import find_any_date_refs, find_date_refs, resolve
 from base.text import scrub
 from inbox import listrules
-from inbox.decision import PAST_MEETING, REGISTER, Context, Decision
+from inbox.decision import PAST_MEETING, REGISTER, AlsoRegister, Context, Decision, PollRef
 from inbox.registration_rules import asks_to_cancel, meeting_request
 from inbox.text import may_contain, strip_prefixes
 from network.profiles import Profile
@@ -321,7 +321,7 @@ def check_poll(msg: Incoming, ctx: Context) -> Decision | None:
     day = theme_date(subject, ctx)
     post_tags = listrules.tags_for(msg.msg, ctx.post_address) if ctx.post_address else None
     organiser = msg.sender in ctx.organisers
-    detail = f"poll:{poll_id}" if poll_id is not None else (f"date:{day.isoformat()}" if day else "")
+    detail = PollRef(poll_id) if poll_id is not None else None  # else the meeting's date names the poll
     if organiser and (poll_id is not None or _THEME.search(subject)) and wants_results(msg, subject):
         return Decision(POLL_RESULTS, "an organiser asks for the theme poll's results", meeting_date=day,
                         detail=detail)
@@ -351,5 +351,5 @@ def check_profile(msg: Incoming, ctx: Context) -> Decision | None:
         return Decision(PROFILE, f"who-is-who: {profile.describe()}")
     if request.action == REGISTER:
         return Decision(PROFILE, f"who-is-who: {profile.describe()}; {request.reason}",
-                        meeting_date=request.meeting_date, detail="register")
+                        meeting_date=request.meeting_date, detail=AlsoRegister())
     return None

@@ -140,7 +140,7 @@ def test_profile_statements(body, role, topic, consent):
 def test_profile_replies_and_registrations_that_say_who_someone_is():
     confirmation = "RE: Aanmelding bevestigd: Pioniersnetwerk 16 september 2027"
     decision = decide(mail(subject=confirmation, body="rol: pionier\nja, deel mijn gegevens\n"))
-    assert decision.action == nr.PROFILE and decision.detail == "register"  # the handler sees they are registered
+    assert decision.action == nr.PROFILE and isinstance(decision.detail, d.AlsoRegister)  # the handler sees they are registered
     # A registration that says it too registers (and records it).
     decision = decide(mail(subject="Pioniersnetwerk 16 september 2027", body="Ik ben lerende.\n"))
     assert decision.action == nr.PROFILE and decision.meeting_date == dt.date(2027, 9, 16)
