@@ -329,24 +329,31 @@ def _mailbox_steps(client_id: str, user: str) -> str:
             f"-AccessRights FullAccess ({README}, steps 4-5)")
 
 
-def explain_imap_refusal(tokens: TokenProvider, user: str, host: str, token: str, reply: str) -> str:
-    """One line for an IMAP AUTHENTICATE XOAUTH2 that failed with a freshly issued token."""
-    cfg = tokens.cfg
+def _explain_refusal(tokens: TokenProvider, protocol: str, permission: str, user: str, host: str, token: str,
+                     said: str, fallback: str) -> str:
+    """One line for a login that failed with a freshly issued token. protocol: IMAP | SMTP; permission: the
+    Exchange Online app permission it needs; said: the server's answer ('' or ' (code text)')."""
     if tokens.kind == "microsoft":
         roles = tokens.roles(token)
-        if roles is not None and "IMAP.AccessAsApp" not in roles:
-            return (f"IMAP login for {user} refused: the token has no IMAP.AccessAsApp permission; in the app "
-                    "registration add API permission Office 365 Exchange Online > Application permissions > "
-                    f"IMAP.AccessAsApp and click 'Grant admin consent' ({README}, step 3)")
-        return (f"IMAP login for {user} at {host} refused although the token is valid: the app may not open this "
-                f"mailbox; {_mailbox_steps(cfg.client_id, user)}")
+        if roles is not None and permission not in roles:
+            return (f"{protocol} login for {user} refused{said}: the token has no {permission} permission; in the "
+                    "app registration add API permission Office 365 Exchange Online > Application permissions > "
+                    f"{permission} and click 'Grant admin consent' ({README}, step 3)")
+        return (f"{protocol} login for {user} at {host} refused{said} although the token is valid: the app may not "
+                f"open this mailbox; {_mailbox_steps(tokens.cfg.client_id, user)}")
     if tokens.kind == "google":
-        return (f"IMAP login for {user} at {host} refused: allow the service account's client ID the scope "
-                f"{tokens.scope} under Domain-wide delegation, and check that {user} is a Workspace mailbox "
+        return (f"{protocol} login for {user} at {host} refused{said}: allow the service account's client ID the "
+                f"scope {tokens.scope} under Domain-wide delegation, and check that {user} is a Workspace mailbox "
                 f"({README})")
-    return (f"IMAP login for {user} at {host} refused with a fresh token from {tokens.endpoint}"
-            f"{' (' + reply + ')' if reply else ''}: the server does not accept this client's tokens for {user}; "
-            "check [oauth2] scope and the mailbox's access for the client")
+    return (f"{protocol} login for {user} at {host} refused with a fresh token from {tokens.endpoint}{said}: "
+            f"{fallback}")
+
+
+def explain_imap_refusal(tokens: TokenProvider, user: str, host: str, token: str, reply: str) -> str:
+    """One line for an IMAP AUTHENTICATE XOAUTH2 that failed with a freshly issued token."""
+    return _explain_refusal(tokens, "IMAP", "IMAP.AccessAsApp", user, host, token, f" ({reply})" if reply else "",
+                            f"the server does not accept this client's tokens for {user}; check [oauth2] scope and "
+                            "the mailbox's access for the client")
 
 
 def smtp_auth_disabled(code: int, reply: str) -> str | None:
@@ -363,23 +370,9 @@ def smtp_auth_disabled(code: int, reply: str) -> str | None:
 
 def explain_smtp_refusal(tokens: TokenProvider, user: str, host: str, token: str, code: int, reply: str) -> str:
     """One line for an SMTP AUTH XOAUTH2 that failed with a freshly issued token."""
-    disabled = smtp_auth_disabled(code, reply)
-    if disabled:
-        return disabled
-    cfg = tokens.cfg
-    if tokens.kind == "microsoft":
-        roles = tokens.roles(token)
-        if roles is not None and "SMTP.SendAsApp" not in roles:
-            return (f"SMTP login for {user} refused ({code}): the token has no SMTP.SendAsApp permission; in the app "
-                    "registration add API permission Office 365 Exchange Online > Application permissions > "
-                    f"SMTP.SendAsApp and click 'Grant admin consent' ({README}, step 3)")
-        return (f"SMTP login for {user} at {host} refused ({code} {reply[:120]}) although the token is valid: "
-                f"{_mailbox_steps(cfg.client_id, user)}")
-    if tokens.kind == "google":
-        return (f"SMTP login for {user} at {host} refused ({code}): allow the service account's client ID the scope "
-                f"{tokens.scope} under Domain-wide delegation ({README})")
-    return (f"SMTP login for {user} at {host} refused with a fresh token from {tokens.endpoint} ({code} "
-            f"{reply[:120]}): check [oauth2] smtp_scope and the mailbox's send permission for the client")
+    return smtp_auth_disabled(code, reply) or _explain_refusal(
+        tokens, "SMTP", "SMTP.SendAsApp", user, host, token, f" ({code} {reply[:120]})",
+        "check [oauth2] smtp_scope and the mailbox's send permission for the client")
 
 
 # -- wiring ----------------------------------------------------------------------------------------------------
