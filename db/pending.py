@@ -14,7 +14,7 @@ import functools
 from typing import Any
 
 from sqlalchemy import Insert, MetaData, Table, event, insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 KEY = "pioniers.pending"
 BATCH = 100  # rows per table held at most
@@ -48,7 +48,7 @@ def _foreign_key_order(metadata: MetaData) -> dict[Table, int]:
 
 
 @event.listens_for(Session, "do_orm_execute")
-def _before_query(state) -> None:  # type: ignore[no-untyped-def]
+def _before_query(state: ORMExecuteState) -> None:
     if state.session.info.get(KEY):
         write(state.session)
 
@@ -59,5 +59,5 @@ def _before_commit(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, _previous) -> None:  # type: ignore[no-untyped-def]
+def _after_rollback(session: Session, _previous: SessionTransaction) -> None:
     session.info.pop(KEY, None)

@@ -1,10 +1,11 @@
 """Engine and session factory; SQLite gets the pragmas that make it a safe embedded default."""
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +22,7 @@ def make_engine(url: str, base_dir: Path | None = None) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(conn, _record):  # type: ignore[no-untyped-def]
+        def _pragmas(conn: sqlite3.Connection, _record: object) -> None:
             # pysqlite's own transaction handling defers BEGIN; we issue BEGIN IMMEDIATE ourselves
             # so two writers queue on the lock instead of failing with "database is locked".
             conn.isolation_level = None
@@ -36,7 +37,7 @@ def make_engine(url: str, base_dir: Path | None = None) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin(conn):  # type: ignore[no-untyped-def]
+        def _begin(conn: Connection) -> None:
             # A connection marked sqlite_reader only reads: in WAL mode a plain BEGIN takes no lock at all.
             conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("sqlite_reader") else "BEGIN IMMEDIATE")
 

@@ -16,9 +16,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from email.feedparser import FeedParser
 from email.header import decode_header, make_header
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
+from typing import Any
 
 from base.html import html_to_text
 from base.text import clean, part_text
@@ -224,14 +225,14 @@ class _CachingHeaderRegistry(HeaderRegistry):
     values (Content-Type, Content-Transfer-Encoding, MIME-Version, To) repeat from message to message: parse
     each (name, value) once."""
 
-    def __call__(self, name, value):  # type: ignore[no-untyped-def]
+    def __call__(self, name: str, value: Any) -> BaseHeader:
         if type(value) is str and len(value) <= 4096:
             return _cached_header(self, name, value)
         return super().__call__(name, value)
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_header(registry: HeaderRegistry, name: str, value: str):  # type: ignore[no-untyped-def]
+def _cached_header(registry: HeaderRegistry, name: str, value: str) -> BaseHeader:
     return HeaderRegistry.__call__(registry, name, value)
 
 
@@ -350,7 +351,7 @@ class _Message(EmailMessage):
     _depth = 0  # 0: the message itself
     _header_bytes = 0
 
-    def set_raw(self, name: str, value: str) -> None:  # type: ignore[override]
+    def set_raw(self, name: str, value: str) -> None:
         budget = self._budget
         if budget is not None and type(name) is str and type(value) is str:
             bounded = budget.admit(self, name, value)
@@ -375,9 +376,10 @@ class _Message(EmailMessage):
         raw = self._first_raw("content-type")
         if raw is None:
             return super().get_content_type()
-        return _content_type(self.policy, *raw)  # type: ignore[no-any-return]
+        return _content_type(self.policy, *raw)
 
-    def get_param(self, param, failobj=None, header="content-type", unquote=True):  # type: ignore[no-untyped-def]
+    def get_param(self, param: str, failobj: Any = None, header: str = "content-type",
+                  unquote: bool = True) -> Any:
         plain = type(param) is str and type(header) is str and type(unquote) is bool and (
             failobj is None or type(failobj) is str)  # hashable, and compared as the stdlib compares them
         raw = self._first_raw(header) if plain else None
@@ -407,7 +409,7 @@ def _content_type(policy: email.policy.Policy, name: str, value: str) -> str:
 
 @functools.lru_cache(maxsize=512)
 def _param(policy: email.policy.Policy, name: str, value: str, param: str, failobj: str | None, header: str,
-           unquote: bool):  # type: ignore[no-untyped-def]
+           unquote: bool) -> Any:  # whatever Message.get_param answers
     return EmailMessage.get_param(_only(policy, name, value), param, failobj, header, unquote)
 
 

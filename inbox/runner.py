@@ -15,10 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from db import lookups, pending
 from db.models import FolderState, InboundMessage, Meeting, table
 from inbox import decide as d
+from inbox.decision import Context, MeetingInfo
 from inbox.handlers import HANDLERS
 from inbox.job import Job, ReplyBudget
 from inbox.message import Incoming, parse_message
@@ -40,10 +42,10 @@ class RunStats:
     outcomes: list[tuple[str, str]] = field(default_factory=list)
 
 
-def context_for(app: App, session) -> d.Context:  # type: ignore[no-untyped-def]
-    meetings = [d.MeetingInfo(m.date, m.uid, m.status) for m in session.scalars(select(Meeting))]
+def context_for(app: App, session: Session) -> Context:
+    meetings = [MeetingInfo(m.date, m.uid, m.status) for m in session.scalars(select(Meeting))]
     cfg = app.cfg
-    return d.Context(
+    return Context(
         network_name=cfg.network.name,
         own_addresses=cfg.own_addresses,
         own_domain=cfg.domain,
@@ -117,7 +119,7 @@ def storable(text: str, limit: int) -> str:
     return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
 
 
-def _save_outcomes(session, app: App, items: list[_Item]) -> None:  # type: ignore[no-untyped-def]
+def _save_outcomes(session: Session, app: App, items: list[_Item]) -> None:
     """Step 2's last write: every message's outcome, in one statement for the chunk."""
     at = app.now()
     session.connection().execute(_SET_OUTCOME, [
@@ -129,7 +131,7 @@ class _Seen:
     """Message-IDs already acted on, looked up once per chunk instead of once per message: the same Message-ID
     from the same sender, delivered twice (e.g. to two of our addresses), is acted on once."""
 
-    def __init__(self, session, items: list[_Item]) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, session: Session, items: list[_Item]) -> None:
         ids = {i.msg.message_id for i in items if i.msg is not None and i.msg.message_id}
         self.first: dict[tuple[str, str], int] = {}
         if ids:
@@ -148,7 +150,7 @@ class _Seen:
             self.first.setdefault((item.msg.message_id, item.msg.sender), item.row_id)
 
 
-def _act_one(app: App, session, ctx: d.Context, budget: ReplyBudget, item: _Item,  # type: ignore[no-untyped-def]
+def _act_one(app: App, session: Session, ctx: Context, budget: ReplyBudget, item: _Item,
              seen: _Seen) -> None:
     assert item.msg is not None
     original = seen.original(item.msg, item.row_id)

@@ -273,4 +273,4 @@ def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:
 
 
 def as_message(data: bytes) -> EmailMessage:
-    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(data, policy=email.policy.default)

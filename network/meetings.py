@@ -69,14 +69,14 @@ def list_meetings(app: App) -> list[MeetingRow]:
         return rows
 
 
-def _require(session, day: dt.date, *, lock: bool = True) -> Meeting:  # type: ignore[no-untyped-def]
+def _require(session: Session, day: dt.date, *, lock: bool = True) -> Meeting:
     meeting = registry.meeting_on(session, day, lock=lock)
     if meeting is None:
         raise UserError(f"no meeting on {day}: see 'pioniers meeting list'")
     return meeting
 
 
-def _people(session, meeting: Meeting, statuses: tuple[str, ...]) -> list[Registration]:  # type: ignore[no-untyped-def]
+def _people(session: Session, meeting: Meeting, statuses: tuple[str, ...]) -> list[Registration]:
     return list(session.scalars(select(Registration).where(
         Registration.meeting_id == meeting.id, Registration.status.in_(statuses)
     ).order_by(Registration.registered_at, Registration.id)))

@@ -20,7 +20,7 @@ from pioniers.cli_send import discard_held, send_held_now
 from pioniers.prompt import confirm
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     members = sub.add_parser("members", help="the mailing list's members")
     msub = members.add_subparsers(dest="action", required=True)
     msub.add_parser("list", help="every member with status (active, pending, unsubscribed, disabled)")

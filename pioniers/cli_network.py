@@ -20,7 +20,7 @@ from pioniers.cli_send import discard_held, send_held_now, send_now
 from pioniers.prompt import confirm
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     themes = sub.add_parser("themes", help="choose a meeting's theme together: a poll members answer by reply")
     tsub = themes.add_subparsers(dest="action", required=True)
     opn = tsub.add_parser("open", help="open a theme poll and send it to the list")

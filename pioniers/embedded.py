@@ -1,8 +1,10 @@
 """The embedded inbox server: aiosmtpd on loopback, delivering mail for our addresses into a Maildir."""
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
+from typing import cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -54,9 +56,9 @@ class _LimitedSMTP(SMTP):
         super().__init__(handler, **kwargs)  # type: ignore[arg-type]
         self.slots, self.counted = slots, False
 
-    def connection_made(self, transport):  # type: ignore[no-untyped-def]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self.counted and self.session is None and self.slots.open >= self.slots.limit:
-            transport.write(b"421 4.7.0 Too many connections, try again later\r\n")
+            cast(asyncio.Transport, transport).write(b"421 4.7.0 Too many connections, try again later\r\n")
             transport.close()
             return
         if not self.counted:
@@ -64,7 +66,7 @@ class _LimitedSMTP(SMTP):
             self.slots.open += 1
         super().connection_made(transport)
 
-    def connection_lost(self, error):  # type: ignore[no-untyped-def]
+    def connection_lost(self, error: Exception | None) -> None:
         if not self.counted:
             return  # refused above: nothing was set up
         self.slots.open -= 1
