@@ -336,6 +336,9 @@ def load_config(path: str | Path) -> Config:
             "organisers": tuple(a.strip().lower() for a in sections["network"].organisers),
         }
     )
+    smtp, imap = sections["smtp"], sections["imap"]
+    if smtp.auth == "oauth2" and not smtp.username and smtp.host:  # the same mailbox sends what it reads
+        sections["smtp"] = SmtpConfig(**{**smtp.__dict__, "username": imap.username})
     cfg = Config(**sections, base_dir=p.resolve().parent)
     _check(cfg)
     return cfg

@@ -181,6 +181,15 @@ class SmtpTransport:
     def abort(self) -> None:
         self._drop()
 
+    def probe(self) -> dict[str, str]:
+        """Connect and log in as sending would, then leave: what the server offers after EHLO (`pioniers check`)."""
+        conn = self._connect()
+        try:
+            conn.ehlo_or_helo_if_needed()
+            return dict(conn.esmtp_features)
+        finally:
+            conn.close()
+
     def _drop(self) -> None:
         if self._conn is not None:
             try:

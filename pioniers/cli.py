@@ -18,6 +18,8 @@ from base.text import redact_tokens
 from db.app import App
 from db.models import InboundMessage
 from network.meetings import parse_day
+from pioniers.cli_admin import ADMIN_COMMANDS
+from pioniers.cli_admin import add_parsers as add_admin_parsers
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
 from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.cli_network import NETWORK_COMMANDS
@@ -32,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("init", help="create or upgrade the database")
+    sub.add_parser("init", help="write config.toml where none exists, create or upgrade the database")
+    add_admin_parsers(sub)
 
     meeting = sub.add_parser("meeting", help="add, list, update or cancel meetings")
     msub = meeting.add_subparsers(dest="action", required=True)
@@ -84,11 +87,16 @@ def _app(args: argparse.Namespace) -> App:
 
 
 def cmd_init(args: argparse.Namespace) -> None:
+    from pioniers.cli_admin import write_shipped_config
+
+    written = write_shipped_config(Path(args.config))
     app = _app(args)
     from db.migrate import upgrade  # Alembic is only needed here: every other command starts faster
 
-    upgrade(app.sm.kw["bind"])
-    print(f"database ready: {app.cfg.database.url}")
+    before, after = upgrade(app.sm.kw["bind"])
+    state = (f"created (schema {after})" if before is None else f"up to date (schema {after})" if before == after
+             else f"upgraded (schema {before} -> {after})")
+    print(f"database {state}: {app.cfg.database.url}")
     secret_path = app.cfg.path(app.cfg.network.secret_file)
     existed = secret_path.exists()
     app.cfg.secret  # noqa: B018 - read, or created on first use
@@ -96,6 +104,9 @@ def cmd_init(args: argparse.Namespace) -> None:
         print(f"installation secret created: {secret_path} (keep it with your backups, never share it)")
     for line in readable_by_others(app.cfg):
         print(f"warning: {line}")
+    if written:
+        print(f"next: edit {args.config} ([network] registration_address and organisers; [imap] and [smtp] for a "
+              "real mailbox), then 'pioniers check'")
 
 
 def cmd_meeting(args: argparse.Namespace) -> None:
@@ -212,6 +223,7 @@ COMMANDS = {
     "messages": cmd_messages,
 }
 COMMANDS.update(LIST_COMMANDS)
+COMMANDS.update(ADMIN_COMMANDS)
 COMMANDS.update(NETWORK_COMMANDS)
 
 
