@@ -6,6 +6,7 @@ import datetime as dt
 from sqlalchemy.exc import IntegrityError
 
 from base.errors import PioniersError
+from base.process import dead_here
 from db.app import App
 from db.models import ServiceLock
 
@@ -23,11 +24,11 @@ def acquire_lock(app: App, name: str, holder: str) -> None:
             now = app.now()
             if lock is None:
                 session.add(ServiceLock(name=name, holder=holder, heartbeat_at=now))
-            elif lock.holder == holder or now - lock.heartbeat_at > STALE:
-                lock.holder, lock.heartbeat_at = holder, now
+            elif lock.holder == holder or now - lock.heartbeat_at > STALE or dead_here(lock.holder):
+                lock.holder, lock.heartbeat_at = holder, now  # a killed holder on this host frees it at once
             else:
                 raise ServiceBusy(f"another pioniers service ({lock.holder}) is already reading this inbox; "
-                                  "stop it first, or wait 3 minutes if it was killed")
+                                  "stop it first (on another machine: or wait 3 minutes if it was killed)")
     except IntegrityError:
         raise ServiceBusy("another pioniers service started at the same moment; try again") from None
 

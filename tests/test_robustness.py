@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import threading
+import os
 import time
 
 import pytest
@@ -231,3 +232,25 @@ def test_forget_via_cli(tmp_path):
     assert run_cli("init").returncode == 0
     out = run_cli("forget", "someone@schiedam.nl")
     assert out.returncode == 1 and "no data found for someone@schiedam.nl" in out.stdout
+
+
+def test_a_killed_service_on_this_host_frees_the_inbox_at_once(world):
+    """After a kill -9 the lock's heartbeat is fresh, but its process is gone: a restart needs no 3-minute wait.
+    A live holder still keeps it."""
+    import socket
+    import subprocess
+
+    from db.locks import acquire_lock
+    from db.models import ServiceLock
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with world.app.sm.begin() as session:
+        session.add(ServiceLock(name="inbox", holder=f"{socket.gethostname()}:{gone.pid}:1",
+                                heartbeat_at=world.clock()))
+    acquire_lock(world.app, "inbox", "restarted")
+    with world.app.sm.begin() as session:
+        assert session.get(ServiceLock, "inbox").holder == "restarted"
+        session.get(ServiceLock, "inbox").holder = f"{socket.gethostname()}:{os.getppid()}:1"  # alive
+    with pytest.raises(ServiceBusy, match="already reading this inbox"):
+        acquire_lock(world.app, "inbox", "third")
