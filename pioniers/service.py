@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from imapclient.exceptions import IMAPClientError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from inbox.erase import purge_mail
 from inbox.runner import RunStats, process_inbox
@@ -146,8 +147,21 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
     for line in readable_by_others(cfg):
         log.warning("%s", line)
     failures: dict[str, int] = {}
+    down_since: dt.datetime | None = None  # the database has not answered since then
     try:
         while not stop.is_set():
+            problem = database_problem(app)
+            if problem is not None:  # every step needs it: wait for it, one line when it goes and one when it is back
+                if down_since is None:
+                    down_since = app.now()
+                    log.warning("database unreachable (%s): waiting for it, nothing is lost", problem)
+                failures["database"] = failures.get("database", 0) + 1
+                stop.wait(min(2.0 ** (failures["database"] - 1), 60.0))
+                continue
+            if down_since is not None:
+                log.info("database reachable again after %d s", (app.now() - down_since).total_seconds())
+                down_since = None
+                failures.pop("database", None)
             for name, step in steps(app, source, transport, stop):
                 if stop.is_set():
                     break
@@ -159,6 +173,9 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
                     mail = purge_mail(cfg, app.now(), source if isinstance(source, ImapSource) else None)
                     last_purge = app.now()
                     log.info("retention: %s; kept mail %s", report, mail)
+            except OperationalError as exc:  # the database went away meanwhile: the next pass waits for it
+                log.warning("service: lock refresh or retention purge failed: %s",
+                            str(exc.orig or exc).strip().splitlines()[0][:200])
             except Exception:  # noqa: BLE001 - tried again next pass
                 log.exception("service: lock refresh or retention purge failed")
             if stop.is_set():
@@ -180,6 +197,16 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
         log.info("service stopped")
 
 
+def database_problem(app: App) -> str | None:
+    """None when the database answers; else the driver's first line (a restart, a network problem)."""
+    try:
+        with app.sm.kw["bind"].connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except DBAPIError as exc:
+        return str(exc.orig or exc).strip().splitlines()[0][:200]
+    return None
+
+
 def _guarded(name: str, step: Callable[[], object], source: Source, failures: dict[str, int]) -> None:
     """Run one step of the service, counting its failures in a row. A failure never ends the service: an
     unreachable inbox still lets the outbox send, and an unexpected error is logged and tried again next pass."""
@@ -189,7 +216,8 @@ def _guarded(name: str, step: Callable[[], object], source: Source, failures: di
         step()
     except Exception as exc:  # noqa: BLE001 - see the docstring
         failures[name] = failures.get(name, 0) + 1
-        expected = isinstance(exc, (InboxUnavailable, IMAPClientError, OSError))  # a server away: no traceback
+        # a server away (the mailbox, or the database between the check and the step): one line, no traceback
+        expected = isinstance(exc, (InboxUnavailable, IMAPClientError, OSError, OperationalError))
         log.log(logging.WARNING, "%s step failed (%d in a row): %s", name, failures[name], exc,
                 exc_info=not expected)
         if name == "inbox":

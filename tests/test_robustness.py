@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import os
 import random
 import subprocess
 import sys
 import threading
-import os
 import time
 
 import pytest
@@ -254,3 +254,104 @@ def test_a_killed_service_on_this_host_frees_the_inbox_at_once(world):
         session.get(ServiceLock, "inbox").holder = f"{socket.gethostname()}:{os.getppid()}:1"  # alive
     with pytest.raises(ServiceBusy, match="already reading this inbox"):
         acquire_lock(world.app, "inbox", "third")
+
+
+class _CuttableLink:
+    """A TCP relay to PostgreSQL that can be cut (every connection dropped, new ones refused) and restored: the
+    network side of a database restart, on the real server."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+
+        self.target, self.up, self.conns = port, True, []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        import socket
+
+        self.up = False
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.conns = []
+
+
+def test_service_rides_out_a_database_outage(tmp_path, mailbox, smtp_sink, caplog):
+    """PostgreSQL away for a while (every connection dropped, new ones refused): `run` keeps running, says so in
+    one line and again when it is back, and then processes what came in meanwhile."""
+    import logging
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    schema = f"t_outage_{os.getpid()}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    link = _CuttableLink(make_url(base).port or 5432)
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{link.port}/test?options=-csearch_path%3D{schema}"
+    caplog.set_level(logging.INFO, logger="pioniers.service")
+    try:
+        world = World.create(tmp_path, url, mailbox, smtp_sink)
+        world.meeting()
+        stop, thread = _run_in_thread(world.app)
+        try:
+            world.deliver(mail(sender="voor@schiedam.nl"))
+            world.sink.wait_for(1, timeout=30)
+            link.cut()
+            world.deliver(mail(sender="tijdens@schiedam.nl"))
+            deadline = time.time() + 20
+            while not any("database unreachable" in r.message for r in caplog.records) and time.time() < deadline:
+                time.sleep(0.1)
+            time.sleep(2)  # a few passes while it is away
+            link.up = True
+            world.sink.wait_for(2, timeout=90)
+            assert thread.is_alive()
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+        world.close()
+        messages = [r.getMessage() for r in caplog.records if r.name == "pioniers.service"]
+        assert sum("database unreachable" in m for m in messages) == 1
+        assert sum("database reachable again" in m for m in messages) == 1
+        assert not [r for r in caplog.records if r.exc_info and r.name == "pioniers.service"]  # no tracebacks
+        assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == ["tijdens@schiedam.nl", "voor@schiedam.nl"]
+    finally:
+        link.server.close()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
