@@ -1,16 +1,21 @@
-"""Attendee lists for the host: CSV for Excel (UTF-8 with BOM) and .xlsx, in waiting-list order."""
+"""Attendee and member lists. For people: .xlsx and Excel-CSV (";" and a BOM, as Dutch Excel opens it) with the
+network's language in headers and values. For scripts: the machine CSV (fixed English columns and values)."""
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 
+from base.errors import PioniersError
+from db import members
 from db.app import App
-from db.models import Registration
+from db.models import Member, Registration
 from network.meetings import _require
 from network.profiles import role_label
 
@@ -53,13 +58,121 @@ def to_csv(rows: list[list[str]]) -> bytes:
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 
 
-def to_xlsx(rows: list[list[str]], path: Path) -> None:
+# -- lists made for people ------------------------------------------------------------------------------------------
+
+Cell = str | int | dt.datetime | dt.date
+_WORDS = {
+    "nl": {"name": "Naam", "organisation": "Organisatie", "email": "E-mailadres", "status": "Status",
+           "registered_at": "Aangemeld op", "partstat": "Antwoord in agenda", "role": "Rol", "since": "Lid sinds",
+           "confirmed": "aangemeld", "waitlisted": "wachtlijst", "cancelled": "afgemeld",
+           "ACCEPTED": "geaccepteerd", "TENTATIVE": "onder voorbehoud", "DECLINED": "afgeslagen",
+           "NEEDS-ACTION": "nog geen antwoord", "attendees": "Deelnemers", "members": "Leden"},
+    "en": {"name": "Name", "organisation": "Organisation", "email": "Email address", "status": "Status",
+           "registered_at": "Registered at", "partstat": "Calendar answer", "role": "Role", "since": "Member since",
+           "confirmed": "registered", "waitlisted": "waiting list", "cancelled": "cancelled",
+           "ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined",
+           "NEEDS-ACTION": "no answer yet", "attendees": "Attendees", "members": "Members"},
+}
+
+
+@dataclass(frozen=True)
+class Sheet:
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]]
+
+
+def attendee_sheet(app: App, day: dt.date) -> Sheet:
+    """The attendees in waiting-list order, in the network's language, dates as dates."""
+    words = _WORDS[app.cfg.network.language]
+    with app.sm.begin() as session:
+        meeting = _require(session, day, lock=False)
+        regs = session.scalars(select(Registration).where(Registration.meeting_id == meeting.id)
+                               .order_by(Registration.registered_at, Registration.id))
+        ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
+        rows: list[list[Cell]] = [
+            [r.person.name, r.person.organisation, r.person.email, words.get(r.status, r.status),
+             _local(app, r.registered_at), words.get(r.partstat, r.partstat),
+             role_label(app.cfg, r.person.role) if r.person.role else ""] for r in ordered]
+    return Sheet(f"{words['attendees']} {day.isoformat()}", [words[c] for c in COLUMNS], rows)
+
+
+def member_sheet(app: App) -> Sheet:
+    """The active members, by address."""
+    words = _WORDS[app.cfg.network.language]
+    with app.sm.begin() as session:
+        rows: list[list[Cell]] = [
+            [m.email, m.name, _local(app, m.created_at)] for m in
+            session.scalars(select(Member).where(Member.status == members.ACTIVE).order_by(Member.email))]
+    return Sheet(words["members"], [words["email"], words["name"], words["since"]], rows)
+
+
+def _local(app: App, moment: dt.datetime) -> dt.datetime:
+    """A moment as the organiser's clock shows it; spreadsheets know no time zones."""
+    return moment.astimezone(app.tz).replace(tzinfo=None, microsecond=0)
+
+
+def _text(cell: Cell) -> str:
+    if isinstance(cell, dt.datetime):
+        return cell.strftime("%d-%m-%Y %H:%M")
+    if isinstance(cell, dt.date):
+        return cell.strftime("%d-%m-%Y")
+    return neutralise(str(cell))
+
+
+def to_excel_csv(sheet: Sheet) -> bytes:
+    """What Dutch Excel opens by double-click: ";" between cells, a BOM so that "ë" stays "ë", dd-mm-yyyy."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(sheet.columns)
+    for row in sheet.rows:
+        writer.writerow([_text(c) for c in row])
+    return "\ufeff".encode() + out.getvalue().encode("utf-8")
+
+
+def write_xlsx(sheet: Sheet, path: Path) -> None:
+    """A bold, frozen header with a filter, columns as wide as their content, real dates."""
     from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     wb = Workbook()
     ws = wb.active
-    ws.title = "Deelnemers"
-    ws.append(COLUMNS)
-    for row in rows:
-        ws.append([neutralise(c) for c in row])
-    wb.save(path)
+    assert ws is not None  # a new workbook has its first sheet
+    ws.title = sheet.title[:31]  # Excel's limit for a sheet name
+    ws.append(sheet.columns)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in sheet.rows:
+        ws.append([c if isinstance(c, (dt.date, int)) else neutralise(c) for c in row])
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = ws.dimensions
+    for i, name in enumerate(sheet.columns, start=1):
+        values = [name, *(_text(r[i - 1]) for r in sheet.rows)]
+        ws.column_dimensions[get_column_letter(i)].width = min(max(len(v) for v in values) + 2, 60)
+        for row_cells in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+            for cell in row_cells:
+                if isinstance(cell.value, dt.datetime):
+                    cell.number_format = "dd-mm-yyyy hh:mm"
+                elif isinstance(cell.value, dt.date):
+                    cell.number_format = "dd-mm-yyyy"
+    save(path, wb.save)
+
+
+def write_sheet(sheet: Sheet, xlsx: str | None, excel_csv: str | None) -> str:
+    """The sheet as the file a person asked for (--xlsx FILE or --excel-csv FILE); the file's name."""
+    if xlsx:
+        write_xlsx(sheet, Path(xlsx))
+        return xlsx
+    assert excel_csv  # the command line asks for one of the two
+    data = to_excel_csv(sheet)
+    save(Path(excel_csv), lambda path: path.write_bytes(data))
+    return excel_csv
+
+
+def save(path: Path, write: Callable[[Path], object]) -> None:
+    """Write a file a person asked for; a folder that is not there or not writable is their one-line mistake."""
+    try:
+        write(path)
+    except OSError as exc:
+        raise PioniersError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -69,8 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     att = sub.add_parser("attendees", help="export the attendees of a meeting")
     att.add_argument("date")
     fmt = att.add_mutually_exclusive_group(required=True)
-    fmt.add_argument("--csv", action="store_true", help="CSV on stdout (UTF-8 with BOM, for Excel)")
-    fmt.add_argument("--xlsx", metavar="FILE", help="write an Excel file")
+    fmt.add_argument("--csv", action="store_true", help="CSV on stdout for scripts (fixed English columns)")
+    fmt.add_argument("--xlsx", metavar="FILE", help="an Excel file: header, filter, real dates")
+    fmt.add_argument("--excel-csv", metavar="FILE", help="CSV as Dutch Excel opens it (';' and a BOM)")
 
     forget = sub.add_parser("forget", help="remove everything about a person (AVG); they are never mailed again")
     forget.add_argument("email")
@@ -162,15 +163,15 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_attendees(args: argparse.Namespace) -> None:
-    from network.exports import attendee_rows, to_csv, to_xlsx
+    from network.exports import attendee_rows, attendee_sheet, to_csv, write_sheet
 
-    rows = attendee_rows(_app(args), parse_day(args.date))
+    app, day = _app(args), parse_day(args.date)
     if args.csv:
-        sys.stdout.buffer.write(to_csv(rows))
+        sys.stdout.buffer.write(to_csv(attendee_rows(app, day)))
         sys.stdout.flush()
-    else:
-        to_xlsx(rows, Path(args.xlsx))
-        print(f"{len(rows)} attendee(s) written to {args.xlsx}")
+        return
+    sheet = attendee_sheet(app, day)
+    print(f"{len(sheet.rows)} attendee(s) written to {write_sheet(sheet, args.xlsx, args.excel_csv)}")
 
 
 def cmd_messages(args: argparse.Namespace) -> None:

@@ -31,7 +31,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     rm.add_argument("email")
     imp = msub.add_parser("import", help="add members from a CSV file with a header row email,name")
     imp.add_argument("file")
-    msub.add_parser("export", help="active members as CSV (email,name) on stdout")
+    exp = msub.add_parser("export", help="active members: CSV (email,name) on stdout, the import format")
+    people = exp.add_mutually_exclusive_group()
+    people.add_argument("--xlsx", metavar="FILE", help="an Excel file: header, filter, real dates")
+    people.add_argument("--excel-csv", metavar="FILE", help="CSV as Dutch Excel opens it (';' and a BOM)")
 
     ann = sub.add_parser("announce", help="draft, preview and send the standard announcement of a meeting")
     ann.add_argument("date")
@@ -68,6 +71,11 @@ def cmd_members(args: argparse.Namespace) -> None:
         added, already, skipped, forgotten = member_ops.import_csv(app, Path(args.file))
         print(f"{added} added, {already} already members, {skipped} skipped (they unsubscribed or bounced), "
               f"{forgotten} skipped (they asked to be forgotten)")
+    elif args.action == "export" and (args.xlsx or args.excel_csv):
+        from network.exports import member_sheet, write_sheet
+
+        sheet = member_sheet(app)
+        print(f"{len(sheet.rows)} member(s) written to {write_sheet(sheet, args.xlsx, args.excel_csv)}")
     elif args.action == "export":
         sys.stdout.write(member_ops.export_csv(app))
         sys.stdout.flush()

@@ -1,6 +1,7 @@
 """The command line as other tools drive it: a real subprocess, real exit codes, one-line errors."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import smtplib
@@ -55,8 +56,38 @@ def test_meeting_commands_and_exports(tmp_path, db_url, mailbox, smtp_sink):
     from openpyxl import load_workbook
 
     ws = load_workbook(xlsx).active
-    assert [c.value for c in ws[1]][:4] == ["name", "organisation", "email", "status"]
-    assert ws.max_row == 3
+    assert [c.value for c in ws[1]] == ["Naam", "Organisatie", "E-mailadres", "Status", "Aangemeld op",
+                                        "Antwoord in agenda", "Rol"]
+    assert all(c.font.bold for c in ws[1]) and ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:G3"
+    assert [ws.cell(row, 4).value for row in (2, 3)] == ["aangemeld", "wachtlijst"]
+    assert ws.cell(2, 1).value == "'=Jan" and ws.cell(2, 6).value == "nog geen antwoord"
+    registered = ws.cell(2, 5)
+    assert isinstance(registered.value, dt.datetime) and registered.number_format == "dd-mm-yyyy hh:mm"
+    assert ws.column_dimensions["C"].width >= len("jan@schiedam.nl")
+
+    excel = tmp_path / "deelnemers.csv"
+    pioniers("attendees", "2099-03-18", "--excel-csv", str(excel), config=cfg)
+    data = excel.read_bytes()
+    assert data.startswith("\ufeff".encode())
+    rows = data.decode("utf-8-sig").splitlines()
+    assert rows[0].startswith("Naam;Organisatie;E-mailadres;Status;Aangemeld op")
+    assert ";aangemeld;" in rows[1] and ";wachtlijst;" in rows[2]
+    assert rows[1].split(";")[4].count("-") == 2 and rows[1].split(";")[4][2] == "-"  # dd-mm-yyyy hh:mm
+
+    nowhere = pioniers("attendees", "2099-03-18", "--xlsx", str(tmp_path / "nope" / "x.xlsx"), config=cfg,
+                       check=False)
+    assert nowhere.returncode == 2 and nowhere.stderr.count("\n") == 1 and "cannot write" in nowhere.stderr
+
+    pioniers("members", "add", "zoë@schiedam.nl", "--name", "Zoë de Wit", config=cfg)
+    members_xlsx = tmp_path / "leden.xlsx"
+    assert "member(s) written" in pioniers("members", "export", "--xlsx", str(members_xlsx), config=cfg).stdout
+    sheet = load_workbook(members_xlsx).active
+    assert [c.value for c in sheet[1]] == ["E-mailadres", "Naam", "Lid sinds"]
+    assert any(row[1] == "Zoë de Wit" for row in sheet.iter_rows(min_row=2, values_only=True))
+    members_csv = tmp_path / "leden.csv"
+    pioniers("members", "export", "--excel-csv", str(members_csv), config=cfg)
+    assert "Zoë de Wit" in members_csv.read_bytes().decode("utf-8-sig")
+    assert pioniers("members", "export", config=cfg).stdout.startswith("email,name")  # the import format stays
 
 
 def test_user_errors_are_one_line(tmp_path):
