@@ -300,7 +300,7 @@ def inbound_once(base: Path, dovecot: Dovecot, count: int, database: str, capaci
         mailbox = dovecot.new_mailbox()
         p = setup(work, db_url, sink, mailbox)
         if capacity:
-            p("meeting", "update", meeting_day().isoformat(), "--capacity", str(capacity))
+            p("meeting", "update", meeting_day().isoformat(), "--capacity", str(capacity), "--yes")
         day = meeting_day()
         addresses = []
         with mailbox.connect(timeout=120) as client:

@@ -69,6 +69,14 @@ def list_meetings(app: App) -> list[MeetingRow]:
         return rows
 
 
+def audience(app: App, day: dt.date) -> tuple[int, int]:
+    """(confirmed, waiting) of the meeting on day: who a change or a cancellation mails."""
+    with app.sm.begin() as session:
+        meeting = _require(session, day, lock=False)
+        return registry.count(session, meeting, registry.CONFIRMED), registry.count(session, meeting,
+                                                                                   registry.WAITLISTED)
+
+
 def _require(session: Session, day: dt.date, *, lock: bool = True) -> Meeting:
     meeting = registry.meeting_on(session, day, lock=lock)
     if meeting is None:

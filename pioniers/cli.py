@@ -26,6 +26,7 @@ from pioniers.cli_network import NETWORK_COMMANDS
 from pioniers.cli_network import add_parsers as add_network_parsers
 from pioniers.cli_send import send_now
 from pioniers.filemodes import keep_private, readable_by_others
+from pioniers.prompt import agreed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,9 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         upd.add_argument(opt)
     upd.add_argument("--date", dest="new_date")
     upd.add_argument("--capacity", type=int)
+    upd.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
     can = msub.add_parser("cancel", help="cancel a meeting; everyone registered is told")
     can.add_argument("date")
     can.add_argument("--reason", required=True)
+    can.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
 
     poll = sub.add_parser("poll", help="process the inbox and send what is due")
     poll.add_argument("--once", action="store_true", required=True)
@@ -75,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     forget = sub.add_parser("forget", help="remove everything about a person (AVG); they are never mailed again")
     forget.add_argument("email")
+    forget.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
     sub.add_parser("purge", help="remove personal data past its retention period (the service does this daily)")
 
     msgs = sub.add_parser("messages", help="recent incoming messages and what happened to them")
@@ -133,12 +137,22 @@ def cmd_meeting(args: argparse.Namespace) -> None:
             print(f"{m.date.isoformat():<10}  {m.start}-{m.end}  {m.status:<9}  {row.confirmed:>9}  "
                   f"{row.waitlisted:>8}  {cap:>8}  {mix:>13}  {m.host} / {m.location} / {m.theme or '-'}")
     elif args.action == "update":
+        confirmed, _ = meetings.audience(app, parse_day(args.date))
+        if confirmed and not agreed(f"Change the meeting on {args.date}? Its {confirmed} confirmed attendee(s) get "
+                                    "an updated invite", args.yes):
+            print("nothing changed")
+            return
         changes, queued = meetings.update_meeting(
             app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
             theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None, capacity=args.capacity)
         print("no changes" if not changes else "changed: " + "; ".join(changes))
         send_now(app, queued)
     elif args.action == "cancel":
+        confirmed, waiting = meetings.audience(app, parse_day(args.date))
+        if not agreed(f"Cancel the meeting on {args.date} and tell its {confirmed} confirmed and {waiting} waiting "
+                      "people?", args.yes):
+            print("nothing changed")
+            return
         queued = meetings.cancel_meeting(app, parse_day(args.date), args.reason)
         print(f"meeting on {args.date} cancelled")
         send_now(app, queued)
@@ -192,6 +206,9 @@ def cmd_forget(args: argparse.Namespace) -> None:
 
     email = check_address(args.email)  # before anything is touched: "" or a typo exits 2
     app = _app(args)
+    if not agreed(f"Remove everything about {email}? This cannot be undone", args.yes):
+        print("nothing removed")
+        return
     report = forget(app, email)
     report.removed.update(forget_mail(app.cfg, email))
     if not report.found:

@@ -17,7 +17,7 @@ from network import announcements as ann_ops
 from network import members as member_ops
 from network.meetings import UserError, parse_day
 from pioniers.cli_send import discard_held, send_held_now
-from pioniers.prompt import confirm
+from pioniers.prompt import agreed
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,11 +101,15 @@ def cmd_announce(args: argparse.Namespace) -> None:
     if count == 0:
         discard_held(app, ann_id)
         raise UserError("the list has no active members: nothing to send (see 'pioniers members')")
-    if not args.yes:
-        if not confirm(f"Send this to {count} members?"):
-            discard_held(app, ann_id)
-            print("not sent")
-            return
+    try:
+        send = agreed(f"Send this to {count} members?", args.yes)
+    except UserError:
+        discard_held(app, ann_id)
+        raise
+    if not send:
+        discard_held(app, ann_id)
+        print("not sent")
+        return
     send_held_now(app, ann_id)
     with app.sm.begin() as session:
         (row,) = ann_ops.counts(session, ann_id)

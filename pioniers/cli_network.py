@@ -17,7 +17,7 @@ from network import polls
 from network import stats as network_stats
 from network.meetings import UserError, parse_day
 from pioniers.cli_send import discard_held, send_held_now, send_now
-from pioniers.prompt import confirm
+from pioniers.prompt import agreed
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,11 +70,15 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
     if count == 0:
         drop()
         raise UserError("the list has no active members: nobody to vote (see 'pioniers members')")
-    if not args.yes:
-        if not confirm(f"Send this poll to {count} members?"):
-            drop()
-            print("not sent; no poll opened")
-            return
+    try:
+        send = agreed(f"Send this poll to {count} members?", args.yes)
+    except UserError:
+        drop()
+        raise
+    if not send:
+        drop()
+        print("not sent; no poll opened")
+        return
     send_held_now(app, ann_id)
     print(f"theme poll #{poll_id} for {day} open until and including {closes_on}; "
           f"results: pioniers themes results {day}")

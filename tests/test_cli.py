@@ -168,3 +168,49 @@ def test_half_made_inbox_folder_and_unreachable_smtp(tmp_path):
     out = pioniers("poll", "--once", config=cfg)
     assert "1 processed" in out.stdout and "retry later: 1" in out.stdout
     assert f"cannot reach SMTP server 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
+
+
+def _at_terminal(config: Path, answer: str, *args: str) -> subprocess.CompletedProcess:
+    """The command run with a terminal as its input (a pty), the organiser typing answer."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        os.write(master, answer.encode() + b"\n")
+        return subprocess.run([sys.executable, "-m", "pioniers.cli", "--config", str(config), *args], stdin=slave,
+                              capture_output=True, text=True, timeout=120, cwd=config.parent)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_mass_mail_and_deletion_ask_first(tmp_path, smtp_sink):
+    """meeting update / cancel and forget ask at a terminal; without one they need --yes (one line says so)."""
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path}/p.db",
+                       smtp={"host": smtp_sink.host, "port": smtp_sink.port})
+    pioniers("init", config=cfg)
+    pioniers("meeting", "add", "2099-03-18", "--start", "14:00", "--end", "17:00", "--location", "Stadhuis",
+             "--host", "Gemeente Schiedam", config=cfg)
+    from base.config import load_config
+    from db.app import App
+    from db import registry
+
+    app = App.from_config(load_config(cfg))
+    with app.sm.begin() as s:
+        meeting = registry.meeting_on(s, dt.date(2099, 3, 18))
+        person = registry.upsert_person(s, "jan@schiedam.nl", "Jan", "", app.now())
+        registry.register(s, meeting, person, app.now())
+
+    for args in (("meeting", "update", "2099-03-18", "--start", "13:30"),
+                 ("meeting", "cancel", "2099-03-18", "--reason", "ziek"), ("forget", "jan@schiedam.nl")):
+        refused = pioniers(*args, config=cfg, check=False)
+        assert refused.returncode == 2 and "add --yes" in refused.stderr and refused.stderr.count("\n") == 1
+        said_no = _at_terminal(cfg, "n", *args)
+        assert said_no.returncode == 0 and ("nothing changed" in said_no.stdout or "nothing removed" in said_no.stdout)
+    assert "14:00-17:00" in pioniers("meeting", "list", config=cfg).stdout and smtp_sink.messages == []
+
+    said_yes = _at_terminal(cfg, "ja", "meeting", "update", "2099-03-18", "--start", "13:30")
+    assert said_yes.returncode == 0 and "changed" in said_yes.stdout, said_yes.stderr
+    assert "13:30-17:00" in pioniers("meeting", "list", config=cfg).stdout
+    pioniers("meeting", "cancel", "2099-03-18", "--reason", "ziek", "--yes", config=cfg)
+    assert "cancelled" in pioniers("meeting", "list", config=cfg).stdout

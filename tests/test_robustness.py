@@ -230,7 +230,7 @@ def test_forget_via_cli(tmp_path):
     run_cli = lambda *a: subprocess.run([sys.executable, "-m", "pioniers.cli", "--config", str(cfg), *a],  # noqa: E731
                                         capture_output=True, text=True, timeout=60)
     assert run_cli("init").returncode == 0
-    out = run_cli("forget", "someone@schiedam.nl")
+    out = run_cli("forget", "someone@schiedam.nl", "--yes")
     assert out.returncode == 1 and "no data found for someone@schiedam.nl" in out.stdout
 
 

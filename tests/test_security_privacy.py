@@ -89,7 +89,7 @@ def test_forget_leaves_the_address_nowhere_under_var_or_in_the_database(tmp_path
     assert any(p.startswith("outbox") for p in before) and any(".Verwerkt" in p for p in before), before
     assert any(p.startswith("pioniers.db") for p in before), before
 
-    out = ok(cfg, "forget", JAN.upper())
+    out = ok(cfg, "forget", JAN.upper(), "--yes")
     assert f"forgot {JAN}" in out and "files in outbox" in out, out
     assert _files_mentioning(var, JAN) == [], _files_mentioning(var, JAN)
     for variant in (JAN, JAN.upper(), JAN.title()):
@@ -111,7 +111,7 @@ def test_forget_refuses_what_is_not_an_address_and_says_when_nothing_was_found(t
         proc = cli(cfg, "forget", bad)
         assert proc.returncode == 2 and "not an email address" in proc.stderr + proc.stdout, (bad, proc)
         assert len((proc.stderr + proc.stdout).strip().splitlines()) == 1
-    proc = cli(cfg, "forget", "niemand@schiedam.nl")
+    proc = cli(cfg, "forget", "niemand@schiedam.nl", "--yes")
     assert proc.returncode == 1 and "no data found for niemand@schiedam.nl" in proc.stdout, proc
     assert "added to the do-not-mail list" in proc.stdout
 
