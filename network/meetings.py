@@ -37,10 +37,16 @@ def parse_time(text: str) -> str:
 
 
 def add_meeting(app: App, day: dt.date, start: str, end: str, location: str, host: str,
-                theme: str = "", capacity: int | None = None) -> Meeting:
+                theme: str = "", capacity: int | None = None, *, past: bool = False) -> Meeting:
+    """Schedule a meeting. past: one that has taken place (the network's history, for hosts and figures)."""
     start, end = parse_time(start), parse_time(end)
+    location, host = location.strip(), host.strip()
     if end <= start:
         raise UserError("--end must be after --start")
+    if day < app.today() and not past:
+        raise UserError(f"{day} has passed: a meeting is added before it takes place")
+    if not location or not host:
+        raise UserError("--location and --host may not be empty: attendees need to know where to go")
     if capacity is not None and capacity < 1:
         raise UserError("--capacity must be at least 1")
     with app.sm.begin() as session:
@@ -90,28 +96,74 @@ def _people(session: Session, meeting: Meeting, statuses: tuple[str, ...]) -> li
     ).order_by(Registration.registered_at, Registration.id)))
 
 
-def _describe_changes(app: App, before: Mapping[str, object], after: Meeting) -> list[str]:
-    nl = app.cfg.network.language == "nl"
+def in_text(host: str) -> str:
+    """A host as running text writes it: "Gemeente Schiedam" -> "de gemeente Schiedam"."""
+    word, _, rest = host.partition(" ")
+    return f"de gemeente {rest}" if word.lower() == "gemeente" and rest else host
+
+
+def _describe_changes(app: App, before: Meeting, after: Meeting) -> list[str]:
+    """What changed, as sentences a reader takes in at once ("De bijeenkomst begint nu om 13.30 uur in plaats van
+    14.00 uur.")."""
     lang = app.cfg.network.language
-    labels = {"date": "Datum" if nl else "Date", "time": "Tijd" if nl else "Time",
-              "location": "Locatie" if nl else "Location", "host": "Gastheer" if nl else "Host",
-              "theme": "Thema" if nl else "Theme"}
-    now_values = {"date": fmt.long_date(after.date, lang), "time": fmt.time_range(after.start, after.end, lang),
-                  "location": after.location, "host": after.host, "theme": after.theme or "-"}
-    return [f"{labels[k]}: {before[k] or '-'} -> {now_values[k]}" for k in labels if before[k] != now_values[k]]
+    hour = (lambda t: f"{t.replace(':', '.')} uur") if lang == "nl" else (lambda t: t)
+    was_theme, theme = before.theme, after.theme
+    said = {
+        "nl": [
+            (before.date != after.date, f"De bijeenkomst is verplaatst naar {fmt.long_date(after.date, lang)} "
+                                        f"(was {fmt.long_date(before.date, lang)})."),
+            (before.start != after.start, f"De bijeenkomst begint nu om {hour(after.start)} in plaats van "
+                                          f"{hour(before.start)}."),
+            (before.end != after.end, f"De bijeenkomst eindigt nu om {hour(after.end)} in plaats van "
+                                      f"{hour(before.end)}."),
+            (before.location != after.location, f"De bijeenkomst is nu in {after.location} in plaats van in "
+                                                f"{before.location}."),
+            (before.host != after.host, f"Gastheer is nu {in_text(after.host)} in plaats van "
+                                        f"{in_text(before.host)}."),
+            (was_theme != theme, f"Het thema is gekozen: {theme}." if not was_theme else
+             "Er is geen thema meer." if not theme else f"Het thema is nu {theme} in plaats van {was_theme}."),
+        ],
+        "en": [
+            (before.date != after.date, f"The meeting moves to {fmt.long_date(after.date, lang)} "
+                                        f"(was {fmt.long_date(before.date, lang)})."),
+            (before.start != after.start, f"The meeting now starts at {after.start} instead of {before.start}."),
+            (before.end != after.end, f"The meeting now ends at {after.end} instead of {before.end}."),
+            (before.location != after.location, f"The meeting is now at {after.location} instead of "
+                                                f"{before.location}."),
+            (before.host != after.host, f"The host is now {after.host} instead of {before.host}."),
+            (was_theme != theme, f"The theme has been chosen: {theme}." if not was_theme else
+             "There is no theme any more." if not theme else f"The theme is now {theme} instead of {was_theme}."),
+        ],
+    }
+    return [sentence for changed, sentence in said[lang] if changed]
+
+
+@dataclass(frozen=True)
+class Update:
+    changes: list[str]  # as the attendees read them
+    queued: int  # updates queued, one per confirmed attendee
+    capacity: tuple[int | None, int | None] | None = None  # (before, after) when it changed; nobody is mailed
+    promoted: tuple[str, ...] = ()  # who moved up from the waiting list (a larger capacity)
 
 
 def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str | None = None,
                    location: str | None = None, host: str | None = None, theme: str | None = None,
-                   new_date: dt.date | None = None, capacity: int | None = None) -> tuple[list[str], int]:
-    """Apply the changes and queue one update per confirmed attendee, in one transaction. (changes, queued)."""
-    lang = app.cfg.network.language
+                   new_date: dt.date | None = None, capacity: int | None = None) -> Update:
+    """Apply the changes and queue one update per confirmed attendee, in one transaction."""
     with app.sm.begin() as session:
         m = _require(session, day)
         if m.status != "scheduled":
             raise UserError(f"the meeting on {day} is cancelled")
-        before = {"date": fmt.long_date(m.date, lang), "time": fmt.time_range(m.start, m.end, lang),
-                  "location": m.location, "host": m.host, "theme": m.theme or "-"}
+        before = Meeting(date=m.date, start=m.start, end=m.end, location=m.location, host=m.host, theme=m.theme)
+        confirmed = registry.count(session, m, registry.CONFIRMED)
+        if capacity is not None and capacity < confirmed:
+            # nobody loses a seat they were promised by a typo: cancelling is one person at a time
+            raise UserError(f"{confirmed} people are confirmed: a capacity of {capacity} would take seats away; "
+                            f"choose at least {confirmed}")
+        if capacity is not None and capacity < 1:
+            raise UserError("--capacity must be at least 1")
+        if location is not None and not location.strip() or host is not None and not host.strip():
+            raise UserError("--location and --host may not be empty: attendees need to know where to go")
         if new_date is not None and new_date != m.date:
             if registry.meeting_on(session, new_date) is not None:
                 raise UserError(f"there is already a meeting on {new_date}")
@@ -123,6 +175,7 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
         m.location = location if location is not None else m.location
         m.host = host if host is not None else m.host
         m.theme = theme if theme is not None else m.theme
+        before_capacity = m.capacity
         if capacity is not None:
             m.capacity = capacity
         changes = _describe_changes(app, before, m)
@@ -133,18 +186,18 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
                 queued += send_letter(session, app.cfg, key=f"update:{m.id}:{m.sequence}:{reg.person_id}",
                                       template="meeting_update", person=reg.person, now=app.now(), meeting=m,
                                       invite_method="REQUEST", auto_reply=False, changes=changes)
-        if capacity is not None:
-            promote_waitlisted(session, app, m)
-        return changes, queued
+        promoted = promote_waitlisted(session, app, m) if capacity is not None else []
+        resized = (before_capacity, capacity) if capacity is not None and capacity != before_capacity else None
+        return Update(changes, queued, resized, tuple(promoted))
 
 
-def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> int:
-    """Fill free places from the waiting list; each promoted attendee gets the invite. Returns how many."""
+def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> list[str]:
+    """Fill free places from the waiting list; each promoted attendee gets the invite. Returns who (addresses)."""
     promoted = registry.fill_from_waitlist(session, meeting, app.now())
     for reg in promoted:
         send_letter(session, app.cfg, key=f"promoted:{reg.id}:{reg.updated_at.isoformat()}",
                     template="promoted", person=reg.person, now=app.now(), meeting=meeting, invite_method="REQUEST")
-    return len(promoted)
+    return [reg.person.email for reg in promoted]
 
 
 def cancel_meeting(app: App, day: dt.date, reason: str) -> int:

@@ -262,7 +262,8 @@ def close_poll(app: App, poll_id: int) -> tuple[Tally, list[str], int]:
     changes: list[str] = []
     queued = 0
     if winner is not None and not cancelled and poll.status == CLOSING:
-        changes, queued = update_meeting(app, day, theme=winner.text)
+        update = update_meeting(app, day, theme=winner.text)
+        changes, queued = update.changes, update.queued
     with app.sm.begin() as session:
         poll = session.get(Poll, poll_id, with_for_update=True)
         assert poll is not None

@@ -142,11 +142,16 @@ def cmd_meeting(args: argparse.Namespace) -> None:
                                     "an updated invite", args.yes):
             print("nothing changed")
             return
-        changes, queued = meetings.update_meeting(
+        update = meetings.update_meeting(
             app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
             theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None, capacity=args.capacity)
-        print("no changes" if not changes else "changed: " + "; ".join(changes))
-        send_now(app, queued)
+        lines = [*update.changes]
+        if update.capacity is not None:
+            lines.append(f"capacity {update.capacity[0] or 'unlimited'} -> {update.capacity[1]}")
+        print("no changes" if not lines else "changed: " + " ".join(lines))
+        if update.promoted:
+            print(f"moved up from the waiting list (they get the invite): {', '.join(update.promoted)}")
+        send_now(app, update.queued + len(update.promoted))
     elif args.action == "cancel":
         confirmed, waiting = meetings.audience(app, parse_day(args.date))
         if not agreed(f"Cancel the meeting on {args.date} and tell its {confirmed} confirmed and {waiting} waiting "

@@ -5,12 +5,13 @@ import datetime as dt
 import threading
 from email.message import EmailMessage
 
+import pytest
 import vobject
 from sqlalchemy import select
 
 from db.models import Meeting, Registration
 from helpers import REG, authenticated, mail, parts, reply_mail, text_of
-from network.meetings import cancel_meeting, update_meeting
+from network.meetings import Update, UserError, cancel_meeting, update_meeting
 
 DAY = dt.date(2027, 3, 18)
 
@@ -139,8 +140,10 @@ def test_meeting_update_sends_updated_invite_once(world):
     world.meeting()
     register(world, "jan@schiedam.nl", "piet@utrecht.nl")
     world.sink.clear()
-    changes, queued = update_meeting(world.app, DAY, start="13:00", location="Raadzaal, Stadserf 1")
-    assert queued == 2 and any("13.00" in c for c in changes)
+    update = update_meeting(world.app, DAY, start="13:00", location="Raadzaal, Stadserf 1")
+    assert update.queued == 2 and update.changes == [
+        "De bijeenkomst begint nu om 13.00 uur in plaats van 14.00 uur.",
+        "De bijeenkomst is nu in Raadzaal, Stadserf 1 in plaats van in Stadskantoor, Stadserf 1, Schiedam."]
     world.poll()
     assert len(world.replies()) == 2
     for msg in world.replies():
@@ -151,7 +154,7 @@ def test_meeting_update_sends_updated_invite_once(world):
                                                                                   tzinfo=dt.timezone.utc)
         assert "Raadzaal" in text_of(msg)
     # Running the same command again changes nothing and sends nothing.
-    assert update_meeting(world.app, DAY, start="13:00", location="Raadzaal, Stadserf 1") == ([], 0)
+    assert update_meeting(world.app, DAY, start="13:00", location="Raadzaal, Stadserf 1") == Update([], 0)
     world.poll()
     assert len(world.replies()) == 2
 
@@ -227,3 +230,32 @@ def test_two_workers_race_for_the_last_place(world):
         assert not errors
         assert sorted(statuses(world).values()) == ["confirmed", "waitlisted"], round_
     other.sm.kw["bind"].dispose()
+
+
+def test_meeting_add_refuses_the_past_and_empty_places(world):
+    from network.meetings import UserError, add_meeting
+
+    with pytest.raises(UserError, match="has passed"):
+        add_meeting(world.app, dt.date(2027, 1, 31), "14:00", "17:00", "Stadhuis", "Gemeente Schiedam")
+    for location, host in (("", "Gemeente Schiedam"), ("Stadhuis", "  ")):
+        with pytest.raises(UserError, match="may not be empty"):
+            add_meeting(world.app, DAY, "14:00", "17:00", location, host)
+    with pytest.raises(UserError, match="may not be empty"):
+        world.meeting()
+        update_meeting(world.app, DAY, location=" ")
+
+
+def test_capacity_never_takes_seats_and_says_who_moved_up(world):
+    world.meeting(capacity=2)
+    register(world, "een@schiedam.nl", "twee@schiedam.nl", "drie@schiedam.nl", "vier@schiedam.nl")
+    with pytest.raises(UserError, match="2 people are confirmed"):
+        update_meeting(world.app, DAY, capacity=1)
+    update = update_meeting(world.app, DAY, capacity=3)
+    assert update.capacity == (2, 3) and update.promoted == ("drie@schiedam.nl",) and update.changes == []
+
+
+def test_a_chosen_theme_reads_as_a_sentence(world):
+    world.meeting(theme="")
+    assert update_meeting(world.app, DAY, theme="Algoritmes").changes == ["Het thema is gekozen: Algoritmes."]
+    assert update_meeting(world.app, DAY, theme="Open data").changes == [
+        "Het thema is nu Open data in plaats van Algoritmes."]

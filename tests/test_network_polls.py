@@ -127,7 +127,7 @@ def test_poll_by_mail_votes_by_reply_proposal_result_and_updated_invite(world):
     updates = {r: m for r, m, _ in received(world, before) if str(m["Subject"]).startswith("Gewijzigd")}
     assert set(updates) == {"bert@schiedam.nl", "eva@delft.nl", "dirk@zwolle.nl"}
     update = updates["bert@schiedam.nl"]
-    assert "Thema: Open data -> Algoritmes in de uitvoering" in text_part(update)
+    assert "Het thema is nu Algoritmes in de uitvoering in plaats van Open data." in text_part(update)
     (ics,) = [p for p in update.walk() if p.get_content_type() == "text/calendar"]
     invite = ics.get_content() if isinstance(ics.get_content(), str) else ics.get_content().decode()
     assert "METHOD:REQUEST" in invite and "SEQUENCE:1" in invite and "Algoritmes in de uitvoering" in invite
