@@ -55,6 +55,8 @@ def test_members_commands_and_announce(world):
     assert "discarded" in table and "sent" in table.splitlines()[1]
     out = pioniers(world, "announce", "2099-01-01", "--yes", check=False)
     assert out.returncode == 2 and "no meeting on 2099-01-01" in out.stderr
+    again = pioniers(world, "announce", "2099-06-17", "--yes")  # said before it goes, not after
+    assert "note: this meeting was announced before" in again.stdout and "every member gets it again" in again.stdout
 
 
 def test_two_workers_share_one_send_without_duplicates(world):
