@@ -58,17 +58,32 @@ class PollResult:
     reminders: int
 
 
-def steps(app: App, source: Source, transport: Transport, stop: threading.Event | None = None,
-          on_chunk: Callable[[int], None] | None = None) -> list[tuple[str, Callable[[], object]]]:
-    """One pass of the service, in order: the one list both `poll --once` and `run` go through."""
+Step = tuple[str, Callable[[], object]]
+
+
+def reading_steps(app: App, source: Source, on_chunk: Callable[[int], None] | None = None) -> list[Step]:
+    """What reads and decides: the inbox, and what the clock makes due."""
     return [
         ("inbox", lambda: process_inbox(app, source, on_chunk)),
         ("reminders", lambda: queue_reminders(app)),
         ("network", lambda: network_tasks(app)),  # theme polls past their closing date, participant lists
+    ]
+
+
+def sending_steps(app: App, transport: Transport, stop: threading.Event | None = None) -> list[Step]:
+    """What sends: the outbox (replies, letters) and the list's fan-out."""
+    return [
         ("outbox", lambda: deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now,
                                           replies_per_hour=app.cfg.limits.replies_per_hour)),
-        ("list", lambda: deliver_announcements(app, lambda: make_transport(app), stop)),  # the list's fan-out
+        ("list", lambda: deliver_announcements(app, lambda: make_transport(app), stop)),
     ]
+
+
+def steps(app: App, source: Source, transport: Transport, stop: threading.Event | None = None,
+          on_chunk: Callable[[int], None] | None = None) -> list[Step]:
+    """One pass of the service, in order: `poll --once` runs them one after the other; `run` reads in one
+    thread and sends in another, so that a slow or hanging mail server never delays reading."""
+    return reading_steps(app, source, on_chunk) + sending_steps(app, transport, stop)
 
 
 def poll_once(app: App, source: Source | None = None, transport: Transport | None = None) -> PollResult:
@@ -141,7 +156,10 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
         if embedded_ready is not None:
             embedded_ready.set()
     source = make_source(app, wakeup)
-    transport = make_transport(app)
+    due = threading.Event()  # set after each pass of reading: the sender looks at once
+    sender = threading.Thread(target=_send_until_stopped, args=(app, stop, due), name="pioniers-sender",
+                              daemon=True)
+    sender.start()
     last_purge: dt.datetime | None = None
     log.info("service started; inbox %s", source.name)
     for line in readable_by_others(cfg):
@@ -162,10 +180,11 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
                 log.info("database reachable again after %d s", (app.now() - down_since).total_seconds())
                 down_since = None
                 failures.pop("database", None)
-            for name, step in steps(app, source, transport, stop):
+            for name, step in reading_steps(app, source):
                 if stop.is_set():
                     break
                 _guarded(name, step, source, failures)  # a part that is down never stops the others
+            due.set()
             try:
                 refresh_lock(app, "inbox", holder)
                 if last_purge is None or app.now() - last_purge >= PURGE_EVERY:
@@ -189,12 +208,33 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
                     log.warning("inbox unavailable: %s", exc)
                     source.close()
     finally:
+        stop.set()
+        due.set()
+        sender.join(timeout=120)  # a send in progress ends with its SMTP timeout at the latest
         source.close()
-        transport.close()
         if controller is not None:
             controller.stop()
         release_lock(app, "inbox", holder)
         log.info("service stopped")
+
+
+def _send_until_stopped(app: App, stop: threading.Event, due: threading.Event) -> None:
+    """`run`'s sending thread: the outbox and the list's fan-out, when reading says so and at least every WAIT
+    seconds (retries, paced replies). A server that hangs holds up only this thread."""
+    transport = make_transport(app)
+    failures: dict[str, int] = {}
+    try:
+        while not stop.is_set():
+            due.clear()
+            if database_problem(app) is None:  # else the reading loop says so, once
+                for name, step in sending_steps(app, transport, stop):
+                    if stop.is_set():
+                        break
+                    _guarded(name, step, None, failures)
+            wait = min(2.0 ** (max(failures.values()) - 1), 300.0) if failures else WAIT
+            due.wait(wait)
+    finally:
+        transport.close()
 
 
 def database_problem(app: App) -> str | None:
@@ -207,11 +247,11 @@ def database_problem(app: App) -> str | None:
     return None
 
 
-def _guarded(name: str, step: Callable[[], object], source: Source, failures: dict[str, int]) -> None:
+def _guarded(name: str, step: Callable[[], object], source: Source | None, failures: dict[str, int]) -> None:
     """Run one step of the service, counting its failures in a row. A failure never ends the service: an
     unreachable inbox still lets the outbox send, and an unexpected error is logged and tried again next pass."""
     try:
-        if name == "inbox":
+        if name == "inbox" and source is not None:
             source.open()
         step()
     except Exception as exc:  # noqa: BLE001 - see the docstring
@@ -220,7 +260,7 @@ def _guarded(name: str, step: Callable[[], object], source: Source, failures: di
         expected = isinstance(exc, (InboxUnavailable, IMAPClientError, OSError, OperationalError))
         log.log(logging.WARNING, "%s step failed (%d in a row): %s", name, failures[name], exc,
                 exc_info=not expected)
-        if name == "inbox":
+        if name == "inbox" and source is not None:
             source.close()
         return
     failures.pop(name, None)

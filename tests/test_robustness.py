@@ -355,3 +355,34 @@ def test_service_rides_out_a_database_outage(tmp_path, mailbox, smtp_sink, caplo
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def test_a_hanging_smtp_server_never_delays_reading(tmp_path, db_url, mailbox):
+    """The relay accepts connections and never answers: registrations are recorded as they come all the same,
+    and the replies wait for the relay."""
+    import socket
+    from types import SimpleNamespace
+
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(server.accept()[0]) for _ in iter(int, 1)], daemon=True).start()
+    relay = SimpleNamespace(host="127.0.0.1", port=server.getsockname()[1])
+    world = World.create(tmp_path, db_url, mailbox, relay)
+    world.meeting()
+    stop, thread = _run_in_thread(world.app)
+    try:
+        for n, who in enumerate(("een@schiedam.nl", "twee@schiedam.nl"), start=1):
+            world.deliver(mail(sender=who))
+            deadline = time.time() + 10  # the relay's timeout is 30 s: reading never waits for it
+            while count(world, Registration) < n:
+                assert time.time() < deadline, f"registration {n} was not recorded while the relay hangs"
+                time.sleep(0.1)
+        assert count(world, OutboundMessage, OutboundMessage.status == "sent") == 0
+    finally:
+        stop.set()
+        for conn in held:
+            conn.close()  # the hanging connection ends: the sender sees it and stops
+        server.close()
+        thread.join(timeout=60)
+        world.close()
+    assert not thread.is_alive()
