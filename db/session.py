@@ -52,3 +52,25 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def rowcount(session: Session, statement: Executable) -> int:
     """Rows an UPDATE or DELETE changed (it gives a CursorResult; Session.execute is typed as returning Result)."""
     return cast(CursorResult[Any], session.execute(statement)).rowcount or 0
+
+
+def place(url: str, base_dir: Path | None = None) -> str:
+    """Where the database lives, as a person looks for it: the SQLite file's folder, or the server."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = Path(parsed.database or ".")
+        return str((base_dir / db if base_dir is not None and not db.is_absolute() else db).resolve().parent)
+    return f"{parsed.host}:{parsed.port or 5432}"
+
+
+def explain(exc: Exception, where: str = "") -> str:
+    """One line for a database error a person can act on: a full disk (named), an unreachable server, a missing
+    schema. where: place() of the database."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+    if "disk is full" in reason or "No space left" in reason or "could not extend file" in reason:
+        return (f"the disk holding the database is full ({where or 'see [database] url'}): free space there; the service carries on by "
+                "itself once there is room, and nothing that was received is lost")
+    if "no such table" in reason or "does not exist" in reason and "relation" in reason:
+        return f"the database has no schema yet ({reason}): run 'pioniers init'"
+    return f"database problem ({reason}): check [database] url"

@@ -16,6 +16,7 @@ from base.config import load_config
 from base.errors import PioniersError
 from base.text import redact_tokens
 from db.app import App
+from db.session import explain, place
 from db.models import InboundMessage
 from network.meetings import parse_day
 from pioniers.cli_admin import ADMIN_COMMANDS
@@ -258,6 +259,14 @@ def _quiet_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
+def _place(config: str) -> str:
+    try:
+        cfg = load_config(config)
+    except PioniersError:
+        return ""
+    return place(cfg.database.url, cfg.base_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -271,9 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pioniers: {exc}", file=sys.stderr)
         return 2
     except (OperationalError, ProgrammingError) as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        print(f"pioniers: database problem ({reason}): check [database] url, and run 'pioniers init'",
-              file=sys.stderr)
+        print(f"pioniers: {explain(exc, _place(args.config))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -22,6 +22,7 @@ from mailer.fanout import deliver_announcements
 from mailer.outbox import DeliveryStats, deliver_due
 from mailer.transport import MaildirTransport, SmtpTransport, Transport
 from db.app import App
+from db.session import explain, place
 from pioniers.background import BackgroundDelivery
 from pioniers.filemodes import readable_by_others
 from db.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
@@ -183,7 +184,7 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
             for name, step in reading_steps(app, source):
                 if stop.is_set():
                     break
-                _guarded(name, step, source, failures)  # a part that is down never stops the others
+                _guarded(app, name, step, source, failures)  # a part that is down never stops the others
             due.set()
             try:
                 refresh_lock(app, "inbox", holder)
@@ -230,7 +231,7 @@ def _send_until_stopped(app: App, stop: threading.Event, due: threading.Event) -
                 for name, step in sending_steps(app, transport, stop):
                     if stop.is_set():
                         break
-                    _guarded(name, step, None, failures)
+                    _guarded(app, name, step, None, failures)
             wait = min(2.0 ** (max(failures.values()) - 1), 300.0) if failures else WAIT
             due.wait(wait)
     finally:
@@ -247,7 +248,8 @@ def database_problem(app: App) -> str | None:
     return None
 
 
-def _guarded(name: str, step: Callable[[], object], source: Source | None, failures: dict[str, int]) -> None:
+def _guarded(app: App, name: str, step: Callable[[], object], source: Source | None,
+             failures: dict[str, int]) -> None:
     """Run one step of the service, counting its failures in a row. A failure never ends the service: an
     unreachable inbox still lets the outbox send, and an unexpected error is logged and tried again next pass."""
     try:
@@ -258,7 +260,9 @@ def _guarded(name: str, step: Callable[[], object], source: Source | None, failu
         failures[name] = failures.get(name, 0) + 1
         # a server away (the mailbox, or the database between the check and the step): one line, no traceback
         expected = isinstance(exc, (InboxUnavailable, IMAPClientError, OSError, OperationalError))
-        log.log(logging.WARNING, "%s step failed (%d in a row): %s", name, failures[name], exc,
+        said = explain(exc, place(app.cfg.database.url, app.cfg.base_dir)) if isinstance(exc, OperationalError) \
+            else exc
+        log.log(logging.WARNING, "%s step failed (%d in a row): %s", name, failures[name], said,
                 exc_info=not expected)
         if name == "inbox" and source is not None:
             source.close()

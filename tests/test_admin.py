@@ -133,3 +133,18 @@ def test_oauth2_smtp_username_defaults_to_the_imap_mailbox(tmp_path):
     config.write_text(text.replace("[smtp]\n", '[smtp]\nauth = "oauth2"\n', 1))
     assert load_config(config).smtp.username == "aanmelden@gemeente.nl"
     assert REG != load_config(config).smtp.username
+
+
+def test_database_errors_are_explained_in_one_line(tmp_path, capsys):
+    from sqlalchemy.exc import OperationalError
+
+    from db.session import explain, place
+
+    full = OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
+    where = place("sqlite:///var/pioniers.db", tmp_path)
+    line = explain(full, where)
+    assert "disk holding the database is full" in line and str(tmp_path / "var") in line and "\n" not in line
+    config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'leeg.db'}")
+    assert main(["--config", str(config), "meeting", "list"]) == 2  # never initialised
+    err = capsys.readouterr().err
+    assert "no schema yet" in err and "run 'pioniers init'" in err and err.count("\n") == 1
