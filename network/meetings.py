@@ -208,7 +208,9 @@ def cancel_meeting(app: App, day: dt.date, reason: str) -> int:
             m.sequence += 1
         queued = 0
         for reg in _people(session, m, (registry.CONFIRMED, registry.WAITLISTED)):
+            in_calendar = reg.status == registry.CONFIRMED  # only they were sent the appointment
             queued += send_letter(session, app.cfg, key=f"meeting-cancel:{m.id}:{reg.person_id}",
                                   template="meeting_cancelled", person=reg.person, now=app.now(), meeting=m,
-                                  invite_method="CANCEL", auto_reply=False, reason=reason)
+                                  invite_method="CANCEL" if in_calendar else None, auto_reply=False,
+                                  reason=reason, in_calendar=in_calendar)
         return queued

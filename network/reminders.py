@@ -1,4 +1,5 @@
-"""Reminders: one per confirmed attendee, reminder_days before the meeting, never twice."""
+"""Reminders: one per confirmed attendee, reminder_days before the meeting, never twice, and not to someone who
+registered within those days (they just had the confirmation and its invite)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -22,7 +23,10 @@ def queue_reminders(app: App) -> int:
         for meeting in meetings:
             regs = session.scalars(select(Registration).where(
                 Registration.meeting_id == meeting.id, Registration.status == "confirmed"))
+            window = meeting.date - dt.timedelta(days=days)
             for reg in regs:
+                if reg.registered_at.astimezone(app.tz).date() >= window:
+                    continue  # registered within the reminder's days: their confirmation is fresh, no second request
                 # The key names the date, so a moved meeting gets one new reminder, an unchanged one never two.
                 key = f"reminder:{meeting.id}:{meeting.date.isoformat()}:{reg.person_id}"
                 queued += send_letter(session, app.cfg, key=key, template="reminder", person=reg.person,

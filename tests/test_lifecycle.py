@@ -180,9 +180,14 @@ def test_meeting_cancel_reaches_confirmed_and_waitlisted_once(world):
     assert cancel_meeting(world.app, DAY, "de gastheer is verhinderd") == 0  # interrupted and run again
     world.poll()
     assert sorted(m["To"] for m in world.replies()) == ["jan@schiedam.nl", "piet@utrecht.nl"]
+    sent = {m["To"]: m for m in world.replies()}
+    cal = invite_of(sent["jan@schiedam.nl"])  # confirmed: the appointment leaves the calendar
+    assert cal.method.value == "CANCEL" and cal.vevent.status.value == "CANCELLED"
+    assert "verdwijnt de afspraak uit je agenda" in text_of(sent["jan@schiedam.nl"])
+    waiting = sent["piet@utrecht.nl"]  # never had the appointment: no calendar cancellation, nothing said of one
+    assert not [p for p in waiting.walk() if p.get_content_type() in ("text/calendar", "application/ics")]
+    assert "wachtlijst" in text_of(waiting) and "verdwijnt" not in text_of(waiting)
     for msg in world.replies():
-        cal = invite_of(msg)
-        assert cal.method.value == "CANCEL" and cal.vevent.status.value == "CANCELLED"
         assert "verhinderd" in text_of(msg)
 
 
@@ -198,6 +203,16 @@ def test_reminder_sent_once_days_before(world):
     world.poll()
     (reminder,) = world.replies()
     assert "Herinnering" in reminder["Subject"] and invite_of(reminder).method.value == "REQUEST"
+
+
+def test_no_reminder_after_a_fresh_confirmation(world):
+    """Registering within the reminder's days: the confirmation and its invite, never a second request at once."""
+    world.meeting()
+    world.clock.now = dt.datetime(2027, 3, 16, 8, 0, tzinfo=dt.timezone.utc)  # two days before
+    register(world, "laat@schiedam.nl")
+    world.poll()
+    subjects = [str(m["Subject"]) for m in world.replies()]
+    assert len(subjects) == 1 and "Herinnering" not in subjects[0]
 
 
 def test_two_workers_race_for_the_last_place(world):
