@@ -15,7 +15,7 @@ from db import lookups
 from db.models import Meeting, OutboundMessage, Person
 from mailer import format as fmt
 from mailer.compose import Invite, render
-from mailer.ics import build_invite
+from mailer.ics import Event, build_invite
 from mailer.mime import Text, build_reply_bytes
 from mailer.msgid import make_msgid
 from mailer.outbox import queue
@@ -60,12 +60,10 @@ def open_meetings(session: Session, cfg: Config, today: dt.date) -> list[dict[st
 def invite_for(cfg: Config, m: Meeting, person: Person, method: str, now: dt.datetime) -> Invite:
     net = cfg.network
     start, end, summary, description = _invite_text(net.title, net.language, m.date, m.start, m.end, m.theme, m.host)
-    data = build_invite(
-        method=method, uid=m.uid, sequence=m.sequence, start=start, end=end, tzid=net.timezone,
-        summary=summary, location=m.location, description=description,
-        organizer_email=net.registration_address, organizer_name=net.title,
-        attendee_email=person.email, attendee_name=person.name, stamp=now,
-    )
+    event = Event(method=method, uid=m.uid, sequence=m.sequence, start=start, end=end, tzid=net.timezone,
+                  summary=summary, location=m.location, description=description,
+                  organizer_email=net.registration_address, organizer_name=net.title)
+    data = build_invite(event, attendee_email=person.email, attendee_name=person.name, stamp=now)
     return Invite(data, method)
 
 

@@ -69,10 +69,10 @@ STAMPS = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2
 # (a backslash in a CN is written as icalendar writes it, and icalendar misreads it: not asserted here)
 @given(NAMES.map(lambda name: name.replace("\\", "/")), STAMPS)
 def test_invite_reads_back_attendee_and_stamp(name: str, stamp: dt.datetime) -> None:
-    data = ics.build_invite(
+    data = ics.build_invite(ics.Event(
         method="REQUEST", uid="u-1@pioniers.test", sequence=2, start=dt.datetime(2027, 3, 18, 14),
         end=dt.datetime(2027, 3, 18, 17), tzid="Europe/Amsterdam", summary="Pioniers", location="Schiedam",
-        description="Tot dan", organizer_email="aanmelden@pioniers.test", organizer_name="Pioniersnetwerk",
+        description="Tot dan", organizer_email="aanmelden@pioniers.test", organizer_name="Pioniersnetwerk"),
         attendee_email="jan@schiedam.nl", attendee_name=name, stamp=stamp)
     event = icalendar.Calendar.from_ical(data).walk("VEVENT")[0]
     cn = ics._safe_cn(name)
