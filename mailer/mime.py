@@ -9,7 +9,9 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import functools
+import itertools
 import os
+import re
 from email.header import Header
 from email.utils import format_datetime, formataddr
 
@@ -39,29 +41,78 @@ Text = str | tuple[str, ...]
 """A body, or its pieces in order, each but the last ending in a line break (see _qp)."""
 
 
+def qp(text: str, keep: re.Pattern[str] | None = None) -> bytes:
+    """Quoted-printable (UTF-8) with CRLF lines, as binascii.b2a_qp writes it; the one encoder of our mail.
+
+    Matches of `keep` (placeholders filled in later, listmail.py) are never cut by a soft line break; they must
+    be of characters that stand for themselves and start with one that is no hex digit (e.g. '@').
+    A lone CR is written =0D: b2a_qp would pass it on bare, and a bare CR must not reach SMTP.
+    """
+    data = text.replace("\r\n", "\n").encode("utf-8")
+    lone_cr = b"\r" in data
+    if lone_cr:  # 0xFF is never in UTF-8: b2a_qp encodes it (and counts its three characters), then it is renamed
+        data = data.replace(b"\r", b"\xff")
+    encoded = binascii.b2a_qp(data, istext=True)
+    if lone_cr:
+        encoded = encoded.replace(b"=FF", b"=0D")
+    if keep is not None and keep.search(text):
+        encoded = _keep_whole(encoded, re.compile(keep.pattern.encode()))
+    return encoded.replace(b"\n", b"\r\n")
+
+
+def _keep_whole(encoded: bytes, keep: re.Pattern[bytes]) -> bytes:
+    """b2a_qp's lines again, where a soft line break cut a match of `keep`: those lines broken before it."""
+    out: list[bytes] = []
+    soft: list[bytes] = []  # the soft-broken lines of one line of text so far, without their '='
+    for line in encoded.split(b"\n"):
+        if line.endswith(b"="):
+            soft.append(line[:-1])
+            continue
+        parts, soft = [*soft, line], []
+        whole = b"".join(parts)
+        matches = {m.start(): m.end() for m in keep.finditer(whole)} if len(parts) > 1 else {}
+        cuts = itertools.accumulate(len(part) for part in parts[:-1])
+        if not any(start < cut < end for cut in cuts for start, end in matches.items()):
+            out.append(b"=\n".join(parts))
+            continue
+        tokens: list[bytes] = []  # of the line being written: at most 75 characters and the '=', as b2a_qp
+        length = i = 0
+        while i < len(whole):
+            j = matches.get(i) or (i + 3 if whole[i] == ord("=") else i + 1)  # a match, an =XX or a character
+            if length and length + j - i > 75:
+                out.append(b"".join(tokens) + b"=")
+                tokens, length = [], 0
+            tokens.append(whole[i:j])
+            length += j - i
+            i = j
+        out.append(b"".join(tokens))
+    return b"\n".join(out)
+
+
+def qp_value(text: str) -> bytes:
+    """A value filled into a quoted-printable line: everything but ASCII letters and digits encoded, so that no
+    character of it can mean anything there (a trailing space, '=', a line break)."""
+    return "".join(ch if ch.isascii() and ch.isalnum() else "".join(f"={b:02X}" for b in ch.encode())
+                   for ch in text).encode("ascii")
+
+
 def _qp(text: Text) -> bytes:
-    """Quoted-printable with CRLF lines; pieces are encoded one by one, the same ones only once.
+    """qp() of a body or of its pieces, joined; pieces are encoded one by one, the same ones only once.
 
     b2a_qp starts every line afresh and only looks ahead within a line, so pieces that end in a line break
     encode to the same bytes separately as joined.
     """
     if isinstance(text, str):
-        return _qp_text(text)
+        return qp(text)
     last = len(text) - 1
     for i, piece in enumerate(text):
-        # b2a_qp writes CRLF breaks when the first break follows a CR, which a piece would decide on its own
-        if "\r" in piece or i < last and piece and piece[-1] != "\n":
-            return _qp_text("".join(text))
+        if i < last and piece and piece[-1] != "\n":
+            return qp("".join(text))
     return b"".join([_qp_piece(piece) for piece in text])
 
 
-def _qp_text(text: str) -> bytes:
-    data = text.replace("\r\n", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
-
-
 # the parts of a letter around the name: the same str objects every time, so hashed only once
-_qp_piece = functools.lru_cache(maxsize=64)(_qp_text)
+_qp_piece = functools.lru_cache(maxsize=64)(qp)
 
 
 def _b64(data: bytes) -> bytes:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import quopri
+import re
 
 import icalendar
 import pytest
@@ -88,8 +90,9 @@ def test_invite_reads_back_attendee_and_stamp(name: str, stamp: dt.datetime) -> 
 # --- mime ---------------------------------------------------------------------------------------------
 
 def _qp_whole(text: str) -> bytes:
-    data = text.replace("\r\n", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    """b2a_qp on the whole text; a lone CR as the character 0xFF would be (mime.qp writes it =0D, never bare)."""
+    data = text.replace("\r\n", "\n").encode("utf-8").replace(b"\r", b"\xff")
+    return binascii.b2a_qp(data, istext=True).replace(b"=FF", b"=0D").replace(b"\n", b"\r\n")
 
 
 LINES = st.lists(st.lists(st.sampled_from(list("a =.\t\r\r\u00e9\u2019") + ["x" * 30]), max_size=12)
@@ -108,6 +111,23 @@ def test_qp_pieces_equal_whole(lines: list[str], last: str, data: st.DataObject)
 def test_qp_piece_without_line_break_is_joined_first() -> None:
     pieces = ("Beste Jan", " Jansen" + "x" * 80 + "\n", "Tot dan. \n.")
     assert mime._qp(pieces) == _qp_whole("".join(pieces))
+
+
+KEEP = re.compile("@@0a1b:[A-Z]+@@")
+KEPT = st.lists(st.sampled_from(["@@0a1b:NAME@@", "@@0a1b:TO@@", "x" * 37, " ", "=", "\u00e9", "\r", "\n", "\t", "."]),
+                max_size=40).map("".join)
+
+
+@given(KEPT)
+def test_qp_keeps_placeholders_whole(text: str) -> None:
+    """listmail fills placeholders into the encoded bytes: no soft line break may cut one."""
+    encoded = mime.qp(text, KEEP)
+    assert quopri.decodestring(encoded).decode("utf-8") == text.replace("\r\n", "\n").replace("\n", "\r\n")
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+    assert b"\r" not in encoded.replace(b"\r\n", b"")
+    assert [m.group(0) for m in KEEP.finditer(text)] == [m.group(0) for m in KEEP.finditer(encoded.decode())]
+    if not KEEP.search(text):
+        assert encoded == _qp_whole(text)
 
 
 @pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 1262, 5000])
