@@ -10,7 +10,7 @@ import markupsafe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from base.config import Config
+from base.config import Config, NetworkConfig
 from db import lookups
 from db.models import Meeting, OutboundMessage, Person
 from mailer import format as fmt
@@ -57,14 +57,13 @@ def open_meetings(session: Session, cfg: Config, today: dt.date) -> list[dict[st
     return [meeting_view(cfg, m) for m in rows]
 
 
-def invite_for(cfg: Config, m: Meeting, person: Person, method: str, now: dt.datetime) -> Invite:
+def invite_for(cfg: Config, m: Meeting, email: str, name: str, method: str, now: dt.datetime) -> Invite:
     net = cfg.network
     start, end, summary, description = _invite_text(net.title, net.language, m.date, m.start, m.end, m.theme, m.host)
     event = Event(method=method, uid=m.uid, sequence=m.sequence, start=start, end=end, tzid=net.timezone,
                   summary=summary, location=m.location, description=description,
                   organizer_email=net.registration_address, organizer_name=net.title)
-    data = build_invite(event, attendee_email=person.email, attendee_name=person.name, stamp=now)
-    return Invite(data, method)
+    return Invite(build_invite(event, attendee_email=email, attendee_name=name, stamp=now), method)
 
 
 @functools.lru_cache(maxsize=64)  # the same for every invite to a meeting; keyed on all it is made of
@@ -80,6 +79,8 @@ def _invite_text(title: str, lang: str, day: dt.date, start_time: str, end_time:
 
 
 _PERSONAL = ("name", "position")  # what differs per recipient: filled into a letter rendered once for the rest
+# values that may key a cached render: immutable, equal when they render alike (a row or a list is neither)
+_PLAIN = (str, int, float, type(None), dt.date, NetworkConfig)
 
 
 def _mark(key: str) -> str:
@@ -137,16 +138,13 @@ def _render_cached(lang: str, template: str, ctx: dict[str, Any]) -> tuple[str, 
     """(subject, text, html). A letter is the same for everyone but their name (and place on the waiting list):
     rendered once per (template, meeting, rest of the context), then those filled in (escaped as Jinja would
     in HTML). A personal value is printed by the templates as it is; an empty one is rendered as itself, as
-    templates test for it. Contexts that cannot be a cache key render directly."""
+    templates test for it. Contexts with other values than plain ones (lists, rows) render directly."""
     personal = tuple(k for k in _PERSONAL if ctx.get(k))
     values = {k: str(ctx[k]) for k in personal}
-    try:
-        frozen = tuple(sorted((k, tuple(v.items()) if k == "meeting" and v is not None else v)
-                              for k, v in ctx.items() if k not in personal))
-        hash(frozen)
-    except TypeError:
-        frozen = ()
-    base = _render_once(lang, template, frozen, personal) if frozen else None
+    frozen = tuple(sorted((k, tuple(v.items()) if k == "meeting" and v is not None else v)
+                          for k, v in ctx.items() if k not in personal))
+    base = _render_once(lang, template, frozen, personal) if all(
+        isinstance(v, _PLAIN) or k == "meeting" for k, v in frozen) else None
     if base is None or base.real or any("\ue000" in v for v in values.values()):
         rendered = render(lang, template, **ctx)
         return rendered.subject, rendered.text, rendered.html
@@ -164,33 +162,54 @@ def send_letter(
     now: dt.datetime,
     meeting: Meeting | None = None,
     invite_method: str | None = None,
+    **options: Any,
+) -> bool:
+    """One letter to a person, about a meeting (with its invite when there is an invite_method) or not:
+    send_letter_to with the person's address and name. False when this key was queued before."""
+    return send_letter_to(session, cfg, key=key, template=template, to=person.email, name=person.name, now=now,
+                          invite_of=meeting if invite_method else None, invite_method=invite_method or "",
+                          meeting=meeting_view(cfg, meeting) if meeting is not None else None, **options)
+
+
+def send_letter_to(
+    session: Session,
+    cfg: Config,
+    *,
+    key: str,
+    template: str,
+    to: str,
+    name: str,
+    now: dt.datetime,
+    invite_of: Meeting | None = None,
+    invite_method: str = "",
+    reply_to: str = "",
+    attach: bytes | None = None,
     in_reply_to: str = "",
     references: tuple[str, ...] = (),
     auto_reply: bool = True,
     **context: Any,
 ) -> bool:
-    """Render, build and queue one personal message; False when this key was queued before."""
+    """Render, build and queue one letter to an address: every letter we write (not the list's copies to members)
+    goes this way. False when this key was queued before.
+
+    invite_of: the meeting whose invite (invite_method REQUEST | CANCEL) goes with it, to this attendee;
+    attach: a whole message to show (a list preview: the exact copy a member gets).
+    """
     lk = lookups.get(session)
     if lk.keys[key] if lk is not None and key in lk.keys else \
             session.scalar(select(OutboundMessage.id).where(OutboundMessage.key == key)) is not None:
         return False  # checked before rendering: reminders and resends look often
     net = cfg.network
-    ctx: dict[str, Any] = {
-        "network": net,
-        "name": person.name,
-        "meeting": meeting_view(cfg, meeting) if meeting is not None else None,
-        **context,
-    }
+    ctx: dict[str, Any] = {"network": net, "name": name, "post_address": cfg.post_address, **context}
     subject, text, html = _render_cached(net.language, template, ctx)
-    invite = invite_for(cfg, meeting, person, invite_method, now) if meeting is not None and invite_method else None
+    invite = invite_for(cfg, invite_of, to, name, invite_method, now) if invite_of is not None else None
     message = build_reply_bytes(
-        sender=net.registration_address, sender_name=net.title, to=person.email, subject=subject,
-        text=text, html=html, now=now, in_reply_to=in_reply_to, references=references,
+        sender=net.registration_address, sender_name=net.title, to=to, subject=subject, text=text, html=html,
+        now=now, in_reply_to=in_reply_to, references=references, reply_to=reply_to,
         invite=invite.data if invite else None, invite_method=invite.method if invite else "",
-        invite_filename="uitnodiging.ics" if net.language == "nl" else "invite.ics",
+        invite_filename="uitnodiging.ics" if net.language == "nl" else "invite.ics", attach=attach,
         auto_reply=auto_reply, lang=net.language,
-        # marked for this recipient: a reply to it proves the address (inbox/proof.py)
-        msgid=make_msgid(cfg.secret, net.registration_address.rpartition("@")[2], person.email),
+        msgid=make_msgid(cfg.secret, cfg.domain, to),  # marked for this recipient: a reply proves the address
     )
-    return queue(session, key=key, recipient=person.email, kind=template, message=message, now=now,
+    return queue(session, key=key, recipient=to, kind=template, message=message, now=now,
                  secret=cfg.secret, auto_reply=auto_reply, subject=subject, checked=True)

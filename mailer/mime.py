@@ -1,4 +1,5 @@
-"""Fast assembly of our own replies as bytes: multipart/mixed > alternative (text, html, calendar) + .ics.
+"""Fast assembly of our letters as bytes: multipart/mixed > alternative (text, html, calendar) + .ics and/or a
+whole message (a list preview shows the member copy); the one quoted-printable encoder of our mail.
 
 Why by hand: email.message re-parses every header through its policy (several ms per message), and after an
 announcement replies go out by the thousand. Only fixed, well-formed structures are written here; the tests
@@ -147,48 +148,64 @@ def build_reply_bytes(
     now: dt.datetime,
     in_reply_to: str = "",
     references: tuple[str, ...] = (),
+    reply_to: str = "",
     invite: bytes | None = None,
     invite_method: str = "",
     invite_filename: str = "invite.ics",
+    attach: bytes | None = None,
     auto_reply: bool = True,
     lang: str = "nl",
     msgid: str = "",
 ) -> bytes:
+    """Every letter we write: attach is a whole message (message/rfc822), e.g. the exact copy a member gets."""
     domain = sender.rpartition("@")[2]
     msg_token, alt_token, mixed_token = _random_hex(3)
     head = [
         f"From: {_from_header(sender_name, sender)}",
-        f"To: {to}",  # the bare address only: nothing from the sender's headers
+        f"To: {clean(to)}",  # the bare address only: nothing from the sender's headers
         f"Subject: {_header_text(subject)}",
         f"Date: {_date_header(now.replace(microsecond=0), now.utcoffset())}",
         f"Message-ID: {msgid or message_id(domain, msg_token)}",
     ]
+    if reply_to:
+        head.append(f"Reply-To: {clean(reply_to)}")
     if in_reply_to:
-        refs = [r for r in references[-10:] if r != in_reply_to]
-        head += [f"In-Reply-To: {in_reply_to}", f"References: {' '.join([*refs, in_reply_to])}"]
+        in_reply_to = clean(in_reply_to)  # theirs: one line, whatever their Message-ID held
+        refs = [clean(r) for r in references[-10:] if r != in_reply_to]
+        refs.append(in_reply_to)
+        fold = " " if sum(map(len, refs)) + len(refs) < 900 else "\r\n "  # lines of 998 characters at most
+        head += [f"In-Reply-To: {in_reply_to}", f"References: {fold.join(refs)}"]
     head.append(f"Content-Language: {lang}")
     if auto_reply:
         head += ["Auto-Submitted: auto-replied", "X-Auto-Response-Suppress: All"]
     head.append("MIME-Version: 1.0")
 
     alt_b, mixed_b = f"alt-{alt_token}".encode(), f"mix-{mixed_token}".encode()
-    qp = b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    qp_head = b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
     alternative = [
         b'Content-Type: multipart/alternative; boundary="', alt_b, b'"\r\n\r\n',
-        b"--", alt_b, b'\r\nContent-Type: text/plain; charset="utf-8"\r\n', qp, _qp(text), b"\r\n",
-        b"--", alt_b, b'\r\nContent-Type: text/html; charset="utf-8"\r\n', qp, _qp(html),
+        b"--", alt_b, b'\r\nContent-Type: text/plain; charset="utf-8"\r\n', qp_head, _qp(text), b"\r\n",
+        b"--", alt_b, b'\r\nContent-Type: text/html; charset="utf-8"\r\n', qp_head, _qp(html),
     ]
-    if invite is None:
+    if invite is None and attach is None:
         return b"".join([("\r\n".join(head) + "\r\n").encode(), *alternative, b"\r\n--", alt_b, b"--\r\n"])
-    ics = _b64(invite)  # the same bytes twice: encoded once
+    attachments: list[bytes] = []
+    if invite is not None:
+        ics = _b64(invite)  # the same bytes twice: encoded once
+        alternative += [
+            b"\r\n--", alt_b, b'\r\nContent-Type: text/calendar; method="', invite_method.encode(),
+            b'"; charset="UTF-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n', ics]
+        attachments += [
+            b"--", mixed_b, b'\r\nContent-Type: application/ics; name="', invite_filename.encode(),
+            b'"\r\nContent-Disposition: attachment; filename="', invite_filename.encode(),
+            b'"\r\nContent-Transfer-Encoding: base64\r\n\r\n', ics, b"\r\n"]
+    if attach is not None:
+        attachments += [
+            b"--", mixed_b, b"\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n"
+            b"Content-Transfer-Encoding: ", b"7bit" if attach.isascii() else b"8bit", b"\r\n\r\n", attach,
+            b"\r\n"]  # the line break before a boundary is the boundary's: the copy keeps its own last one
     return b"".join([
         ("\r\n".join(head) + '\r\nContent-Type: multipart/mixed; boundary="').encode(), mixed_b, b'"\r\n\r\n',
-        b"--", mixed_b, b"\r\n", *alternative, b"\r\n",
-        b"--", alt_b, b'\r\nContent-Type: text/calendar; method="', invite_method.encode(),
-        b'"; charset="UTF-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n', ics,
-        b"\r\n--", alt_b, b"--\r\n\r\n",
-        b"--", mixed_b, b'\r\nContent-Type: application/ics; name="', invite_filename.encode(),
-        b'"\r\nContent-Disposition: attachment; filename="', invite_filename.encode(),
-        b'"\r\nContent-Transfer-Encoding: base64\r\n\r\n', ics,
-        b"\r\n--", mixed_b, b"--\r\n",
+        b"--", mixed_b, b"\r\n", *alternative, b"\r\n--", alt_b, b"--\r\n\r\n",
+        *attachments, b"--", mixed_b, b"--\r\n",
     ])

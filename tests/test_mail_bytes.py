@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import email
+import email.policy
 import quopri
 import re
 
@@ -195,3 +197,25 @@ def test_templates_only_print_the_personal_values() -> None:
     found = {(path.name, m.group(0)) for path in root.rglob("*.*") for m in uses.finditer(path.read_text("utf-8"))}
     assert found, "the pattern finds the templates' uses"
     assert {use for _, use in found} <= allowed, sorted(f for f in found if f[1] not in allowed)
+
+
+def test_letter_with_reply_to_and_attached_message_reads_back() -> None:
+    """A list letter: Reply-To and the exact member copy as message/rfc822; nothing of theirs breaks a header."""
+    copy = (b"From: Pioniers <aanmelden@pioniers.test>\r\nTo: jan@schiedam.nl\r\nSubject: Nieuws\r\n"
+            b"Content-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: 8bit\r\n\r\nZo\xc3\xab\r\n")
+    data = mime.build_reply_bytes(
+        sender="aanmelden@pioniers.test", sender_name="Pioniersnetwerk Zoë", to="els@utrecht.nl\r\nBcc: x@y.z",
+        subject="Voorbeeld: één\r\nBcc: x@y.z", text="Tekst\n", html="<p>Tekst</p>\n",
+        now=dt.datetime(2027, 2, 1, 9, tzinfo=UTC), in_reply_to="<a@b>\r\nBcc: x@y.z", references=("<r@s>",),
+        reply_to="nieuws+approve-abc@pioniers.test\r\nBcc: x@y.z", attach=copy, auto_reply=True, lang="nl")
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg["Bcc"] is None and not msg.defects
+    assert str(msg["From"]) == "Pioniersnetwerk Zoë <aanmelden@pioniers.test>"
+    assert str(msg["Subject"]).startswith("Voorbeeld: één")
+    assert str(msg["Reply-To"]).startswith("nieuws+approve-abc@pioniers.test")
+    assert str(msg["References"]).startswith("<r@s> <a@b>")
+    assert msg["Auto-Submitted"] == "auto-replied" and msg["Content-Language"] == "nl"
+    assert msg.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n") == "Tekst\n"
+    (attached,) = [p for p in msg.iter_attachments() if p.get_content_type() == "message/rfc822"]
+    assert attached.get_payload(0).as_bytes(policy=email.policy.SMTP) == copy
+    assert attached.get_payload(0).get_content().replace("\r\n", "\n") == "Zoë\n"
