@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from base.config import Config, NetworkConfig
 from db import lookups
 from db.models import Meeting, OutboundMessage, Person
+from mailer import fill
 from mailer import format as fmt
 from mailer.compose import Invite, render
 from mailer.ics import Event, build_invite
@@ -87,40 +89,18 @@ def _mark(key: str) -> str:
     return f"\ue000{key}\ue000"  # a private-use character: Jinja escapes nothing in it
 
 
+_MARK = re.compile("\ue000(\\w+)\ue000")
+
+
 @dataclass(frozen=True)
 class _Cut:
     """A letter rendered with marks for the personal values, each body cut at line starts so that the lines
     holding a mark are pieces of their own: every other piece is the same str for everyone (mime encodes it once,
     and cut at line starts a piece is also quoted-printable alone: mime._qp)."""
     subject: str
-    text: tuple[str, ...]
-    html: tuple[str, ...]
+    text: fill.Lines
+    html: fill.Lines
     real: bool  # render it with the real values: a mark in the subject, or one a template filter changed
-
-
-def _cut(body: str) -> tuple[str, ...]:
-    pieces: list[str] = []
-    start = 0
-    while (at := body.find("\ue000", start)) >= 0:
-        line = body.rfind("\n", 0, at) + 1
-        end = body.find("\n", at) + 1 or len(body)
-        if line > start:
-            pieces.append(body[start:line])
-        pieces.append(body[line:end])
-        start = end
-    if start < len(body) or not pieces:
-        pieces.append(body[start:])
-    return tuple(pieces)
-
-
-def _fill(pieces: tuple[str, ...], values: dict[str, str]) -> tuple[str, ...]:
-    out = []
-    for piece in pieces:
-        if "\ue000" in piece:
-            for key, value in values.items():
-                piece = piece.replace(_mark(key), value)
-        out.append(piece)
-    return tuple(out)
 
 
 @functools.lru_cache(maxsize=256)
@@ -131,7 +111,7 @@ def _render_once(lang: str, template: str, frozen: tuple[tuple[str, Any], ...], 
     for key in personal:
         rest = rest.replace(_mark(key), "")
     real = "\ue000" in base.subject or "\ue000" in rest
-    return _Cut(base.subject, _cut(base.text), _cut(base.html), real)
+    return _Cut(base.subject, fill.cut_lines(base.text, _MARK), fill.cut_lines(base.html, _MARK), real)
 
 
 def _render_cached(lang: str, template: str, ctx: dict[str, Any]) -> tuple[str, Text, Text]:
@@ -149,7 +129,7 @@ def _render_cached(lang: str, template: str, ctx: dict[str, Any]) -> tuple[str, 
         rendered = render(lang, template, **ctx)
         return rendered.subject, rendered.text, rendered.html
     escaped = {k: str(markupsafe.escape(v)) for k, v in values.items()}
-    return base.subject, _fill(base.text, values), _fill(base.html, escaped)
+    return base.subject, fill.fill_lines(base.text, values), fill.fill_lines(base.html, escaped)
 
 
 def send_letter(

@@ -24,6 +24,7 @@ from base.config import Config
 from base.html import html_to_text
 from base.text import clean, part_text
 from mailer.compose import POLICY, _environment
+from mailer.fill import Holes, cut
 from mailer.mime import qp, qp_value
 
 MAGIC = b"PIONIERS-LIST-1 "
@@ -191,23 +192,21 @@ def prepare(cfg: Config, src: Source, *, announcement_id: int, reply_to: str, no
 
 @dataclass(frozen=True)
 class Compiled:
-    """A prepared message split at its placeholders: fill() is a join of bytes."""
+    """A prepared message cut at its placeholders: fill() is a join of bytes."""
 
-    segments: tuple[bytes | str, ...]  # bytes: literal; str: placeholder name
-    greeting_text: tuple[bytes, bytes]  # (with a name containing NAME, without a name)
-    greeting_html: tuple[bytes, bytes]
-    name_marker: bytes
+    body: Holes[bytes]
+    greeting_text: tuple[Holes[bytes], bytes]  # (with a name: a NAME hole, without a name)
+    greeting_html: tuple[Holes[bytes], bytes]
 
     def fill(self, *, email: str, member_id: int, token: str, name: str) -> bytes:
         name = clean(name)[:MAX_NAME]
         if name:
-            gt = self.greeting_text[0].replace(self.name_marker, qp_value(name))
-            gh = self.greeting_html[0].replace(self.name_marker, qp_value(htmllib.escape(name)))
+            gt = self.greeting_text[0].fill({"NAME": qp_value(name)})
+            gh = self.greeting_html[0].fill({"NAME": qp_value(htmllib.escape(name))})
         else:
             gt, gh = self.greeting_text[1], self.greeting_html[1]
-        values = {"TO": clean(email).encode(), "MID": str(member_id).encode(), "TOKEN": token.encode(),
-                  "GT": gt, "GH": gh}
-        return b"".join(s if isinstance(s, bytes) else values[s] for s in self.segments)
+        return self.body.fill({"TO": clean(email).encode(), "MID": str(member_id).encode(), "TOKEN": token.encode(),
+                               "GT": gt, "GH": gh})
 
 
 def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:
@@ -215,9 +214,7 @@ def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:
         raise ValueError("not a prepared list message")
     first, _, template = prepared.partition(b"\r\n")
     nonce = first[len(MAGIC):].decode()
-    split = re.compile(f"@@{nonce}:([A-Z]+)@@".encode())
-    pieces = split.split(template)
-    segments = tuple(p if i % 2 == 0 else p.decode() for i, p in enumerate(pieces))
+    holes = re.compile(f"@@{nonce}:([A-Z]+)@@".encode())
     marker = _placeholder(nonce, "NAME")
     keep = _pattern(nonce)
     env = _environment(cfg.network.language)
@@ -226,8 +223,8 @@ def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:
         rendered = env.get_template(f"_greeting.{kind}").render(name=name).strip()
         return qp(rendered, keep)
 
-    return Compiled(segments, (greeting("txt", marker), greeting("txt", "")),
-                    (greeting("html", marker), greeting("html", "")), marker.encode())
+    return Compiled(cut(template, holes), (cut(greeting("txt", marker), holes), greeting("txt", "")),
+                    (cut(greeting("html", marker), holes), greeting("html", "")))
 
 
 def as_message(data: bytes) -> EmailMessage:

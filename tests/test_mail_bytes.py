@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from icalendar.parser import Contentline, _foldline
 
 from base.config import NetworkConfig
-from mailer import ics, letters, mime
+from mailer import fill, ics, letters, mime
 from mailer.compose import render
 
 UTC = dt.timezone.utc
@@ -137,6 +137,26 @@ def test_b64_is_encodebytes_with_crlf(size: int) -> None:
     data = bytes(range(256)) * (size // 256 + 1)
     data = data[:size]
     assert mime._b64(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+# --- fill ---------------------------------------------------------------------------------------------
+
+MARKED = st.lists(st.sampled_from(["\ue000name\ue000", "\ue000position\ue000", "a", " ", "\n", "\u00e9"]),
+                  max_size=30).map("".join)
+MARK = re.compile("\ue000(\\w+)\ue000")
+
+
+@given(MARKED, NAMES)
+def test_fill_is_replacing_the_marks(text: str, name: str) -> None:
+    values = {"name": name, "position": "12"}
+    expected = text.replace("\ue000name\ue000", name).replace("\ue000position\ue000", "12")
+    assert fill.cut(text, MARK).fill(values) == expected
+    assert fill.cut(text.encode(), re.compile(MARK.pattern.encode())).fill(
+        {k: v.encode() for k, v in values.items()}) == expected.encode()
+    pieces = fill.cut_lines(text, MARK)
+    assert "".join(fill.fill_lines(pieces, values)) == expected
+    assert all(isinstance(p, fill.Holes) or "\ue000" not in p for p in pieces)
+    assert all(p.endswith("\n") for p in fill.fill_lines(pieces, values)[:-1])
 
 
 # --- letters --------------------------------------------------------------------------------------------
