@@ -145,7 +145,7 @@ def send_letter(
     **options: Any,
 ) -> bool:
     """One letter to a person, about a meeting (with its invite when there is an invite_method) or not:
-    send_letter_to with the person's address and name. False when this key was queued before."""
+    send_letter_to with the person's address and name; options are send_letter_to's and the template's."""
     return send_letter_to(session, cfg, key=key, template=template, to=person.email, name=person.name, now=now,
                           invite_of=meeting if invite_method else None, invite_method=invite_method or "",
                           meeting=meeting_view(cfg, meeting) if meeting is not None else None, **options)
