@@ -81,8 +81,9 @@ def _invite_text(title: str, lang: str, day: dt.date, start_time: str, end_time:
 
 
 _PERSONAL = ("name", "position")  # what differs per recipient: filled into a letter rendered once for the rest
-# values that may key a cached render: immutable, equal when they render alike (a row or a list is neither)
-_PLAIN = (str, int, float, type(None), dt.date, NetworkConfig)
+# the types of values that may key a cached render: immutable, equal when they render alike (a row or a list is
+# neither); the meeting is its view's items
+_PLAIN: set[type] = {str, int, bool, float, type(None), dt.date, dt.datetime, NetworkConfig}
 
 
 def _mark(key: str) -> str:
@@ -123,13 +124,13 @@ def _render_cached(lang: str, template: str, ctx: dict[str, Any]) -> tuple[str, 
     values = {k: str(ctx[k]) for k in personal}
     frozen = tuple(sorted((k, tuple(v.items()) if k == "meeting" and v is not None else v)
                           for k, v in ctx.items() if k not in personal))
-    base = _render_once(lang, template, frozen, personal) if all(
-        isinstance(v, _PLAIN) or k == "meeting" for k, v in frozen) else None
+    plain = {type(v) for k, v in frozen if k != "meeting"} <= _PLAIN
+    base = _render_once(lang, template, frozen, personal) if plain else None
     if base is None or base.real or any("\ue000" in v for v in values.values()):
         rendered = render(lang, template, **ctx)
         return rendered.subject, rendered.text, rendered.html
     escaped = {k: str(markupsafe.escape(v)) for k, v in values.items()}
-    return base.subject, fill.fill_lines(base.text, values), fill.fill_lines(base.html, escaped)
+    return base.subject, base.text.fill(values), base.html.fill(escaped)
 
 
 def send_letter(

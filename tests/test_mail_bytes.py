@@ -153,10 +153,11 @@ def test_fill_is_replacing_the_marks(text: str, name: str) -> None:
     assert fill.cut(text, MARK).fill(values) == expected
     assert fill.cut(text.encode(), re.compile(MARK.pattern.encode())).fill(
         {k: v.encode() for k, v in values.items()}) == expected.encode()
-    pieces = fill.cut_lines(text, MARK)
-    assert "".join(fill.fill_lines(pieces, values)) == expected
-    assert all(isinstance(p, fill.Holes) or "\ue000" not in p for p in pieces)
-    assert all(p.endswith("\n") for p in fill.fill_lines(pieces, values)[:-1])
+    lines = fill.cut_lines(text, MARK)
+    assert "".join(lines.fill(values)) == expected
+    holes = {at for at, _ in lines.holes}
+    assert all(at in holes or "\ue000" not in piece for at, piece in enumerate(lines.pieces))
+    assert all(piece.endswith("\n") for piece in lines.fill(values)[:-1])
 
 
 # --- letters --------------------------------------------------------------------------------------------
