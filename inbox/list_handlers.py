@@ -15,19 +15,20 @@ from db.models import Announcement, OutboundMessage
 from inbox import listrules as lr
 from inbox.job import Job, proven, reply_allowed
 from mailer import listmail
+from mailer.letters import send_letter_to
 from network import announcements as ann_ops
 from db.registry import is_forgotten
 
 log = logging.getLogger("pioniers.list")
 
 
-def _reply(job: Job, template: str, to: str = "", **context: Any) -> str:  # forwarded as list_letter's
+def _reply(job: Job, template: str, to: str = "", **context: Any) -> str:  # forwarded as send_letter_to's
     allowed, note = reply_allowed(job)
     if not allowed:
         return note
-    ann_ops.list_letter(job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template,
-                        to=to or job.msg.sender, name=job.msg.name, now=job.now, in_reply_to=job.msg.message_id,
-                        references=job.msg.references, **context)
+    send_letter_to(job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template,
+                   to=to or job.msg.sender, name=job.msg.name, now=job.now, in_reply_to=job.msg.message_id,
+                   references=job.msg.references, **context)
     return ""
 
 
@@ -123,9 +124,9 @@ def handle_subscribe(job: Job) -> tuple[str, str]:
     if not allowed:
         return "processed", "subscription requested" + note
     token = members.issue_token(job.session, "confirm", member.email, now, dt.timedelta(hours=cfg.list.approval_hours))
-    ann_ops.list_letter(job.session, cfg, key=f"reply:{job.row_id}", template="list_confirm", to=member.email,
-                        name=job.msg.name, now=now, reply_to=listmail.confirm_address(cfg, token),
-                        in_reply_to=job.msg.message_id, references=job.msg.references, token=token)
+    send_letter_to(job.session, cfg, key=f"reply:{job.row_id}", template="list_confirm", to=member.email,
+                   name=job.msg.name, now=now, reply_to=listmail.confirm_address(cfg, token),
+                   in_reply_to=job.msg.message_id, references=job.msg.references, token=token)
     return "processed", "subscription requested; confirmation mailed (double opt-in)"
 
 
@@ -142,9 +143,9 @@ def handle_unsubscribe(job: Job) -> tuple[str, str]:
             return "processed", what + note
         token = members.issue_token(job.session, "unsubscribe", member.email, now,
                                     dt.timedelta(hours=cfg.list.approval_hours))
-        ann_ops.list_letter(job.session, cfg, key=f"reply:{job.row_id}", template="list_confirm_unsubscribe",
-                            to=member.email, name=member.name or job.msg.name, now=now,
-                            reply_to=listmail.confirm_address(cfg, token), token=token)
+        send_letter_to(job.session, cfg, key=f"reply:{job.row_id}", template="list_confirm_unsubscribe",
+                       to=member.email, name=member.name or job.msg.name, now=now,
+                       reply_to=listmail.confirm_address(cfg, token), token=token)
         return "processed", what
     member, was = members.unsubscribe(job.session, job.msg.sender, job.now)
     what = "unsubscribed from the list" if was else "unsubscribe request (was not an active member)"

@@ -19,7 +19,7 @@ from inbox.job import Job, proven, reply_allowed
 from inbox.registration_handlers import ask_confirmation, handle_register
 from mailer import format as fmt
 from mailer import listmail
-from mailer.letters import meeting_view, send_letter
+from mailer.letters import meeting_view, send_letter, send_letter_to
 from network import announcements as ann_ops
 from network import polls, profiles
 from network.meetings import UserError
@@ -30,9 +30,9 @@ def _letter(job: Job, template: str, reply_to: str = "", **context: Any) -> str:
     allowed, note = reply_allowed(job)
     if not allowed:
         return note
-    ann_ops.list_letter(job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template, to=job.msg.sender,
-                        name=job.msg.name, now=job.now, reply_to=reply_to, in_reply_to=job.msg.message_id,
-                        references=job.msg.references, **context)
+    send_letter_to(job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template, to=job.msg.sender,
+                   name=job.msg.name, now=job.now, reply_to=reply_to, in_reply_to=job.msg.message_id,
+                   references=job.msg.references, **context)
     return ""
 
 
@@ -117,10 +117,10 @@ def handle_poll_reply(job: Job) -> tuple[str, str]:
     if proposal is not None:
         notes.append(f"proposal #{proposal.id}" + quiet)
         for organiser in cfg.network.organisers if not quiet else ():
-            ann_ops.list_letter(session, cfg, key=f"poll-proposal:{proposal.id}:{organiser}",
-                                template="poll_proposal", to=organiser, name="", now=job.now, auto_reply=False,
-                                proposal=proposal.text, proposer=proposal.name or voter, proposer_email=voter,
-                                **context)
+            send_letter_to(session, cfg, key=f"poll-proposal:{proposal.id}:{organiser}",
+                           template="poll_proposal", to=organiser, name="", now=job.now, auto_reply=False,
+                           proposal=proposal.text, proposer=proposal.name or voter, proposer_email=voter,
+                           **context)
     elif ballot.proposal:
         notes.append("same proposal again")
     reason = f"theme poll #{poll.id}: " + ", ".join(notes)

@@ -12,6 +12,7 @@ import datetime
 import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -183,35 +184,32 @@ _PLACEHOLDER = "attendee@placeholder.invalid"
 _PLACEHOLDER_STAMP = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
 
 
-def build_invite(
-    *,
-    method: str,
-    uid: str,
-    sequence: int,
-    start: datetime.datetime,
-    end: datetime.datetime,
-    tzid: str,
-    summary: str,
-    location: str,
-    description: str,
-    organizer_email: str,
-    organizer_name: str,
-    attendee_email: str,
-    attendee_name: str,
-    stamp: datetime.datetime,
-    status: str | None = None,
-) -> bytes:
+class Event(NamedTuple):
+    """What every invite of a meeting version shares (all but the attendee and DTSTAMP): the key of its
+    cached template (a tuple: hashed and compared at C speed, once per invite)."""
+    method: str
+    uid: str
+    sequence: int
+    start: datetime.datetime
+    end: datetime.datetime
+    tzid: str
+    summary: str
+    location: str
+    description: str
+    organizer_email: str
+    organizer_name: str
+    status: str | None = None
+
+
+def build_invite(event: Event, *, attendee_email: str, attendee_name: str, stamp: datetime.datetime) -> bytes:
     """A complete VCALENDAR (PRODID, VERSION 2.0, METHOD) with one VTIMEZONE
     and one VEVENT, CRLF line endings, folded."""
     if stamp.tzinfo is None:
         raise ValueError("stamp must be timezone-aware")
-    method = method.upper()
+    method = event.method.upper()
     # Everything but the attendee and DTSTAMP is the same for every invite of a meeting version: built once,
     # then those two lines filled in.
-    template = _invite_template(
-        method, uid, sequence, start, end, tzid, summary, location, description, organizer_email,
-        organizer_name, status,
-    )
+    template = _invite_template(event if method == event.method else event._replace(method=method))
     stamp = stamp.astimezone(_UTC).replace(microsecond=0)
     return template.replace(_stamp_line(_PLACEHOLDER_STAMP), _stamp_line(stamp), 1).replace(
         b"\r\n" + _attendee_line(method, _PLACEHOLDER, ""),
@@ -277,20 +275,8 @@ def _stamp_line(stamp: datetime.datetime) -> bytes:
 
 
 @functools.lru_cache(maxsize=256)
-def _invite_template(
-    method: str,
-    uid: str,
-    sequence: int,
-    start: datetime.datetime,
-    end: datetime.datetime,
-    tzid: str,
-    summary: str,
-    location: str,
-    description: str,
-    organizer_email: str,
-    organizer_name: str,
-    status: str | None,
-) -> bytes:
+def _invite_template(ev: Event) -> bytes:
+    method, start, end, tzid = ev.method, ev.start, ev.end, ev.tzid
     attendee_email, attendee_name, stamp = _PLACEHOLDER, "", _PLACEHOLDER_STAMP
     if method not in _DEFAULT_STATUS:
         raise ValueError(f"unsupported iTIP method: {method!r}")
@@ -307,20 +293,20 @@ def _invite_template(
     cal.add_component(vtimezone(tzid, start.year))
 
     event = icalendar.Event()
-    event.add("uid", uid)
-    event.add("sequence", sequence)
+    event.add("uid", ev.uid)
+    event.add("sequence", ev.sequence)
     event.add("dtstamp", stamp.astimezone(_UTC))
     # Naive value + explicit TZID: ties DTSTART to our own VTIMEZONE and
     # keeps icalendar from inventing one.
     event.add("dtstart", start, parameters={"TZID": tzid})
     event.add("dtend", end, parameters={"TZID": tzid})
-    event.add("summary", summary)
-    event.add("location", location)
-    event.add("description", description)
-    event.add("status", (status or _DEFAULT_STATUS[method]).upper())
+    event.add("summary", ev.summary)
+    event.add("location", ev.location)
+    event.add("description", ev.description)
+    event.add("status", (ev.status or _DEFAULT_STATUS[method]).upper())
     event.add("transp", "OPAQUE")
     event.add("class", "PUBLIC")
-    event.add("organizer", _address(organizer_email, organizer_name))
+    event.add("organizer", _address(ev.organizer_email, ev.organizer_name))
     event.add("attendee", _attendee(method, attendee_email, attendee_name))
     # Outlook ignores TRANSP and reads its own busy status; Exchange sends
     # FREE on cancellations.
@@ -329,7 +315,7 @@ def _invite_template(
     if method == "REQUEST":
         alarm = icalendar.Alarm()
         alarm.add("action", "DISPLAY")
-        alarm.add("description", summary)  # DISPLAY alarms require one
+        alarm.add("description", ev.summary)  # DISPLAY alarms require one
         alarm.add("trigger", -ALARM_BEFORE)
         event.add_component(alarm)
 

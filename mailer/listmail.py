@@ -1,7 +1,7 @@
 """The list message: rendered ONCE per announcement with placeholders, then filled per member by byte joins.
 
 Why: a list of thousands must not be rendered (Jinja, MIME, encoding) per member. The text and HTML parts
-are quoted-printable encoded by our own encoder, which never breaks a line inside a placeholder, so the
+are quoted-printable encoded by mime.qp, which never breaks a line inside a placeholder, so the
 per-member parts (To, Message-ID, greeting, unsubscribe token) are plain substitutions on the bytes.
 """
 from __future__ import annotations
@@ -24,53 +24,11 @@ from base.config import Config
 from base.html import html_to_text
 from base.text import clean, part_text
 from mailer.compose import POLICY, _environment
+from mailer.fill import Holes, cut
+from mailer.mime import qp, qp_value
 
 MAGIC = b"PIONIERS-LIST-1 "
-_SAFE = frozenset(range(33, 127)) - {ord("=")}
 MAX_NAME = 80
-
-
-# --- quoted-printable that keeps placeholders whole ------------------------------------------------
-
-
-def _qp_chars(text: str) -> list[str]:
-    out: list[str] = []
-    for ch in text:
-        raw = ch.encode("utf-8")
-        if len(raw) == 1 and (raw[0] in _SAFE or ch in " \t"):
-            out.append(ch)
-        else:
-            out.append("".join(f"={b:02X}" for b in raw))
-    return out
-
-
-def qp_encode(text: str, keep: re.Pattern[str] | None = None) -> str:
-    """RFC 2045 quoted-printable (UTF-8); matches of `keep` stay on one line, unencoded."""
-    lines: list[str] = []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        tokens: list[str] = []
-        pos = 0
-        for m in keep.finditer(line) if keep is not None else ():
-            tokens += _qp_chars(line[pos:m.start()])
-            tokens.append(m.group(0))
-            pos = m.end()
-        tokens += _qp_chars(line[pos:])
-        if tokens and tokens[-1] in (" ", "\t"):
-            tokens[-1] = f"={ord(tokens[-1]):02X}"
-        current = ""
-        for token in tokens:
-            if current and len(current) + len(token) > 75:
-                lines.append(current + "=")
-                current = ""
-            current += token
-        lines.append(current)
-    return "\n".join(lines)
-
-
-def qp_value(text: str) -> bytes:
-    """A per-member value inside a quoted-printable line: everything but letters and digits encoded."""
-    return "".join(ch if ch.isascii() and ch.isalnum() else "".join(f"={b:02X}" for b in ch.encode())
-                   for ch in text).encode("ascii")
 
 
 # --- what the organiser wrote ----------------------------------------------------------------------
@@ -188,9 +146,10 @@ def prepare(cfg: Config, src: Source, *, announcement_id: int, reply_to: str, no
     footer_text = env.get_template("_list_footer.txt").render(**footer_ctx).strip()
     footer_html = env.get_template("_list_footer.html").render(**footer_ctx).strip()
     text = f"{ph['GT']}\n\n{src.text.strip()}\n\n-- \n{footer_text}\n"
-    body: Message = _leaf("plain", qp_encode(text, keep))
+    body: Message = _leaf("plain", qp(text, keep).decode("ascii"))
     if src.html:
-        html_part: Message = _leaf("html", qp_encode(_insert_html(src.html, ph["GH"], footer_html), keep))
+        html = _insert_html(src.html, ph["GH"], footer_html)
+        html_part: Message = _leaf("html", qp(html, keep).decode("ascii"))
         if src.related:
             html_part = _multi("related", [html_part, *src.related])
         body = _multi("alternative", [body, html_part])
@@ -233,23 +192,21 @@ def prepare(cfg: Config, src: Source, *, announcement_id: int, reply_to: str, no
 
 @dataclass(frozen=True)
 class Compiled:
-    """A prepared message split at its placeholders: fill() is a join of bytes."""
+    """A prepared message cut at its placeholders: fill() is a join of bytes."""
 
-    segments: tuple[bytes | str, ...]  # bytes: literal; str: placeholder name
-    greeting_text: tuple[bytes, bytes]  # (with a name containing NAME, without a name)
-    greeting_html: tuple[bytes, bytes]
-    name_marker: bytes
+    body: Holes[bytes]
+    greeting_text: tuple[Holes[bytes], bytes]  # (with a name: a NAME hole, without a name)
+    greeting_html: tuple[Holes[bytes], bytes]
 
     def fill(self, *, email: str, member_id: int, token: str, name: str) -> bytes:
         name = clean(name)[:MAX_NAME]
         if name:
-            gt = self.greeting_text[0].replace(self.name_marker, qp_value(name))
-            gh = self.greeting_html[0].replace(self.name_marker, qp_value(htmllib.escape(name)))
+            gt = self.greeting_text[0].fill({"NAME": qp_value(name)})
+            gh = self.greeting_html[0].fill({"NAME": qp_value(htmllib.escape(name))})
         else:
             gt, gh = self.greeting_text[1], self.greeting_html[1]
-        values = {"TO": clean(email).encode(), "MID": str(member_id).encode(), "TOKEN": token.encode(),
-                  "GT": gt, "GH": gh}
-        return b"".join(s if isinstance(s, bytes) else values[s] for s in self.segments)
+        return self.body.fill({"TO": clean(email).encode(), "MID": str(member_id).encode(), "TOKEN": token.encode(),
+                               "GT": gt, "GH": gh})
 
 
 def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:
@@ -257,19 +214,17 @@ def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:
         raise ValueError("not a prepared list message")
     first, _, template = prepared.partition(b"\r\n")
     nonce = first[len(MAGIC):].decode()
-    split = re.compile(f"@@{nonce}:([A-Z]+)@@".encode())
-    pieces = split.split(template)
-    segments = tuple(p if i % 2 == 0 else p.decode() for i, p in enumerate(pieces))
+    holes = re.compile(f"@@{nonce}:([A-Z]+)@@".encode())
     marker = _placeholder(nonce, "NAME")
     keep = _pattern(nonce)
     env = _environment(cfg.network.language)
 
     def greeting(kind: str, name: str) -> bytes:
         rendered = env.get_template(f"_greeting.{kind}").render(name=name).strip()
-        return qp_encode(rendered, keep).replace("\n", "\r\n").encode("ascii")
+        return qp(rendered, keep)
 
-    return Compiled(segments, (greeting("txt", marker), greeting("txt", "")),
-                    (greeting("html", marker), greeting("html", "")), marker.encode())
+    return Compiled(cut(template, holes), (cut(greeting("txt", marker), holes), greeting("txt", "")),
+                    (cut(greeting("html", marker), holes), greeting("html", "")))
 
 
 def as_message(data: bytes) -> EmailMessage:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from email.message import EmailMessage, Message
-from typing import Any
+from email.message import EmailMessage
 
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
@@ -16,34 +15,12 @@ from base.config import Config
 from base.dates import find_date_refs, resolve
 from db import members
 from db.app import App
-from db.models import Announcement, Delivery, Meeting, Member, OutboundMessage, UTCDateTime
+from db.models import Announcement, Delivery, Meeting, Member, UTCDateTime
 from mailer import listmail
-from mailer.compose import build_message, render
-from mailer.msgid import make_msgid
-from mailer.letters import meeting_ref, meeting_view
-from mailer.outbox import queue
+from mailer.compose import render
+from mailer.letters import meeting_ref, meeting_view, send_letter_to
 
 HELD, SENDING, SENT, DISCARDED = "held", "sending", "sent", "discarded"
-
-
-def list_letter(session: Session, cfg: Config, *, key: str, template: str, to: str, name: str, now: dt.datetime,
-                reply_to: str = "", attach: Message | None = None, in_reply_to: str = "",
-                references: tuple[str, ...] = (), auto_reply: bool = True, **context: Any) -> bool:
-    """One mail about the list to one address (preview, refusal, confirmations), through the outbox."""
-    if session.scalar(select(OutboundMessage.id).where(OutboundMessage.key == key)) is not None:
-        return False
-    net = cfg.network
-    rendered = render(net.language, template, network=net, name=name, post_address=cfg.post_address, **context)
-    msg = build_message(sender=net.registration_address, sender_name=net.title, to=to, rendered=rendered, now=now,
-                        in_reply_to=in_reply_to, references=references, auto_reply=auto_reply, lang=net.language,
-                        msgid=make_msgid(cfg.secret, cfg.domain, to))  # a reply to it proves the address
-    if reply_to:
-        msg["Reply-To"] = reply_to
-    if attach is not None:
-        msg.add_attachment(attach)  # message/rfc822: exactly what a member gets
-    return queue(session, key=key, recipient=to, kind=template, message=msg, now=now, secret=cfg.secret,
-                 auto_reply=auto_reply,
-                 subject=rendered.subject)
 
 
 def active_count(session: Session) -> int:
@@ -90,13 +67,16 @@ def create(session: Session, app: App, src: listmail.Source, posted_by: str,
 
 def sample(session: Session, cfg: Config, ann: Announcement, fallback: str) -> EmailMessage:
     """The announcement as one member will get it (the first member; the organiser when there is none)."""
+    return listmail.as_message(member_copy(session, cfg, ann, fallback))
+
+
+def member_copy(session: Session, cfg: Config, ann: Announcement, fallback: str) -> bytes:
+    """sample(), the bytes as they go out."""
     member = session.scalar(select(Member).where(Member.status == members.ACTIVE).order_by(Member.id).limit(1))
     compiled = listmail.compile_prepared(cfg, ann.prepared)
     if member is None:
-        data = compiled.fill(email=fallback, member_id=0, token="0" * 26, name="")
-    else:
-        data = compiled.fill(email=member.email, member_id=member.id, token=member.token, name=member.name)
-    return listmail.as_message(data)
+        return compiled.fill(email=fallback, member_id=0, token="0" * 26, name="")
+    return compiled.fill(email=member.email, member_id=member.id, token=member.token, name=member.name)
 
 
 def text_of(msg: EmailMessage) -> str:
@@ -110,13 +90,14 @@ def send_preview(session: Session, app: App, ann: Announcement, organiser: str, 
     cfg = app.cfg
     valid = dt.timedelta(hours=cfg.list.approval_hours)
     token = members.issue_token(session, "approve", organiser, app.now(), valid, ann.id)
-    member_msg = sample(session, cfg, ann, organiser)
+    copy = member_copy(session, cfg, ann, organiser)
+    member_msg = listmail.as_message(copy)
     expires = (app.now() + valid).astimezone(app.tz).strftime("%d-%m-%Y %H:%M")
-    list_letter(session, cfg, key=f"list-preview:{ann.id}", template="list_preview", to=organiser, name=name,
-                now=app.now(), reply_to=listmail.approve_address(cfg, token), attach=member_msg,
-                in_reply_to=in_reply_to, references=references, token=token, subject=ann.subject,
-                count=active_count(session), expires=expires, preview=text_of(member_msg),
-                reply_to_members=str(member_msg.get("Reply-To", "")))
+    send_letter_to(session, cfg, key=f"list-preview:{ann.id}", template="list_preview", to=organiser, name=name,
+                   now=app.now(), reply_to=listmail.approve_address(cfg, token), attach=copy,
+                   in_reply_to=in_reply_to, references=references, token=token, subject=ann.subject,
+                   count=active_count(session), expires=expires, preview=text_of(member_msg),
+                   reply_to_members=str(member_msg.get("Reply-To", "")))
     return token
 
 

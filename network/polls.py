@@ -22,7 +22,7 @@ from db.session import rowcount
 from mailer import format as fmt
 from mailer import listmail
 from mailer.compose import _environment, render
-from mailer.letters import meeting_view
+from mailer.letters import meeting_view, send_letter_to
 from network import announcements as ann_ops
 from network.meetings import UserError, update_meeting
 
@@ -275,9 +275,9 @@ def close_poll(app: App, poll_id: int) -> tuple[Tally, list[str], int]:
             poll.winner_option_id = winner.option_id if winner else None
             t = tally(session, poll)
             for organiser in app.cfg.network.organisers:
-                ann_ops.list_letter(session, app.cfg, key=f"poll-closed:{poll.id}:{organiser}",
-                                    template="poll_results", to=organiser, name="", now=app.now(),
-                                    auto_reply=False, **results_context(app.cfg, t))
+                send_letter_to(session, app.cfg, key=f"poll-closed:{poll.id}:{organiser}",
+                               template="poll_results", to=organiser, name="", now=app.now(),
+                               auto_reply=False, **results_context(app.cfg, t))
         t = tally(session, poll)
     return t, changes, queued
 

@@ -11,7 +11,7 @@ import pytest
 import vobject
 from dateutil import tz as dateutil_tz
 
-from mailer.ics import ItipReply, build_invite, parse_itip, vtimezone
+from mailer.ics import Event, ItipReply, build_invite, parse_itip, vtimezone
 
 UTC = datetime.timezone.utc
 STAMP = datetime.datetime(2026, 11, 2, 9, 30, tzinfo=UTC)  # fixed clock
@@ -39,7 +39,8 @@ def invite(**overrides: Any) -> bytes:
         stamp=STAMP,
     )
     kwargs.update(overrides)
-    return build_invite(**kwargs)
+    person = {k: kwargs.pop(k) for k in ("attendee_email", "attendee_name", "stamp")}
+    return build_invite(Event(**kwargs), **person)
 
 
 def read(data: bytes) -> Any:

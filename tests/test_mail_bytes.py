@@ -9,6 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import email
+import email.policy
+import quopri
+import re
 
 import icalendar
 import pytest
@@ -18,7 +22,7 @@ from hypothesis import strategies as st
 from icalendar.parser import Contentline, _foldline
 
 from base.config import NetworkConfig
-from mailer import ics, letters, mime
+from mailer import fill, ics, letters, mime
 from mailer.compose import render
 
 UTC = dt.timezone.utc
@@ -69,10 +73,10 @@ STAMPS = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2
 # (a backslash in a CN is written as icalendar writes it, and icalendar misreads it: not asserted here)
 @given(NAMES.map(lambda name: name.replace("\\", "/")), STAMPS)
 def test_invite_reads_back_attendee_and_stamp(name: str, stamp: dt.datetime) -> None:
-    data = ics.build_invite(
+    data = ics.build_invite(ics.Event(
         method="REQUEST", uid="u-1@pioniers.test", sequence=2, start=dt.datetime(2027, 3, 18, 14),
         end=dt.datetime(2027, 3, 18, 17), tzid="Europe/Amsterdam", summary="Pioniers", location="Schiedam",
-        description="Tot dan", organizer_email="aanmelden@pioniers.test", organizer_name="Pioniersnetwerk",
+        description="Tot dan", organizer_email="aanmelden@pioniers.test", organizer_name="Pioniersnetwerk"),
         attendee_email="jan@schiedam.nl", attendee_name=name, stamp=stamp)
     event = icalendar.Calendar.from_ical(data).walk("VEVENT")[0]
     cn = ics._safe_cn(name)
@@ -88,8 +92,9 @@ def test_invite_reads_back_attendee_and_stamp(name: str, stamp: dt.datetime) -> 
 # --- mime ---------------------------------------------------------------------------------------------
 
 def _qp_whole(text: str) -> bytes:
-    data = text.replace("\r\n", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    """b2a_qp on the whole text; a lone CR as the character 0xFF would be (mime.qp writes it =0D, never bare)."""
+    data = text.replace("\r\n", "\n").encode("utf-8").replace(b"\r", b"\xff")
+    return binascii.b2a_qp(data, istext=True).replace(b"=FF", b"=0D").replace(b"\n", b"\r\n")
 
 
 LINES = st.lists(st.lists(st.sampled_from(list("a =.\t\r\r\u00e9\u2019") + ["x" * 30]), max_size=12)
@@ -110,11 +115,49 @@ def test_qp_piece_without_line_break_is_joined_first() -> None:
     assert mime._qp(pieces) == _qp_whole("".join(pieces))
 
 
+KEEP = re.compile("@@0a1b:[A-Z]+@@")
+KEPT = st.lists(st.sampled_from(["@@0a1b:NAME@@", "@@0a1b:TO@@", "x" * 37, " ", "=", "\u00e9", "\r", "\n", "\t", "."]),
+                max_size=40).map("".join)
+
+
+@given(KEPT)
+def test_qp_keeps_placeholders_whole(text: str) -> None:
+    """listmail fills placeholders into the encoded bytes: no soft line break may cut one."""
+    encoded = mime.qp(text, KEEP)
+    assert quopri.decodestring(encoded).decode("utf-8") == text.replace("\r\n", "\n").replace("\n", "\r\n")
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+    assert b"\r" not in encoded.replace(b"\r\n", b"")
+    assert [m.group(0) for m in KEEP.finditer(text)] == [m.group(0) for m in KEEP.finditer(encoded.decode())]
+    if not KEEP.search(text):
+        assert encoded == _qp_whole(text)
+
+
 @pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 1262, 5000])
 def test_b64_is_encodebytes_with_crlf(size: int) -> None:
     data = bytes(range(256)) * (size // 256 + 1)
     data = data[:size]
     assert mime._b64(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+# --- fill ---------------------------------------------------------------------------------------------
+
+MARKED = st.lists(st.sampled_from(["\ue000name\ue000", "\ue000position\ue000", "a", " ", "\n", "\u00e9"]),
+                  max_size=30).map("".join)
+MARK = re.compile("\ue000(\\w+)\ue000")
+
+
+@given(MARKED, NAMES)
+def test_fill_is_replacing_the_marks(text: str, name: str) -> None:
+    values = {"name": name, "position": "12"}
+    expected = text.replace("\ue000name\ue000", name).replace("\ue000position\ue000", "12")
+    assert fill.cut(text, MARK).fill(values) == expected
+    assert fill.cut(text.encode(), re.compile(MARK.pattern.encode())).fill(
+        {k: v.encode() for k, v in values.items()}) == expected.encode()
+    lines = fill.cut_lines(text, MARK)
+    assert "".join(lines.fill(values)) == expected
+    holes = {at for at, _ in lines.holes}
+    assert all(at in holes or "\ue000" not in piece for at, piece in enumerate(lines.pieces))
+    assert all(piece.endswith("\n") for piece in lines.fill(values)[:-1])
 
 
 # --- letters --------------------------------------------------------------------------------------------
@@ -175,3 +218,25 @@ def test_templates_only_print_the_personal_values() -> None:
     found = {(path.name, m.group(0)) for path in root.rglob("*.*") for m in uses.finditer(path.read_text("utf-8"))}
     assert found, "the pattern finds the templates' uses"
     assert {use for _, use in found} <= allowed, sorted(f for f in found if f[1] not in allowed)
+
+
+def test_letter_with_reply_to_and_attached_message_reads_back() -> None:
+    """A list letter: Reply-To and the exact member copy as message/rfc822; nothing of theirs breaks a header."""
+    copy = (b"From: Pioniers <aanmelden@pioniers.test>\r\nTo: jan@schiedam.nl\r\nSubject: Nieuws\r\n"
+            b"Content-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: 8bit\r\n\r\nZo\xc3\xab\r\n")
+    data = mime.build_reply_bytes(
+        sender="aanmelden@pioniers.test", sender_name="Pioniersnetwerk Zoë", to="els@utrecht.nl\r\nBcc: x@y.z",
+        subject="Voorbeeld: één\r\nBcc: x@y.z", text="Tekst\n", html="<p>Tekst</p>\n",
+        now=dt.datetime(2027, 2, 1, 9, tzinfo=UTC), in_reply_to="<a@b>\r\nBcc: x@y.z", references=("<r@s>",),
+        reply_to="nieuws+approve-abc@pioniers.test\r\nBcc: x@y.z", attach=copy, auto_reply=True, lang="nl")
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg["Bcc"] is None and not msg.defects
+    assert str(msg["From"]) == "Pioniersnetwerk Zoë <aanmelden@pioniers.test>"
+    assert str(msg["Subject"]).startswith("Voorbeeld: één")
+    assert str(msg["Reply-To"]).startswith("nieuws+approve-abc@pioniers.test")
+    assert str(msg["References"]).startswith("<r@s> <a@b>")
+    assert msg["Auto-Submitted"] == "auto-replied" and msg["Content-Language"] == "nl"
+    assert msg.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n") == "Tekst\n"
+    (attached,) = [p for p in msg.iter_attachments() if p.get_content_type() == "message/rfc822"]
+    assert attached.get_payload(0).as_bytes(policy=email.policy.SMTP) == copy
+    assert attached.get_payload(0).get_content().replace("\r\n", "\n") == "Zoë\n"
