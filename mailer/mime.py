@@ -176,8 +176,8 @@ def build_reply_bytes(
         fold = " " if sum(map(len, refs)) + len(refs) < 900 else "\r\n "  # lines of 998 characters at most
         head += [f"In-Reply-To: {in_reply_to}", f"References: {fold.join(refs)}"]
     head.append(f"Content-Language: {lang}")
-    if auto_reply:
-        head += ["Auto-Submitted: auto-replied", "X-Auto-Response-Suppress: All"]
+    # RFC 3834: every letter is made by the service, a reply or not; no out-of-office answers to either
+    head += [f"Auto-Submitted: {'auto-replied' if auto_reply else 'auto-generated'}", "X-Auto-Response-Suppress: All"]
     head.append("MIME-Version: 1.0")
 
     alt_b, mixed_b = f"alt-{alt_token}".encode(), f"mix-{mixed_token}".encode()

@@ -203,6 +203,7 @@ def test_reminder_sent_once_days_before(world):
     world.poll()
     (reminder,) = world.replies()
     assert "Herinnering" in reminder["Subject"] and invite_of(reminder).method.value == "REQUEST"
+    assert reminder["Auto-Submitted"] == "auto-generated"  # not a reply, still made by the service (RFC 3834)
 
 
 def test_no_reminder_after_a_fresh_confirmation(world):
