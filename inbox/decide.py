@@ -24,7 +24,7 @@ def _check_sender(msg: Incoming, ctx: Context) -> Decision | None:
 
 
 def _check_machine_mail(msg: Incoming, ctx: Context) -> Decision | None:
-    reason = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, own_msgid_domain=ctx.own_domain)
+    reason = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, secret=ctx.secret)
     if reason:
         return Decision(IGNORE, f"not answered: {reason}", may_reply=False)
     return None
