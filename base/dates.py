@@ -243,6 +243,9 @@ def _within(a: str, b: str, limit: int) -> bool:
     return previous[-1] <= limit
 
 
+_MAX_MISSPELT_SCAN = 20_000  # characters searched for a misspelt name: a subject, the top of a mail
+
+
 def _typo_limit(name: str) -> int:
     return 2 if len(name) >= 12 else 1 if len(name) >= 6 else 0
 
@@ -255,7 +258,7 @@ def _names_misspelt(text: str, network_name: str) -> list[tuple[int, int]]:
     limit = _typo_limit(wanted)
     if not limit:
         return []
-    words = [(m.start(), m.end()) for m in _LETTERS.finditer(text)]
+    words = [(m.start(), m.end()) for m in _LETTERS.finditer(text, 0, _MAX_MISSPELT_SCAN)]
     found: list[tuple[int, int]] = []
     for i, (start, _) in enumerate(words):
         joined = ""
@@ -318,7 +321,7 @@ def find_month_refs(text: str, network_name: str) -> list[MonthRef]:
     if near is None:
         return []
     found: list[MonthRef] = []
-    for match in _MONTH_ALONE.finditer(text):
+    for match in _MONTH_ALONE.finditer(text, 0, _MAX_MISSPELT_SCAN):
         if _DAY_BEFORE.search(text[max(0, match.start() - 12) : match.start()]) or not near(*match.span()):
             continue
         year = match.group("y")

@@ -152,3 +152,14 @@ def test_colleague_search_is_bounded() -> None:
     started = time.perf_counter()
     colleagues_named(hostile, "x@y.nl")
     assert time.perf_counter() - started < 1
+
+
+def test_hostile_text_is_decided_quickly() -> None:
+    import time
+
+    body = ("Pionersnetwerk 17/6 collega's Piet (p@x.nl) meld aan 3/4 van 06-12 34 56 78 om 10.12 uur maart "
+            * 200)
+    started = time.perf_counter()
+    for subject in ("Aanmelding " + "Pioniers netwerk maart " * 300, "17/6 " * 12, "Pioniersnetwerk 17/6"):
+        decide_mail(subject=subject, body=body)
+    assert time.perf_counter() - started < 2
