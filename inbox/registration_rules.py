@@ -149,14 +149,15 @@ def registering_more(decision: Decision, refs: Sequence[DateRef], msg: Incoming,
             reason += f"; the weekday written is not the meeting's ({_WEEKDAYS[day.weekday()]}): registered by the date"
         elif day in upcoming and day != main and day not in others:
             others.append(day)
-    others = others[: MAX_MEETINGS - 1]
+    # In date order, the first as the decision's meeting: every worker locks the meetings in the same order.
+    main, *others = sorted([main, *others[: MAX_MEETINGS - 1]])
     colleagues = colleagues_named(msg.own_text, msg.sender, ctx.own_addresses)
     if others:
-        reason += f"; also for {', '.join(d.isoformat() for d in others)}"
+        reason += f"; registers for {main}, also for {', '.join(d.isoformat() for d in others)}"
     if colleagues:
         reason += f"; {len(colleagues)} colleague(s) to invite"
     detail = AlsoMeetings(tuple(others), colleagues) if others or colleagues else decision.detail
-    return dataclasses.replace(decision, reason=reason, detail=detail)
+    return dataclasses.replace(decision, reason=reason, meeting_date=main, detail=detail)
 
 
 def wrong_year(refs: Sequence[DateRef], ctx: Context) -> Decision | None:

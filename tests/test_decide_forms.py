@@ -94,6 +94,7 @@ def test_a_wrong_year_is_asked_back_with_the_likely_meeting() -> None:
     "Pioniersnetwerk 17/6 en 16/9",
     "Aanmelding 17 juni en 16 september 2027",
     "17/6 en 16/9",
+    "Pioniersnetwerk 16 september en 17 juni",  # in date order, whatever the order written
 ])
 def test_several_meetings_in_one_mail(subject: str) -> None:
     decision = decide_mail(subject=subject, body="Ik kom naar allebei.")
