@@ -22,7 +22,7 @@ from inbox.proof import REPLY
 from inbox.text import organisation_from_domain, organisation_from_signature
 from mailer.format import long_date
 from mailer.letters import meeting_ref, open_meetings, send_letter
-from mailer.msgid import is_own
+from mailer.msgid import is_own, sent_to
 from network.meetings import promote_waitlisted
 from network.members import subscribe_registrant
 
@@ -62,9 +62,10 @@ def _transient_person(job: Job) -> Person:
     return existing or Person(email=job.msg.sender, name=job.msg.name, organisation="")
 
 
-def answers_our_mail(msg: Incoming, domain: str) -> bool:
-    """In-Reply-To / References name one of our own Message-IDs."""
-    return any(ref.lower().endswith(f"@{domain}>") for ref in msg.references)
+def answers_our_mail(msg: Incoming, secret: bytes, domain: str) -> bool:
+    """In-Reply-To / References name one of our own Message-IDs: told by our mark (or, for a letter sent before
+    the mark, by its MAC for this sender), never by the domain, which an organiser's own mail client uses too."""
+    return any(is_own(secret, ref) or sent_to(secret, domain, ref, msg.sender) for ref in msg.references[-20:])
 
 
 def handle_register(job: Job) -> tuple[str, str]:
@@ -88,7 +89,7 @@ def handle_register(job: Job) -> tuple[str, str]:
         return "processed", f"register for {meeting.date} declined in reply to our mail: not registered"
     person = _person(job)
     result = registry.register(job.session, meeting, person, job.now)
-    if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.domain):
+    if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.secret, job.app.cfg.domain):
         # Someone already registered replying to our mail has a question or remark, not a second sign-up:
         # a person should read it (an "already registered" auto-reply would leave it unanswered).
         return "attention", f"{result.outcome} for {meeting.date}: a reply to our mail, for a person to read"
@@ -110,7 +111,8 @@ def _confirm(job: Job, person: Person, meeting: Meeting, result: registry.Regist
 def declines_our_letter(job: Job) -> bool:
     """A "nee" in reply to one of our letters (its Message-ID carries our mark): a colleague's invitation
     turned down, say. Its subject still names the meeting, but it registers no one."""
-    return bool(_DECLINES.match(job.msg.own_text)) and any(is_own(job.app.cfg.secret, r) for r in job.msg.references)
+    cfg = job.app.cfg
+    return bool(_DECLINES.match(job.msg.own_text)) and answers_our_mail(job.msg, cfg.secret, cfg.domain)
 
 
 def register_also(job: Job, person: Person, meeting: Meeting) -> str:
