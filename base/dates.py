@@ -10,7 +10,7 @@ import calendar
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 
@@ -298,13 +298,16 @@ def _near_name(text: str, network_name: str, cheap: bool = False) -> Callable[[i
     return near
 
 
-def find_date_refs(text: str, network_name: str) -> list[DateRef]:
+def find_date_refs(text: str, network_name: str, meeting_days: Iterable[dt.date] | None = None) -> list[DateRef]:
     """Dates that appear near the network name (case-insensitive, or misspelt: _names_misspelt), in order of
-    appearance, deduplicated."""
+    appearance, deduplicated. With meeting_days, a short number form ("18/3", "16-9") counts only on the day and
+    month of one of them: elsewhere it may be anything ("bel 06-12", "3/4 van de deelnemers")."""
     near = _near_name(text, network_name, cheap=True)
     if near is None:
         return []
-    return _unique(ref for ref, start, end in _dates_with_spans(text) if near(start, end))
+    days = None if meeting_days is None else {(d.day, d.month) for d in meeting_days}
+    return _unique(ref for ref, start, end in _dates_with_spans(text)
+                   if near(start, end) and (days is None or not ref.short or (ref.day, ref.month) in days))
 
 
 _MONTH_ALONE = re.compile(

@@ -331,3 +331,10 @@ def test_misspelt_name_search_is_bounded() -> None:
     find_date_refs(hostile, NAME)
     find_month_refs(hostile, NAME)
     assert time.perf_counter() - started < 2
+
+
+def test_short_forms_only_on_a_meeting_day_when_the_days_are_given() -> None:
+    days = [dt.date(2027, 3, 18), dt.date(2027, 6, 17)]
+    text = "Pioniersnetwerk 19/3, 18/3, 17 juni en 20 juni"
+    assert find_date_refs(text, NAME, days) == [ref(18, 3), ref(17, 6), ref(20, 6)]  # written dates all count
+    assert find_date_refs(text, NAME) == [ref(19, 3), ref(18, 3), ref(17, 6), ref(20, 6)]
