@@ -17,9 +17,10 @@ _ADDRESS = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 # "collega", "collega's", "colleague(s)", before the address in the same sentence
 _COLLEAGUE = re.compile(r"\b(?:collega(?:'s|s)?|colleagues?)\b", re.IGNORECASE)
 # the sentence also signs up: "meld ... aan", "aanmelden", "komt ook", "neem ... mee", "register", "sign up"
-_SIGNS_UP = re.compile(r"\b(?:meld\w*|aanmeld\w*|inschrijv\w*|schrijf\w*|komt?\b|kom\w*|neem\w*|register\w*|"
+_SIGNS_UP = re.compile(r"\b(?:meld\w*|aanmeld\w*|inschrijv\w*|schrijf\w*|kom\w*|neem\w*|register\w*|"
                        r"sign\w*|bring\w*|join\w*)", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<!\b[^\W\d_])[.!?;](?=\s)|\n[^\S\n]*\n")  # the dot of an initial ("P. de Vries") ends none
+# a sentence ends at . ! ? ; or a blank line, not at the dot of an initial ("P. de Vries")
+_SENTENCE_END = re.compile(r"(?<!\b[^\W\d_])[.!?;](?=\s)|\n[^\S\n]*\n")
 _WORD = r"[^\W\d_](?:[^\W\d_]|['’.-])*"
 _NAME = re.compile(rf"(?<![^\W\d_'’.-])({_WORD}(?:\s+{_WORD}){{0,4}})\s*[(<,:]?\s*$")
 _NOT_NAME = {"mijn", "ook", "en", "het", "my", "and", "also", "van", "met", "aan", "is", "heet", "namelijk"}
