@@ -250,13 +250,22 @@ def _typo_limit(name: str) -> int:
     return 2 if len(name) >= 12 else 1 if len(name) >= 6 else 0
 
 
+@functools.lru_cache(maxsize=16)
+def _pieces(wanted: str, limit: int) -> re.Pattern[str]:
+    """The name cut in limit + 1 pieces: within limit edits, one of them stands in the text unchanged. Text
+    without any (nearly every mail) is passed over at the speed of one regular expression."""
+    size = len(wanted) // (limit + 1)
+    cuts = [wanted[i * size : (i + 1) * size if i < limit else len(wanted)] for i in range(limit + 1)]
+    return re.compile("|".join(re.escape(c) for c in cuts), re.IGNORECASE)
+
+
 def _names_misspelt(text: str, network_name: str) -> list[tuple[int, int]]:
     """Where the name stands written with a typo, split or hyphenated: "Pionersnetwerk", "Pioniers netwerk",
     "pioniers-netwerk". One to three words in a row are compared with the name (its spaces left out), within one
     or two edits; only pieces that together are about as long as the name are compared at all."""
     wanted = "".join(network_name.split()).casefold()
     limit = _typo_limit(wanted)
-    if not limit:
+    if not limit or not _pieces(wanted, limit).search(text, 0, _MAX_MISSPELT_SCAN):
         return []
     words = [(m.start(), m.end()) for m in _LETTERS.finditer(text, 0, _MAX_MISSPELT_SCAN)]
     found: list[tuple[int, int]] = []
