@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from inbox import listrules, network_rules, registration_rules
+from inbox import listrules, network_rules, registration_forms, registration_rules
 from inbox.auth import dmarc_failed
 from inbox.decision import ATTENTION, CALENDAR_REPLY, IGNORE, Context, Decision
 from inbox.decision import MeetingInfo  # noqa: F401  (decide()'s input, as inbox/runner.py builds it: d.MeetingInfo)
@@ -24,7 +24,7 @@ def _check_sender(msg: Incoming, ctx: Context) -> Decision | None:
 
 
 def _check_machine_mail(msg: Incoming, ctx: Context) -> Decision | None:
-    reason = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, own_msgid_domain=ctx.own_domain)
+    reason = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, secret=ctx.secret)
     if reason:
         return Decision(IGNORE, f"not answered: {reason}", may_reply=False)
     return None
@@ -68,8 +68,10 @@ CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
     listrules.check_list_mail,  # approval replies, posts, (un)subscribe: before any date is read
     _check_calendar_reply,  # Accept / Decline / Tentative from Outlook and Gmail
     network_rules.check_profile,  # "rol: pionier", "ja, deel mijn gegevens" (also in a registration)
-    registration_rules.meeting_request,  # "Pioniersnetwerk 18 september 2018" in subject or own text
-    registration_rules.check_date_without_name,  # "Aanmelding 18 september 2018": the exact date of an open meeting
+    registration_forms.check_meeting_request,  # "Pioniersnetwerk 18 september 2018" in subject or own text
+    registration_forms.check_month_only,  # "Aanmelding Pioniersnetwerk maart 2027": the one meeting that month
+    registration_forms.check_dates_without_name,  # "Aanmelding 18 september 2018": the exact date of an open meeting
+    registration_forms.check_date_alone,  # a subject that is only a meeting's date: "do 17/6", "16-9"
     registration_rules.check_reply_to_us,  # "ik kan toch niet komen" without a date
 ]
 

@@ -59,7 +59,25 @@ class AlsoRegister:
     """A who-is-who answer that also asks to register for the decision's meeting (inbox/network_rules.py)."""
 
 
-Detail = Token | PollRef | AlsoRegister | None
+@dataclass(frozen=True)
+class Colleague:
+    """Someone the sender signs up besides themselves: invited to confirm by reply, never registered on the
+    sender's word (inbox/colleagues.py)."""
+
+    email: str  # bare, lower case
+    name: str  # as the sender wrote it; '' when none
+
+
+@dataclass(frozen=True)
+class AlsoMeetings:
+    """A registration that names more: the other scheduled meetings the sender registers for ("17 juni en 16
+    september"), each registered and confirmed on its own, and colleagues to invite (inbox/registration_rules.py)."""
+
+    dates: tuple[dt.date, ...] = ()
+    colleagues: tuple[Colleague, ...] = ()
+
+
+Detail = Token | PollRef | AlsoRegister | AlsoMeetings | None
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,7 @@ def check_unsubscribe_token(msg: Incoming, ctx: Context) -> Decision | None:
     for tag in tags_for(msg.msg, ctx.post_address) or [] if ctx.post_address else []:
         found = _TAG_TOKEN.match(tag)
         if found and found.group(1) == "unsubscribe":
-            machine = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, own_msgid_domain=ctx.own_domain)
+            machine = no_reply_reason(msg.msg, own_addresses=ctx.own_addresses, secret=ctx.secret)
             return Decision(UNSUBSCRIBE_TOKEN, "unsubscribe by List-Unsubscribe address", may_reply=not machine,
                             detail=Token(found.group(2)))
     return None

@@ -24,6 +24,8 @@ from typing import Any
 from email.header import decode_header, make_header
 from email.message import Message
 
+from mailer.msgid import is_own
+
 __all__ = ["RULES", "no_reply_reason", "reply_suppressed"]
 
 
@@ -32,7 +34,7 @@ class Context:
     """What the rules need to know about ourselves."""
 
     own_addresses: frozenset[str]  # lower-cased addr-specs
-    own_msgid_domain: str  # lower-cased, without '@'
+    secret: bytes  # the installation secret: our Message-IDs carry its mark (mailer/msgid.py)
 
 
 Rule = Callable[[Message, Context], str | None]
@@ -295,12 +297,10 @@ def from_ourselves(msg: Message, ctx: Context) -> str | None:
 
 
 def own_message_id(msg: Message, ctx: Context) -> str | None:
-    """Our own Message-ID: one of our messages came back (In-Reply-To is a normal reply)."""
-    if not ctx.own_msgid_domain:
-        return None
-    suffix = "@" + ctx.own_msgid_domain
+    """Our own Message-ID, told by the installation's mark (mailer/msgid.py), never by its domain: one of our
+    messages came back. An organiser at our own domain, whose client makes Message-IDs at it, is a person."""
     for value in raw_values(msg, "Message-ID"):
-        if value.strip().strip("<>").strip().lower().endswith(suffix):
+        if is_own(ctx.secret, value):
             return f"our own Message-ID {value.strip()}"
     return None
 
@@ -357,14 +357,14 @@ RULES: list[Rule] = [
 
 
 def no_reply_reason(
-    msg: Message, *, own_addresses: Iterable[str], own_msgid_domain: str
+    msg: Message, *, own_addresses: Iterable[str], secret: bytes
 ) -> str | None:
     """A short English reason why this message must get no automatic reply
     and no registration (it is machine mail), else None.  Never raises on
     malformed headers."""
     ctx = Context(
         own_addresses=frozenset(a.strip().lower() for a in own_addresses),
-        own_msgid_domain=own_msgid_domain.strip().lstrip("@").lower(),
+        secret=secret,
     )
     for rule in RULES:
         reason = rule(msg, ctx)

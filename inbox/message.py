@@ -22,6 +22,7 @@ from email.utils import getaddresses, parseaddr
 from typing import Any
 
 from base.html import html_to_text
+from base.names import natural_name
 from base.text import clean, part_text
 from inbox.text import top_of_body
 
@@ -470,7 +471,7 @@ def parse_message(raw: bytes) -> Incoming:
     text = plain or (html_to_text(html) if html else "")
     return Incoming(
         sender=sender,
-        name=name,
+        name=natural_name(name),  # "Vries, Anouk de" as Exchange writes it: "Anouk de Vries"
         subject=subject,
         own_text=top_of_body(text),
         message_id=message_id,

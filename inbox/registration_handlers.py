@@ -22,6 +22,7 @@ from inbox.proof import REPLY
 from inbox.text import organisation_from_domain, organisation_from_signature
 from mailer.format import long_date
 from mailer.letters import meeting_ref, open_meetings, send_letter
+from mailer.msgid import is_own, sent_to
 from network.meetings import promote_waitlisted
 from network.members import subscribe_registrant
 
@@ -35,15 +36,16 @@ def organisation_of(msg: Incoming) -> str:
 
 
 def _reply(job: Job, person: Person, template: str, meeting: Meeting | None = None,
-           invite: str | None = None, **context: Any) -> str:  # forwarded as send_letter's **context
-    """Queue the one reply to this message (if allowed); returns a note for the reason column."""
+           invite: str | None = None, key: str = "", **context: Any) -> str:  # forwarded as send_letter's **context
+    """Queue the one reply to this message (if allowed; key names another, e.g. for a second meeting); returns a
+    note for the reason column."""
     allowed, note = reply_allowed(job)
     if not allowed:
         if note != "; no reply sent":
             log.warning("reply to message %s suppressed%s", job.row_id, note)
         return note
     send_letter(
-        job.session, job.app.cfg, key=f"reply:{job.row_id}", template=template, person=person, now=job.now,
+        job.session, job.app.cfg, key=key or f"reply:{job.row_id}", template=template, person=person, now=job.now,
         meeting=meeting, invite_method=invite, in_reply_to=job.msg.message_id, references=job.msg.references,
         **context,
     )
@@ -60,9 +62,10 @@ def _transient_person(job: Job) -> Person:
     return existing or Person(email=job.msg.sender, name=job.msg.name, organisation="")
 
 
-def answers_our_mail(msg: Incoming, domain: str) -> bool:
-    """In-Reply-To / References name one of our own Message-IDs."""
-    return any(ref.lower().endswith(f"@{domain}>") for ref in msg.references)
+def answers_our_mail(msg: Incoming, secret: bytes, domain: str) -> bool:
+    """In-Reply-To / References name one of our own Message-IDs: told by our mark (or, for a letter sent before
+    the mark, by its MAC for this sender), never by the domain, which an organiser's own mail client uses too."""
+    return any(is_own(secret, ref) or sent_to(secret, domain, ref, msg.sender) for ref in msg.references[-20:])
 
 
 def handle_register(job: Job) -> tuple[str, str]:
@@ -82,20 +85,81 @@ def handle_register(job: Job) -> tuple[str, str]:
             return "processed", f"register for {meeting.date} declined in reply to our mail: still forgotten"
         # Writing to us again after being forgotten, proven, is a new request: they may be mailed again.
         job.session.execute(delete(Forgotten).where(Forgotten.address_hash.in_(digests)))
+    if declines_our_letter(job):
+        return "processed", f"register for {meeting.date} declined in reply to our mail: not registered"
     person = _person(job)
     result = registry.register(job.session, meeting, person, job.now)
-    if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.domain):
+    if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.secret, job.app.cfg.domain):
         # Someone already registered replying to our mail has a question or remark, not a second sign-up:
         # a person should read it (an "already registered" auto-reply would leave it unanswered).
         return "attention", f"{result.outcome} for {meeting.date}: a reply to our mail, for a person to read"
     on_list = subscribe_registrant(job.session, job.app.cfg, person, job.now)
+    note = _confirm(job, person, meeting, result, list_subscribed=on_list)
+    return "processed", f"{result.outcome} for {meeting.date}{note}" + register_also(job, person, meeting)
+
+
+def _confirm(job: Job, person: Person, meeting: Meeting, result: registry.RegisterResult, key: str = "",
+             **context: Any) -> str:
+    """The letter that answers a registration: confirmed (with the invite), already registered, or waitlisted."""
     if result.outcome == "confirmed":
-        note = _reply(job, person, "confirmation", meeting, "REQUEST", list_subscribed=on_list)
-    elif result.outcome == "already_confirmed":
-        note = _reply(job, person, "already_registered", meeting, "REQUEST")
-    else:  # waitlisted, now or before
-        note = _reply(job, person, "waitlisted", meeting, position=result.position)
-    return "processed", f"{result.outcome} for {meeting.date}{note}"
+        return _reply(job, person, "confirmation", meeting, "REQUEST", key=key, **context)
+    if result.outcome == "already_confirmed":
+        return _reply(job, person, "already_registered", meeting, "REQUEST", key=key)
+    return _reply(job, person, "waitlisted", meeting, key=key, position=result.position)  # now or before
+
+
+def declines_our_letter(job: Job) -> bool:
+    """A "nee" in reply to one of our letters (its Message-ID carries our mark): a colleague's invitation
+    turned down, say. Its subject still names the meeting, but it registers no one."""
+    cfg = job.app.cfg
+    return bool(_DECLINES.match(job.msg.own_text)) and answers_our_mail(job.msg, cfg.secret, cfg.domain)
+
+
+def register_also(job: Job, person: Person, meeting: Meeting) -> str:
+    """What more the registration names (d.AlsoMeetings): the other meetings, each registered with its own
+    confirmation and invite (its own outbox key), and colleagues, each invited to confirm by reply."""
+    detail = job.decision.detail
+    if not isinstance(detail, d.AlsoMeetings):
+        return ""
+    notes = []
+    for day in detail.dates:
+        other = registry.meeting_on(job.session, day, lock=True)
+        if other is None or other.status != "scheduled" or day < job.app.today():
+            notes.append(f"; {day} is no open meeting")
+            continue
+        result = registry.register(job.session, other, person, job.now)
+        notes.append(f"; also {result.outcome} for {day}"
+                     + _confirm(job, person, other, result, key=f"reply:{job.row_id}:{day.isoformat()}"))
+    notes += [invite_colleague(job, person, colleague, meeting) for colleague in detail.colleagues]
+    return "".join(notes)
+
+
+def invite_colleague(job: Job, sender: Person, colleague: d.Colleague, meeting: Meeting) -> str:
+    """A colleague the sender signed up: not registered on the sender's word, but invited, in a letter whose
+    subject names the meeting, so that their own "ja" registers them (and proves their address). One per
+    address and meeting, ever (the outbox key holds the address's keyed hash, not the address); never to a
+    forgotten address; through the reply gate, counted for the sender and for the colleague. The sender is
+    named only when proven: a From header alone must not speak to someone else."""
+    cfg = job.app.cfg
+    if registry.is_forgotten(job.session, cfg.secret, colleague.email):
+        return "; a colleague not invited: the address asked to be forgotten"
+    known = registry.find_person(job.session, colleague.email)
+    reg = registry.registration_of(job.session, meeting, known) if known is not None else None
+    if reg is not None and reg.status != registry.CANCELLED:
+        return f"; a colleague already {reg.status}"
+    allowed, note = reply_allowed(job)
+    if allowed and job.budget is not None:
+        note = job.budget.take(colleague.email)
+        allowed = not note
+    if not allowed:
+        return f"; a colleague not invited{note}"
+    key = f"invite:{meeting.date.isoformat()}:{address_hashes(cfg.secret, colleague.email)[0]}"
+    inviter = (sender.name or sender.email) if proven(job) else ""
+    sent = send_letter(job.session, cfg, key=key, template="colleague_invitation",
+                       person=Person(email=colleague.email, name=colleague.name), now=job.now, meeting=meeting,
+                       inviter=inviter)
+    # no address in the reason: the colleague has agreed to nothing yet (nor to being kept in our logs)
+    return "; a colleague invited" if sent else "; a colleague was invited before"
 
 
 def ask_confirmation(job: Job, person: Person, template: str, key: str, what: str, meeting: Meeting | None = None,

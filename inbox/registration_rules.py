@@ -6,6 +6,7 @@ too, when someone who says who they are also registers.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from base.dates import find_any_date_refs, find_date_refs, resolve
@@ -46,10 +47,10 @@ def meeting_request(msg: Incoming, ctx: Context) -> Decision | None:
     """"Pioniersnetwerk 18 september 2018" in the subject, else in the sender's own text: register, or cancel when
     the message says so; a date that is no scheduled meeting, or one that has passed, is told as such."""
     subject = strip_prefixes(msg.subject)
-    refs = find_date_refs(subject, ctx.network_name)
+    refs = find_date_refs(subject, ctx.network_name, open_days(ctx))
     source = "subject"
     if not refs:
-        refs = find_date_refs(msg.own_text[:5000], ctx.network_name)
+        refs = find_date_refs(msg.own_text[:5000], ctx.network_name, open_days(ctx))
         source = "body"
     if not refs:
         return None
@@ -98,3 +99,9 @@ def check_reply_to_us(msg: Incoming, ctx: Context) -> Decision | None:
     if len(upcoming) == 1:
         return Decision(CANCEL, f"cancel for {upcoming[0].date} (the only open meeting)", upcoming[0].date)
     return Decision(ATTENTION, "cancellation without a recognisable meeting date")
+
+
+def open_days(ctx: Context) -> list[dt.date]:
+    """The upcoming scheduled meetings' dates: a short number form ("18/3", "16-9") counts only on one of them
+    (base/dates.find_date_refs), since elsewhere it may be anything ("bel 06-12", "3/4 van de deelnemers")."""
+    return [m.date for m in ctx.meetings if m.status == "scheduled" and m.date >= ctx.today]

@@ -23,6 +23,7 @@ from typing import Any
 from base.config import Config
 from base.html import html_to_text
 from base.text import clean, part_text
+from mailer import msgid
 from mailer.compose import POLICY, _environment
 from mailer.fill import Holes, cut
 from mailer.mime import qp, qp_value
@@ -177,7 +178,8 @@ def prepare(cfg: Config, src: Source, *, announcement_id: int, reply_to: str, no
 
     domain = cfg.domain
     unsubscribe = f"<mailto:{unsubscribe_address(cfg, ph['TOKEN'])}?subject=unsubscribe>"
-    head = [f"To: {ph['TO']}", f"Message-ID: <list.{announcement_id}.{ph['MID']}@{domain}>"]
+    mark = msgid.list_msgid_prefix(cfg.secret, announcement_id)  # tells our own mail coming back (inbox/loops.py)
+    head = [f"To: {ph['TO']}", f"Message-ID: {mark}{ph['MID']}@{domain}>"]
     if cfg.list.unsubscribe_url:
         sep = "&" if "?" in cfg.list.unsubscribe_url else "?"
         head.append(f"List-Unsubscribe: {unsubscribe},\r\n <{cfg.list.unsubscribe_url}{sep}token={ph['TOKEN']}>")

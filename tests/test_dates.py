@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from base.dates import DateRef, find_any_date_refs, find_date_refs, resolve
+from base.dates import (DateRef, MonthRef, find_any_date_refs, find_date_refs, find_month_refs, in_month, resolve,
+                        weekday_differs)
 
 NAME = "Pioniersnetwerk"
 
@@ -215,3 +216,125 @@ def test_numeric_and_written_dates_agree(day: int, month: int, year: int) -> Non
 def test_month_written_with_a_long_s_is_read_not_a_crash() -> None:
     # The pattern matches case-insensitively, so "ſep" (U+017F) matches "sep"; the lookup must agree.
     assert find_any_date_refs("18 ſeptember 2018") == [DateRef(18, 9, 2018)]
+
+
+# --- dates as people write them: short number forms, weekdays, a misspelt name, a month alone ---------------
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Pioniersnetwerk 18/3", [ref(18, 3)]),
+        ("Pioniersnetwerk do 17/6", [ref(17, 6)]),
+        ("Pioniersnetwerk 16-9", [ref(16, 9)]),
+        ("Pioniersnetwerk 18.3", [ref(18, 3)]),
+        ("Pioniersnetwerk 18.03.", [ref(18, 3)]),
+        ("Aanmelding Pioniersnetwerk donderdag 18 maart", [ref(18, 3)]),
+        ("Pioniersnetwerk 17/6 en 16/9", [ref(17, 6), ref(16, 9)]),
+        ("Pioniersnetwerk 3/4", [ref(3, 4)]),  # d/m, never m/d
+        # the name misspelt, split, hyphenated or in capitals
+        ("Pioniers netwerk 18 maart 2027", [ref(18, 3, 2027)]),
+        ("Pionersnetwerk 18/3", [ref(18, 3)]),
+        ("PIONIERSNETWERK 18/3", [ref(18, 3)]),
+        ("pioniers-netwerk 17 juni", [ref(17, 6)]),
+        ("Pioneersnetwerk 17 juni", [ref(17, 6)]),
+        ("pioniers - netwerk 17 juni", [ref(17, 6)]),
+        ("Pioniersnetwerken 17 juni", [ref(17, 6)]),
+    ],
+)
+def test_find_date_refs_as_people_write_them(text: str, expected: list[DateRef]) -> None:
+    assert find_date_refs(text, NAME) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Pioniersnetwerk om 10.12 uur",  # times are never dates
+        "Pioniersnetwerk 9.05 u",
+        "Pioniersnetwerk van 9.00-10.12",
+        "Pioniersnetwerk tot 11.12",
+        "Pioniersnetwerk 10.10 - 11.12",
+        "Pioniersnetwerk om 14:00",
+        "Pioniersnetwerk 3/4 van de deelnemers",  # a fraction
+        "Pioniersnetwerk 1/3 deel",
+        "Pioniersnetwerk, bel 06-12 34 56 78",  # a phone number
+        "Pioniersnetwerk, bel 010-1234567",
+        "Pioniersnetwerk 06-12345678",
+        "Pioniersnetwerk 16-9-2",
+        "Pioniersnetwerk versie 1.2.3",
+        "Pioniersnetwerk 4,5 uur",
+        "Pioniersnetwerk 18/13",  # no month 13, and no month-first reading
+        "Pioniersnetwerk 12/31",
+        "Pionier 18/3",  # too far from the name
+        "Netwerk 18/3",
+        "Pioniers 18/3",
+    ],
+)
+def test_short_forms_that_are_no_dates(text: str) -> None:
+    assert find_date_refs(text, NAME) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "weekday"),
+    [
+        ("Pioniersnetwerk donderdag 17 juni", 3),
+        ("Pioniersnetwerk vrijdag 17 juni", 4),
+        ("Pioniersnetwerk do 17/6", 3),
+        ("Pioniersnetwerk vr. 17-6", 4),
+        ("Pioniersnetwerk op dinsdag de 18e september", 1),
+        ("Pioniersnetwerk on Thursday, June 17", 3),
+        ("Pioniersnetwerk 17 juni", None),
+    ],
+)
+def test_weekday_named_before_the_date(text: str, weekday: int | None) -> None:
+    (found,) = find_date_refs(text, NAME)
+    assert found.weekday == weekday
+    assert weekday_differs(found, dt.date(2027, 6, 17)) is (weekday not in (None, 3))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Aanmelding Pioniersnetwerk maart 2027", [MonthRef(3, 2027)]),
+        ("Pioniersnetwerk in juni", [MonthRef(6, None)]),
+        ("Pioniers netwerk September", [MonthRef(9, None)]),
+        ("Pioniersnetwerk 18 maart", []),  # a month of a date is no month alone
+        ("Pioniersnetwerk 18e maart 2027", []),
+        ("Pioniersnetwerk mar 2027", []),  # only full month names
+        ("Maart 2027", []),  # no name
+        ("Pioniersnetwerk marten", []),
+    ],
+)
+def test_find_month_refs(text: str, expected: list[MonthRef]) -> None:
+    assert find_month_refs(text, NAME) == expected
+
+
+@pytest.mark.parametrize(
+    ("month_ref", "today", "expected"),
+    [
+        (MonthRef(3, 2027), dt.date(2027, 2, 1), [dt.date(2027, 3, 18)]),
+        (MonthRef(3, None), dt.date(2027, 2, 1), [dt.date(2027, 3, 18)]),
+        (MonthRef(3, None), dt.date(2027, 3, 19), []),  # this March's has passed; next March has none
+        (MonthRef(6, None), dt.date(2027, 2, 1), [dt.date(2027, 6, 3), dt.date(2027, 6, 17)]),
+        (MonthRef(3, 2028), dt.date(2027, 2, 1), []),
+    ],
+)
+def test_in_month(month_ref: MonthRef, today: dt.date, expected: list[dt.date]) -> None:
+    meetings = [dt.date(2027, 3, 18), dt.date(2027, 6, 17), dt.date(2027, 6, 3), dt.date(2026, 3, 19)]
+    assert in_month(month_ref, meetings, today) == expected
+
+
+def test_misspelt_name_search_is_bounded() -> None:
+    import time
+
+    hostile = "pioniersnetwerx 1 " * 2000 + "Pionersnetwerk " * 2000 + "a-" * 20000
+    started = time.perf_counter()
+    find_date_refs(hostile, NAME)
+    find_month_refs(hostile, NAME)
+    assert time.perf_counter() - started < 2
+
+
+def test_short_forms_only_on_a_meeting_day_when_the_days_are_given() -> None:
+    days = [dt.date(2027, 3, 18), dt.date(2027, 6, 17)]
+    text = "Pioniersnetwerk 19/3, 18/3, 17 juni en 20 juni"
+    assert find_date_refs(text, NAME, days) == [ref(18, 3), ref(17, 6), ref(20, 6)]  # written dates all count
+    assert find_date_refs(text, NAME) == [ref(19, 3), ref(18, 3), ref(17, 6), ref(20, 6)]

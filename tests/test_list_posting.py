@@ -1,12 +1,15 @@
 """Posting to the list by mail, end to end: real Dovecot in, real SMTP sink out, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import email
+import email.policy
 from collections import Counter
 
 from sqlalchemy import func, select
 
 from db.models import Announcement, Delivery, InboundMessage, Registration
 from helpers import ORGANISER, REG, mail
+from mailer.msgid import make_msgid
 from list_helpers import (add_members, html_part, list_copies, member, post, received, reply_to, text_part,
                           token_of)
 
@@ -131,3 +134,35 @@ def test_expired_approval_sends_nothing(world):
     world.poll()
     assert list_copies(world) == []
     assert any("verlopen" in text_part(m) for r, m, _ in received(world) if r == ORGANISER)
+
+
+def _with_msgid(raw: bytes, msgid: str) -> bytes:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg.replace_header("Message-ID", msgid)
+    return msg.as_bytes()
+
+
+def test_organiser_at_our_own_domain_posting_from_thunderbird_gets_the_preview(world):
+    # Thunderbird and Apple Mail make the Message-ID at the sender's domain, which is ours: still a person.
+    add_members(world, *MEMBERS)
+    world.deliver(_with_msgid(post(subject="Terugblik Schiedam", headers={"User-Agent": "Thunderbird/115.3.1"}),
+                              "<5f0c2a9e-1b7d-4c3e-9a6f-2d8e4b1c7a90@pioniers.test>"))
+    world.poll()
+    rcpt, preview = _preview(world)
+    assert rcpt == ORGANISER and "Terugblik Schiedam" in str(preview["Subject"])
+    with world.app.sm.begin() as s:
+        assert s.scalar(select(Announcement.status)) == "held"
+
+
+def test_our_own_letter_coming_back_is_ignored(world):
+    # One of our letters, bounced back by someone's forwarding rule: its Message-ID carries our mark.
+    world.meeting("2027-03-18")
+    ours = make_msgid(world.app.cfg.secret, "pioniers.test", "jan@schiedam.nl")
+    world.deliver(mail(sender="Doorsturen <forward@schiedam.nl>", subject="Aanmelding bevestigd: Pioniersnetwerk "
+                       "18 maart 2027", msgid=ours))
+    world.poll()
+    assert received(world) == []
+    with world.app.sm.begin() as s:
+        assert s.scalar(select(func.count(Registration.id))) == 0
+        (reason,) = s.scalars(select(InboundMessage.reason))
+    assert "our own Message-ID" in reason

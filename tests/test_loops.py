@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from inbox import loops
 from inbox.auth import dmarc_failed, parse_authentication_results, tokenize
 from inbox.loops import mailboxes, no_reply_reason, reply_suppressed
+from mailer.msgid import list_msgid_prefix, make_msgid
 
 CORPUS = Path(__file__).parent / "corpus" / "loops"
 OWN_ADDRESSES = ["aanmelden@pioniers.test", "info@pioniers.test"]
-OWN_MSGID_DOMAIN = "pioniers.test"
+SECRET = b"loops-test-secret-" + b"0" * 46  # own_message_id_returned.eml carries a Message-ID marked with it
 AUTHSERV_ID = "mx.pioniers.test"
 
 # (file, machine mail: no_reply_reason is not None, reply_suppressed,
@@ -51,6 +52,9 @@ CASES = [
     ("do_not_reply_sender_header.eml", True, False, False),
     ("from_ourselves.eml", True, False, False),
     ("own_message_id_returned.eml", True, False, False),
+    # an organiser at our own domain, whose client makes Message-IDs at it: a person, not our own mail
+    ("thunderbird_organiser_own_domain.eml", False, False, False),
+    ("apple_mail_organiser_own_domain.eml", False, False, False),
     # people
     ("human_reply_to_our_confirmation.eml", False, False, False),
     ("outlook_registration_suppress_all.eml", False, True, False),
@@ -96,7 +100,7 @@ def sender_domain(msg: Message) -> str:
 
 
 def reason(msg: Message) -> str | None:
-    return no_reply_reason(msg, own_addresses=OWN_ADDRESSES, own_msgid_domain=OWN_MSGID_DOMAIN)
+    return no_reply_reason(msg, own_addresses=OWN_ADDRESSES, secret=SECRET)
 
 
 def test_corpus_is_large_enough_and_fully_tabled() -> None:
@@ -139,7 +143,8 @@ def test_dutch_out_of_office_reason_names_auto_submitted() -> None:
 
 # --- each rule on its own -------------------------------------------------
 
-CTX = loops.Context(frozenset(OWN_ADDRESSES), OWN_MSGID_DOMAIN)
+CTX = loops.Context(frozenset(OWN_ADDRESSES), SECRET)
+OURS = make_msgid(SECRET, "pioniers.test", "jan@schiedam.nl")
 
 
 def msg_from(headers: str) -> Message:
@@ -159,8 +164,12 @@ RULE_CASES = [
     (loops.machine_sender, "Return-Path: <NOREPLY@x.nl>", "Return-Path: <noreplyjan@x.nl>"),
     (loops.machine_sender, "Sender: donotreply@x.nl", "Reply-To: donotreply@x.nl"),
     (loops.from_ourselves, "From: Wij <INFO@pioniers.test>", "To: info@pioniers.test"),
-    (loops.own_message_id, "Message-ID: <1.2@pioniers.test>", "In-Reply-To: <1.2@pioniers.test>"),
-    (loops.own_message_id, "Message-ID: <1.2@PIONIERS.TEST>", "Message-ID: <1@pioniers.test.evil.nl>"),
+    (loops.own_message_id, f"Message-ID: {OURS}", f"In-Reply-To: {OURS}"),
+    (loops.own_message_id, f"Message-ID: {OURS.upper()}", "Message-ID: <1.2@pioniers.test>"),
+    (loops.own_message_id, f"Message-ID: {make_msgid(SECRET, 'elders.nl', 'x@y.nl')}",
+     f"Message-ID: {make_msgid(b'another installation' * 3, 'pioniers.test', 'jan@schiedam.nl')}"),
+    (loops.own_message_id, f"Message-ID: {list_msgid_prefix(SECRET, 12)}40@pioniers.test>",
+     f"Message-ID: {list_msgid_prefix(b'another installation' * 3, 12)}40@pioniers.test>"),
     (loops.out_of_office_subject, "Subject: =?utf-8?q?AFWEZIG:_tot_maandag?=", "Subject: Re: Afwezig"),
     (loops.out_of_office_subject, "Subject: Autoreply: x", "Subject: Aanmelding"),
     (
