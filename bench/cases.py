@@ -237,17 +237,47 @@ def fanout(base: Path, sizes: list[int], report) -> list[FanoutResult]:  # type:
 # --- 2. inbound burst ------------------------------------------------------------------------------------
 
 
+_MONTHS = ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
+           "november", "december"]
+_OUTLOOK_HTML = """<html xmlns:o="urn:schemas-microsoft-com:office:office"><head>
+<meta http-equiv="Content-Type" content="text/html; charset=utf-8"><style><!--
+p.MsoNormal {{margin:0cm; font-size:11.0pt; font-family:"Calibri",sans-serif;}}
+--></style></head><body lang="NL" link="#0563C1"><div class="WordSection1">
+{paragraphs}
+</div></body></html>"""
+
+
 def registration(i: int, day: dt.date) -> tuple[str, bytes]:
+    """One of the ways people register, as their clients write it: the flyer's subject, "Aanmelding ...", a reply
+    to the announcement with Outlook's quote, the short date, the date without its year; plain text or Outlook's
+    multipart with HTML, a signature and a disclaimer."""
     address = f"deelnemer{i:06d}@gemeente{i % 89}.bench.test"
     name = f"Ambtenaar {i}" if i % 5 else f"Siënna de Vries-Çelik {i}"
+    form = i % 5
+    month = _MONTHS[day.month - 1]
+    subject = [ref(day), f"Aanmelding {ref(day)}", f"RE: {ref(day)}", f"Pioniersnetwerk {day.day}/{day.month}",
+               f"Inschrijving Pioniersnetwerk {day.day} {month}"][form]
+    own = ["Graag meld ik me aan voor de bijeenkomst.", "Hierbij meld ik mij aan.", "Ik kom graag, tot dan!",
+           "Ik meld me aan.", "Graag schrijf ik mij in voor deze bijeenkomst."][form]
+    signature = (f"Met vriendelijke groet,\n\n{name}\nAdviseur informatiebeheer\nGemeente {i % 89}\n"
+                 "T 010 123 45 67\n\nDit bericht kan informatie bevatten die niet voor u is bestemd. Indien u niet "
+                 "de geadresseerde bent, wordt u verzocht de afzender te informeren en het bericht te verwijderen.")
+    text = f"Beste organisatie,\n\n{own}\n\n{signature}\n"
+    if form == 2:  # a reply to the announcement, quoted as Outlook quotes
+        text += ("\nVan: Pioniersnetwerk Open Overheid <aanmelden@pioniers.bench.test>\n"
+                 f"Verzonden: maandag 1 februari 2027 10:00\nAan: {address}\nOnderwerp: {ref(day)}\n\n"
+                 "Beste pioniers,\n\nOp de volgende bijeenkomst praten we over open data. Meld je aan door te "
+                 "antwoorden op deze mail. Kun je niet? Dan horen we dat graag.\n")
     msg = EmailMessage()
     msg["From"] = f"{name} <{address}>"
     msg["To"] = REG
-    msg["Subject"] = ref(day)
+    msg["Subject"] = subject
     msg["Date"] = format_datetime(dt.datetime.now(dt.timezone.utc))
     msg["Message-ID"] = make_msgid(domain=f"client{i}.bench.test")
-    msg.set_content(f"Beste organisatie,\n\nGraag meld ik me aan voor de bijeenkomst.\n\nMet vriendelijke groet,\n"
-                    f"{name}\nAdviseur informatiebeheer\nGemeente {i % 89}\n")
+    msg.set_content(text)
+    if form in (1, 2, 4):  # Outlook: the same in HTML beside it
+        paragraphs = "\n".join(f'<p class="MsoNormal">{line or "&nbsp;"}</p>' for line in text.splitlines())
+        msg.add_alternative(_OUTLOOK_HTML.format(paragraphs=paragraphs), subtype="html")
     return address, msg.as_bytes()
 
 
