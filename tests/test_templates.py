@@ -128,11 +128,14 @@ def _words(text: str) -> list[str]:
 
 
 def _numbered(html: str) -> str:
-    """A mail reader numbers <ol> items; the text writes the numbers out."""
+    """A mail reader numbers <ol> items (from <li value>, where given); the text writes the numbers out."""
     def number(ol: re.Match[str]) -> str:
         start = re.search(r'start="(\d+)"', ol.group(1))
         n = iter(range(int(start.group(1)) if start else 1, 10_000))
-        return ol.group(1) + re.sub(r"<li\b[^>]*>", lambda li: f"{li.group(0)}{next(n)}. ", ol.group(2))
+        def item(li: re.Match[str]) -> str:
+            value = re.search(r'value="(\d+)"', li.group(0))
+            return f"{li.group(0)}{value.group(1) if value else next(n)}. "
+        return ol.group(1) + re.sub(r"<li\b[^>]*>", item, ol.group(2))
     return re.sub(r"(<ol\b[^>]*>)(.*?)(?=</ol>)", number, html, flags=re.S)
 
 
