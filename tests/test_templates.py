@@ -41,6 +41,15 @@ def test_both_languages_have_the_same_letters() -> None:
             assert (TEMPLATES / lang / f"{name}.html").is_file(), f"{lang}/{name}.txt has no .html"
 
 
+def test_both_languages_print_the_same_values() -> None:
+    """A letter in English shows what its Dutch original shows (the words in quotes may differ)."""
+    def printed(path: Path) -> set[str]:
+        return {re.sub(r'"[^"]*"', '""', e) for e in re.findall(r"\{\{\s*(.*?)\s*\}\}", path.read_text("utf-8"))}
+    for nl in sorted((TEMPLATES / "nl").iterdir()):
+        en = TEMPLATES / "en" / nl.name
+        assert printed(nl) == printed(en), f"{nl.name}: nl prints {printed(nl) - printed(en)}, en {printed(en) - printed(nl)}"
+
+
 def _names_in_code() -> set[str]:
     """Template names the code passes: template="x", render(lang, "x", ...), get_template(f"x.{kind}"), and the
     helpers that take a template name as their first string argument."""
