@@ -37,6 +37,7 @@ class NetworkConfig:
     participant_list_days: int = 3  # consenting attendees get the participant list this many days before (0 = never)
     poll_close_days: int = 7  # a theme poll without a closing date closes this many days before the meeting
     secret_file: str = "var/pioniers.secret"  # the installation secret (base/secret.py); or PIONIERS_SECRET
+    templates: str = ""  # a folder of our own letters (nl/, en/ as in templates/): its files win over the shipped
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,11 @@ class Config:
     def secret(self) -> bytes:
         """The installation secret (read, or created 0600, on first use)."""
         return secret.load(self.path(self.network.secret_file))
+
+    @property
+    def templates(self) -> str:
+        """The folder whose letters win over the shipped ones ('' for none), as an absolute path."""
+        return str(self.path(self.network.templates).resolve()) if self.network.templates else ""
 
     def path(self, value: str) -> Path:
         """A path from the config, relative to the config file's folder."""

@@ -24,9 +24,11 @@ class Rendered:
 
 
 @cache
-def _environment(lang: str) -> jinja2.Environment:
+def environment(lang: str, own: str = "") -> jinja2.Environment:
+    """The letters in lang; own: a folder laid out as templates/ whose files win over the shipped ones."""
+    folders = [str(Path(own) / lang), own] if own else []
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(TEMPLATES / lang), str(TEMPLATES)]),
+        loader=jinja2.FileSystemLoader([*folders, str(TEMPLATES / lang), str(TEMPLATES)]),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -35,9 +37,10 @@ def _environment(lang: str) -> jinja2.Environment:
     )
 
 
-def render(lang: str, template: str, **context: Any) -> Rendered:
-    """Render templates/<lang>/<name>.txt and .html; the subject is the text template's first line."""
-    env = _environment(lang)
+def render(lang: str, template: str, own: str = "", **context: Any) -> Rendered:
+    """Render templates/<lang>/<name>.txt and .html (own: see environment); the subject is the text template's
+    first line."""
+    env = environment(lang, own)
     text = env.get_template(f"{template}.txt").render(**context)
     subject_line, _, body = text.partition("\n")
     if not subject_line.lower().startswith("subject:"):

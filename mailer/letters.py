@@ -105,9 +105,10 @@ class _Cut:
 
 
 @functools.lru_cache(maxsize=256)
-def _render_once(lang: str, template: str, frozen: tuple[tuple[str, Any], ...], personal: tuple[str, ...]) -> _Cut:
+def _render_once(lang: str, own: str, template: str, frozen: tuple[tuple[str, Any], ...],
+                 personal: tuple[str, ...]) -> _Cut:
     ctx = {k: (dict(v) if k == "meeting" and v is not None else v) for k, v in frozen}
-    base = render(lang, template, **ctx, **{k: _mark(k) for k in personal})
+    base = render(lang, template, own, **ctx, **{k: _mark(k) for k in personal})
     rest = base.text + base.html
     for key in personal:
         rest = rest.replace(_mark(key), "")
@@ -115,7 +116,7 @@ def _render_once(lang: str, template: str, frozen: tuple[tuple[str, Any], ...], 
     return _Cut(base.subject, fill.cut_lines(base.text, _MARK), fill.cut_lines(base.html, _MARK), real)
 
 
-def _render_cached(lang: str, template: str, ctx: dict[str, Any]) -> tuple[str, Text, Text]:
+def _render_cached(lang: str, own: str, template: str, ctx: dict[str, Any]) -> tuple[str, Text, Text]:
     """(subject, text, html). A letter is the same for everyone but their name (and place on the waiting list):
     rendered once per (template, meeting, rest of the context), then those filled in (escaped as Jinja would
     in HTML). A personal value is printed by the templates as it is; an empty one is rendered as itself, as
@@ -125,9 +126,9 @@ def _render_cached(lang: str, template: str, ctx: dict[str, Any]) -> tuple[str, 
     frozen = tuple(sorted((k, tuple(v.items()) if k == "meeting" and v is not None else v)
                           for k, v in ctx.items() if k not in personal))
     plain = {type(v) for k, v in frozen if k != "meeting"} <= _PLAIN
-    base = _render_once(lang, template, frozen, personal) if plain else None
+    base = _render_once(lang, own, template, frozen, personal) if plain else None
     if base is None or base.real or any("\ue000" in v for v in values.values()):
-        rendered = render(lang, template, **ctx)
+        rendered = render(lang, template, own, **ctx)
         return rendered.subject, rendered.text, rendered.html
     escaped = {k: str(markupsafe.escape(v)) for k, v in values.items()}
     return base.subject, base.text.fill(values), base.html.fill(escaped)
@@ -182,7 +183,7 @@ def send_letter_to(
         return False  # checked before rendering: reminders and resends look often
     net = cfg.network
     ctx: dict[str, Any] = {"network": net, "name": name, "post_address": cfg.post_address, **context}
-    subject, text, html = _render_cached(net.language, template, ctx)
+    subject, text, html = _render_cached(net.language, cfg.templates, template, ctx)
     invite = invite_for(cfg, invite_of, to, name, invite_method, now) if invite_of is not None else None
     message = build_reply_bytes(
         sender=net.registration_address, sender_name=net.title, to=to, subject=subject, text=text, html=html,

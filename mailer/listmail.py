@@ -24,7 +24,7 @@ from base.config import Config
 from base.html import html_to_text
 from base.text import clean, part_text
 from mailer import msgid
-from mailer.compose import POLICY, _environment
+from mailer.compose import POLICY, environment
 from mailer.fill import Holes, cut
 from mailer.mime import qp, qp_value
 
@@ -141,7 +141,7 @@ def prepare(cfg: Config, src: Source, *, announcement_id: int, reply_to: str, no
     nonce = secrets.token_hex(4)
     ph = {name: _placeholder(nonce, name) for name in ("TO", "MID", "TOKEN", "GT", "GH")}
     keep = _pattern(nonce)
-    env = _environment(cfg.network.language)
+    env = environment(cfg.network.language, cfg.templates)
     footer_ctx: dict[str, Any] = {"network": cfg.network, "unsubscribe_address": unsubscribe_address(cfg, ph["TOKEN"]),
                                   "registration_address": cfg.network.registration_address}
     footer_text = env.get_template("_list_footer.txt").render(**footer_ctx).strip()
@@ -219,7 +219,7 @@ def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:
     holes = re.compile(f"@@{nonce}:([A-Z]+)@@".encode())
     marker = _placeholder(nonce, "NAME")
     keep = _pattern(nonce)
-    env = _environment(cfg.network.language)
+    env = environment(cfg.network.language, cfg.templates)
 
     def greeting(kind: str, name: str) -> bytes:
         rendered = env.get_template(f"_greeting.{kind}").render(name=name).strip()

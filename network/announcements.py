@@ -122,8 +122,8 @@ def discard(ann: Announcement) -> None:
 def draft_for_meeting(session: Session, app: App, meeting: Meeting) -> Announcement:
     """The standard announcement of a meeting (template 'announcement'), held like a post."""
     cfg = app.cfg
-    rendered = render(cfg.network.language, "announcement", network=cfg.network, meeting=meeting_view(cfg, meeting),
-                      registration_address=cfg.network.registration_address, name="")
+    rendered = render(cfg.network.language, "announcement", cfg.templates, network=cfg.network,
+                      meeting=meeting_view(cfg, meeting), registration_address=cfg.network.registration_address, name="")
     src = listmail.Source(subject=rendered.subject, text=rendered.text, html=rendered.html)
     return create(session, app, src, posted_by="")
 

@@ -21,7 +21,7 @@ from db.models import Announcement, Meeting, Poll, PollOption, Proposal, Vote
 from db.session import rowcount
 from mailer import format as fmt
 from mailer import listmail
-from mailer.compose import _environment, render
+from mailer.compose import environment, render
 from mailer.letters import meeting_view, send_letter_to
 from network import announcements as ann_ops
 from network.meetings import UserError, update_meeting
@@ -73,7 +73,7 @@ def default_closes(cfg: Config, meeting_day: dt.date, today: dt.date) -> dt.date
 
 
 def _howto(cfg: Config, kind: str, **context: Any) -> str:
-    return _environment(cfg.network.language).get_template(f"_poll_howto.{kind}").render(
+    return environment(cfg.network.language, cfg.templates).get_template(f"_poll_howto.{kind}").render(
         network=cfg.network, **context).strip()
 
 
@@ -113,7 +113,8 @@ def create_poll(session: Session, app: App, meeting: Meeting, options: list[str]
     context = {"meeting": view, "options": rows, "closes": fmt.long_date(closes_on, cfg.network.language),
                "registration_address": cfg.network.registration_address}
     if src is None:
-        rendered = render(cfg.network.language, "poll_announcement", network=cfg.network, name="", **context)
+        rendered = render(cfg.network.language, "poll_announcement", cfg.templates, network=cfg.network, name="",
+                          **context)
         src = listmail.Source(subject=rendered.subject, text=rendered.text, html=rendered.html)
     else:  # the organiser's own words, with how to vote below them
         src.text = src.text.rstrip() + "\n\n" + _howto(cfg, "txt", **context) + "\n"

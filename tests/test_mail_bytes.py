@@ -175,7 +175,7 @@ MEETING = {"date": dt.date(2027, 3, 18), "when": "donderdag 18 maart 2027, 14.00
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_cached_letter_is_the_real_render(name: str, template: str, position: int, lang: str) -> None:
     ctx = {"network": NET, "name": name, "meeting": dict(MEETING), "list_subscribed": True, "position": position}
-    subject, text, html = letters._render_cached(lang, template, ctx)
+    subject, text, html = letters._render_cached(lang, "", template, ctx)
     real = render(lang, template, **ctx)
     assert subject == real.subject
     assert "".join(text) == real.text
@@ -198,7 +198,7 @@ def test_letters_to_many_people_are_rendered_once(template: str, monkeypatch) ->
     for position in range(1, 41):
         ctx = {"network": NET, "name": f"Deelnemer {position}", "meeting": dict(MEETING), "list_subscribed": True,
                "position": position}
-        subject, text, html = letters._render_cached("nl", template, ctx)
+        subject, text, html = letters._render_cached("nl", "", template, ctx)
         assert f"Deelnemer {position}" in "".join(text)
         if template == "waitlisted":
             assert f"(plaats {position})" in "".join(text)

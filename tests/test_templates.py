@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from base.html import html_to_text
-from mailer.compose import _environment, render
+from mailer.compose import environment, render
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -161,7 +161,7 @@ def _diff(a: list[str], b: list[str]) -> str:
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("name", PIECES)
 def test_text_and_html_say_the_same(name: str, lang: str) -> None:
-    env = _environment(lang)
+    env = environment(lang)
     for i, ctx in enumerate(_variants(name)):
         text = env.get_template(f"{name}.txt").render(**ctx)
         if not name.startswith("_"):
@@ -183,7 +183,7 @@ def test_letters_render_with_the_layout(name: str, lang: str) -> None:
 @pytest.mark.parametrize("name", PIECES)
 def test_the_variants_reach_every_branch(name: str, lang: str) -> None:
     """Every word written in a letter's .txt and .html shows in some variant, so no branch goes uncompared."""
-    env = _environment(lang)
+    env = environment(lang)
     for kind in ("txt", "html"):
         source = (TEMPLATES / lang / f"{name}.{kind}").read_text(encoding="utf-8")
         written = re.sub(r"\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}", " ", source, flags=re.S)
@@ -197,3 +197,16 @@ def test_the_variants_reach_every_branch(name: str, lang: str) -> None:
         missing = sorted(w for w in set(_words(written)) - shown
                          if not (w in endings and any(s.endswith(w) for s in shown)))
         assert not missing, f"{lang}/{name}.{kind}: no variant shows {missing}"
+
+
+def test_a_folder_named_in_the_config_overrides_a_letter(tmp_path) -> None:
+    """[network] templates: an organisation's own wording for one letter; the others stay as shipped."""
+    own = tmp_path / "eigen"
+    (own / "nl").mkdir(parents=True)
+    (own / "nl" / "reminder.txt").write_text("Subject: Denk je aan morgen?\nTot morgen, {{ name }}!\n")
+    (own / "nl" / "reminder.html").write_text("<p>Tot morgen, {{ name }}!</p>\n")
+    ctx = _base()
+    mine = render("nl", "reminder", str(own), **ctx)
+    assert mine.subject == "Denk je aan morgen?" and mine.text == "Tot morgen, Anna!\n"
+    assert render("nl", "reminder", **ctx).subject != mine.subject  # the shipped one, without the folder
+    assert render("nl", "confirmation", str(own), **ctx).text == render("nl", "confirmation", **ctx).text
