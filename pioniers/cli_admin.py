@@ -107,6 +107,19 @@ def _smtp(app: App) -> str:
     return f"{app.cfg.smtp.host}:{app.cfg.smtp.port}: {login}; offers {', '.join(offers) or 'none of SMTPUTF8, PIPELINING'}"
 
 
+def _oauth2(cfg: Config) -> str:
+    """A token from the configured OAuth2 server, before any mailbox is tried with it."""
+    from base.oauth import imap_tokens, smtp_tokens
+
+    said = []
+    for what, tokens in (("imap", imap_tokens(cfg)), ("smtp", smtp_tokens(cfg))):
+        if tokens is not None:
+            token = tokens.current()
+            minutes = int((token.expires_at - tokens.clock()) / 60)
+            said.append(f"{what}: a token for {tokens.subject} from {tokens.endpoint}, valid {minutes} min")
+    return "; ".join(said)
+
+
 def _secret(cfg: Config) -> str:
     if os.environ.get("PIONIERS_SECRET"):
         return "from PIONIERS_SECRET"
@@ -148,6 +161,8 @@ def check(cfg_path: Path) -> tuple[list[Part], list[str]]:
              _try("secret", lambda: _secret(cfg))]
     app = App.from_config(cfg)
     parts.append(_try("database", lambda: _database(app)))
+    if "oauth2" in (cfg.imap.auth if cfg.imap.host else "", cfg.smtp.auth if cfg.smtp.host else ""):
+        parts.append(_try("oauth2", lambda: _oauth2(cfg)))
     parts.append(_try("inbox", lambda: _inbox(app)))
     parts.append(_try("smtp", lambda: _smtp(app)))
     return parts, dns_advice(cfg)
@@ -189,7 +204,26 @@ def status(app: App) -> dict[str, object]:
             sending.append({"id": ann.id, "subject": ann.subject, **counts})
         attention = session.scalar(select(func.count()).where(
             InboundMessage.outcome == "attention", InboundMessage.received_at >= now - dt.timedelta(days=30))) or 0
-    return {"service": service, "replies": replies, "list_sends": sending, "attention_last_30_days": attention}
+    return {"service": service, "inbox_waiting": _waiting(app), "replies": replies, "list_sends": sending,
+            "attention_last_30_days": attention}
+
+
+def _waiting(app: App) -> int | str:
+    """Messages in the inbox not yet read by the service; the reason when the mailbox cannot be asked."""
+    from db.models import FolderState
+    from pioniers.service import make_source
+
+    source = make_source(app)
+    try:
+        with app.sm.begin() as session:
+            state = session.get(FolderState, source.name)  # where the service has read up to
+            seen = (state.uidvalidity, state.last_uid) if state is not None else (0, 0)
+        source.open()
+        return len(source.pending(*seen)[1])
+    except PioniersError as exc:
+        return f"unknown: {exc}"
+    finally:
+        source.close()
 
 
 def cmd_status(args: argparse.Namespace) -> None:
@@ -206,6 +240,7 @@ def cmd_status(args: argparse.Namespace) -> None:
         print(f"service    NOT running: last pass at {service['last_pass']} by {service['holder']}")
     else:
         print("service    NOT running (never started here)")
+    print(f"inbox      {report['inbox_waiting']} message(s) waiting to be read")
     replies = report["replies"]
     assert isinstance(replies, dict)
     waiting = ", ".join(f"{n} {state}" for state, n in sorted(replies.items()) if state != "sent_last_24h")

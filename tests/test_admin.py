@@ -90,6 +90,9 @@ def test_check_reports_a_config_it_cannot_read(tmp_path, capsys):
 def test_status_tells_running_waiting_and_failed(world, capsys):
     report = status(world.app)
     assert report["service"] == {"running": False, "holder": None, "last_pass": None}
+    assert report["inbox_waiting"] == 0
+    world.deliver(mail())
+    assert status(world.app)["inbox_waiting"] == 1
     acquire_lock(world.app, "inbox", "host:1")  # what a running service holds, with its heartbeat
     world.clock.advance(seconds=20)
     with world.app.sm.begin() as session:

@@ -539,3 +539,14 @@ def test_short_lived_tokens_renewed_during_a_long_run(oworld, fake, odovecot):
     assert xoauth2_logins(odovecot, w.box.user) >= 3
     assert fake.issued_to(w.client) >= 4
     assert odovecot.log_errors() == []
+
+
+def test_check_fetches_a_token_and_logs_in_with_it(oworld, fake):
+    """`pioniers check` with OAuth2: a token from the server on its own line, then the mailbox and SMTP with it."""
+    from pioniers.cli_admin import check
+
+    oworld.app.cfg.secret  # noqa: B018 - made on first use, as `pioniers init` does
+    parts = {p.name: p for p in check(oworld.path)[0]}
+    assert all(p.ok for p in parts.values()), parts
+    assert "a token for" in parts["oauth2"].line and f"{fake.url}/token" in parts["oauth2"].line
+    assert "logged in" in parts["inbox"].line and "logged in as" in parts["smtp"].line
