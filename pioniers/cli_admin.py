@@ -16,11 +16,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from base.config import Config, ConfigError, load_config
 from base.errors import PioniersError
 from db.app import App
 from db.locks import STALE
+from db.session import explain, place
 from db.models import Announcement, Delivery, InboundMessage, OutboundMessage, ServiceLock
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent / "shipped_config.toml"
@@ -67,7 +69,10 @@ def _database(app: App) -> str:
     from db.migrate import current_revision, head_revision
 
     engine = app.sm.kw["bind"]
-    current, head = current_revision(engine), head_revision()
+    try:
+        current, head = current_revision(engine), head_revision()
+    except DBAPIError as exc:
+        raise ConfigError(explain(exc, place(app.cfg.database.url, app.cfg.base_dir))) from None
     shown = make_url(app.cfg.database.url).render_as_string(hide_password=True)
     if current is None:
         raise ConfigError(f"{shown} has no schema yet: run 'pioniers init'")

@@ -80,6 +80,13 @@ def test_check_names_each_broken_part_in_one_line(tmp_path, mailbox, capsys):
     assert "Traceback" not in failed["smtp"]
 
 
+def test_check_names_an_unreachable_database_server(tmp_path, capsys):
+    config = write_config(tmp_path / "config.toml", f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/test")
+    failed = _fails(config, capsys)
+    assert "database problem" in failed["database"] and "check [database] url" in failed["database"]
+    assert "Traceback" not in failed["database"]
+
+
 def test_check_reports_a_config_it_cannot_read(tmp_path, capsys):
     config = tmp_path / "config.toml"
     config.write_text("[network]\nname = 'x'\n[oops]\n")
