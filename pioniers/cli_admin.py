@@ -22,8 +22,8 @@ from base.config import Config, ConfigError, load_config
 from base.errors import PioniersError
 from db.app import App
 from db.locks import STALE
-from db.session import explain, place
 from db.models import Announcement, Delivery, InboundMessage, OutboundMessage, ServiceLock
+from db.session import explain, place
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent / "shipped_config.toml"
 
