@@ -10,32 +10,9 @@ import re
 
 from base.dates import find_any_date_refs, find_date_refs, resolve
 from inbox.decision import ATTENTION, CANCEL, PAST_MEETING, REGISTER, UNKNOWN_DATE, Context, Decision
+from inbox.intent import is_cancellation
 from inbox.message import Incoming
 from inbox.text import may_contain, strip_prefixes
-
-# Cancellation, as people write it. Kept precise: "niet" alone is no cancellation.
-_CANCEL = re.compile(
-    r"""\b(
-        afmeld(en|ing)(?!\s+(voor\s+de\s+)?(nieuwsbrief|mailinglijst|lijst))
-      | afzeggen | zeg\w*\s+(\w+\s+){0,2}af\b
-      | ik\s+(moet|wil)\s+(me\s+)?(helaas\s+)?(afmelden|afzeggen|annuleren)
-      | (kan|kom)\s+(\w+\s+){0,3}(toch\s+)?niet\s+(\w+\s+){0,2}(komen|aanwezig\s+zijn|aansluiten|deelnemen|erbij\s+zijn)
-      | ben\s+(\w+\s+){0,2}verhinderd | helaas\s+verhinderd
-      | (zal|ben)\s+er\s+(\w+\s+){0,2}niet\s+bij\b
-      | aanmelding\s+(\w+\s+){0,2}(intrekken|annuleren|terugtrekken|cancelen)
-      | (trek|annuleer)\s+(\w+\s+){0,2}aanmelding
-      | cancel(\s+my\s+registration)?\b | unregister
-      | can(no|')t\s+(make\s+it|attend|come)
-    )""",
-    re.IGNORECASE | re.VERBOSE,
-)
-# Every branch of _CANCEL holds one of these words: text without any is no cancellation (the regex is slow).
-_CANCEL_WORDS = ("afmeld", "zeg", "annule", "niet", "verhinderd", "trek", "can", "unregister")
-
-
-def is_cancellation(text: str) -> bool:
-    return may_contain(text, _CANCEL_WORDS) and bool(_CANCEL.search(text))
-
 
 def asks_to_cancel(msg: Incoming) -> bool:
     """The subject or the sender's own text says they cancel."""
