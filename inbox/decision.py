@@ -14,6 +14,9 @@ PAST_MEETING = "past_meeting"
 CALENDAR_REPLY = "calendar_reply"
 IGNORE = "ignore"  # processed, nothing to do and nothing to answer
 ATTENTION = "attention"  # a human should look at it
+ASK_BACK = "ask_back"  # unsure what they mean: ask a short question that a plain "ja" answers
+PERSON = "person"  # a person answers: to the attention folder, and the sender is told so
+NOTED = "noted"  # a plain "nee" to our question: nothing changes, a short acknowledgement
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,14 @@ class AlsoRegister:
     """A who-is-who answer that also asks to register for the decision's meeting (inbox/network_rules.py)."""
 
 
-Detail = Token | PollRef | AlsoRegister | None
+@dataclass(frozen=True)
+class ForPerson:
+    """A registration that also holds a question or a need: registered, and a person reads it too."""
+
+    why: str  # what the reader saw, e.g. "asks a question"
+
+
+Detail = Token | PollRef | AlsoRegister | ForPerson | None
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ _CANCEL_WORDS = ("afmeld", "zeg", "annule", "niet", "verhinderd", "trek", "can",
 
 _CANNOT = re.compile(
     r"""\b(
-        (kan|kun|kunnen|lukt|red|kom)\s+(\w+\s+){0,4}niet\b(?!\s+wachten)
+        (?<!collega\s)(?<!hij\s)(?<!zij\s)(?<!ze\s)(kan|kun|kunnen|lukt|red|kom)\s+(\w+\s+){0,4}niet\b(?!\s+wachten)
       | niet\s+(aanmelden|komen|aanwezig|deelnemen|meedoen)
       | (zit|ben)\s+(\w+\s+){0,3}(op\s+)?vakantie | vakantie\s+(heb|ben|zit)
       | verhinderd | toch\s+niet\b | helaas\s+(\w+\s+){0,3}niet\b | niet\s+meer\b
@@ -57,8 +57,8 @@ _CANNOT = re.compile(
 _CANNOT_WORDS = ("niet", "vakantie", "verhinderd", "able", "unable", "can", "holiday", "vacation")
 
 _DOUBT = re.compile(
-    r"\b(twijfel\w*|misschien|wellicht|mogelijk\s+(wel|niet)|weet\s+(\w+\s+){0,2}niet\s+(zeker\s+)?of"
-    r"|nog\s+niet\s+zeker|niet\s+zeker|onder\s+voorbehoud|waarschijnlijk|not\s+sure|maybe|perhaps|might)\b",
+    r"\b(twijfel\w*|misschien|wellicht|mogelijk\s+(wel|niet)|weet\s+(\w+\s+){0,2}niet\s+(zeker\s+)?of\s+(ik|we|wij|i)\b"
+    r"|nog\s+niet\s+zeker|niet\s+zeker\b(?!\s+of\s+(er|het|de)\b)|onder\s+voorbehoud|waarschijnlijk|not\s+sure|maybe|perhaps|might)\b",
     re.IGNORECASE,
 )
 _DOUBT_WORDS = ("twijfel", "misschien", "wellicht", "mogelijk", "weet", "zeker", "voorbehoud", "waarschijnlijk",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from base.dates import find_any_date_refs, find_date_refs, resolve
 from base.text import scrub
 from inbox import listrules
-from inbox.decision import PAST_MEETING, REGISTER, AlsoRegister, Context, Decision, PollRef
+from inbox.decision import ASK_BACK, NOTED, PAST_MEETING, PERSON, REGISTER, AlsoRegister, Context, Decision, PollRef
 from inbox.registration_rules import asks_to_cancel, meeting_request
 from inbox.text import may_contain, strip_prefixes
 from network.profiles import Profile
@@ -347,7 +347,7 @@ def check_profile(msg: Incoming, ctx: Context) -> Decision | None:
     if asks_to_cancel(msg):
         return None
     request = meeting_request(msg, ctx)
-    if request is None or request.action == PAST_MEETING:
+    if request is None or request.action in (PAST_MEETING, NOTED, PERSON, ASK_BACK):  # the profile is the answer
         return Decision(PROFILE, f"who-is-who: {profile.describe()}")
     if request.action == REGISTER:
         return Decision(PROFILE, f"who-is-who: {profile.describe()}; {request.reason}",

@@ -19,7 +19,7 @@ from inbox import decision as d
 from inbox.job import Job, proven, reply_allowed
 from inbox.message import Incoming
 from inbox.proof import REPLY
-from inbox.text import organisation_from_domain, organisation_from_signature
+from inbox.text import organisation_from_domain, organisation_from_signature, strip_prefixes
 from mailer.format import long_date
 from mailer.letters import meeting_ref, open_meetings, send_letter
 from network.meetings import promote_waitlisted
@@ -95,6 +95,9 @@ def handle_register(job: Job) -> tuple[str, str]:
         note = _reply(job, person, "already_registered", meeting, "REQUEST")
     else:  # waitlisted, now or before
         note = _reply(job, person, "waitlisted", meeting, position=result.position)
+    flag = job.decision.detail
+    if isinstance(flag, d.ForPerson):  # registered, and a person reads the question or need too
+        return "attention", f"{result.outcome} for {meeting.date}{note}; also for a person: {flag.why}"
     return "processed", f"{result.outcome} for {meeting.date}{note}"
 
 
@@ -201,6 +204,33 @@ def handle_attention(job: Job) -> tuple[str, str]:
     return "attention", job.decision.reason
 
 
+def handle_person(job: Job) -> tuple[str, str]:
+    """A person answers: the message goes to the attention folder, and the sender hears so (never silence)."""
+    note = _reply(job, _transient_person(job), "person_ack", subject=strip_prefixes(job.msg.subject))
+    return "attention", job.decision.reason + ("; acknowledged" if not note else note)
+
+
+def handle_ask_back(job: Job) -> tuple[str, str]:
+    """Unsure what they mean: ask "do you mean to register?"; the question's subject names the meeting, so a
+    plain "ja" to it registers (inbox/registration_rules.py) and a "nee" changes nothing."""
+    assert job.decision.meeting_date is not None  # decide sets it for ASK_BACK
+    meeting = registry.meeting_on(job.session, job.decision.meeting_date)
+    assert meeting is not None
+    person = _transient_person(job)
+    key = f"ask:register:{meeting.date}:{job.msg.sender.lower()}:{job.now.date()}"
+    allowed, note = reply_allowed(job)
+    if allowed and not send_letter(job.session, job.app.cfg, key=key, template="ask_register", person=person,
+                                   now=job.now, meeting=meeting, in_reply_to=job.msg.message_id,
+                                   references=job.msg.references):
+        note = "; asked already today"
+    return "processed", job.decision.reason + note
+
+
+def handle_noted(job: Job) -> tuple[str, str]:
+    meeting = registry.meeting_on(job.session, job.decision.meeting_date) if job.decision.meeting_date else None
+    return "processed", job.decision.reason + _reply(job, _transient_person(job), "noted", meeting)
+
+
 REGISTRATION_HANDLERS: dict[str, Callable[[Job], tuple[str, str]]] = {
     d.REGISTER: handle_register,
     d.CANCEL: handle_cancel,
@@ -209,4 +239,7 @@ REGISTRATION_HANDLERS: dict[str, Callable[[Job], tuple[str, str]]] = {
     d.PAST_MEETING: handle_past_meeting,
     d.IGNORE: handle_ignore,
     d.ATTENTION: handle_attention,
+    d.PERSON: handle_person,
+    d.ASK_BACK: handle_ask_back,
+    d.NOTED: handle_noted,
 }

@@ -90,6 +90,7 @@ SENTENCES = [
     ("", "Pioniersnetwerk 18 maart 2027", set()),
     ("Tot dan!", "Pioniersnetwerk 18 maart 2027", set()),
     ("Ik kan niet wachten!", "", set()),
+    ("Mijn collega kan niet, ik kom wel.", "", {R}),
     ("Zin in!", "", set()),
     ("Leuk, tot 18 maart", "", set()),
     ("Ik meld me aan", "RE: Pioniersnetwerk 18 maart 2027", {R}),
