@@ -67,6 +67,7 @@ class ForPerson:
     """A registration that also holds a question or a need: registered, and a person reads it too."""
 
     why: str  # what the reader saw, e.g. "asks a question"
+    need: str = ""  # the sender's own words about a need ("Ik ben vegetarisch."), kept on the registration
 
 
 Detail = Token | PollRef | AlsoRegister | ForPerson | None

@@ -212,6 +212,17 @@ def _answer(lines: list[str]) -> str:
     return HOLD if rest_hold else ""
 
 
+MAX_NOTE = 300
+
+
+def need_note(text: str) -> str:
+    """The sender's own sentences that name a need ("Ik ben vegetarisch."), for the host's list; '' when none."""
+    if not may_contain(text, _NEED_WORDS):
+        return ""
+    sentences = re.split(r"(?<=[.!?])\s+|\n", "\n".join(_lines(text)))
+    return " ".join(s.strip() for s in sentences if _NEED.search(s))[:MAX_NOTE]
+
+
 def approval(text: str) -> Reading:
     """An answer to a preview or question of ours: only a plain yes (or no) is clear; empty, hesitant or
     conditional answers are not."""

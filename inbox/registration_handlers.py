@@ -83,7 +83,9 @@ def handle_register(job: Job) -> tuple[str, str]:
         # Writing to us again after being forgotten, proven, is a new request: they may be mailed again.
         job.session.execute(delete(Forgotten).where(Forgotten.address_hash.in_(digests)))
     person = _person(job)
-    result = registry.register(job.session, meeting, person, job.now)
+    flag = job.decision.detail
+    need = flag.need if isinstance(flag, d.ForPerson) else ""
+    result = registry.register(job.session, meeting, person, job.now, note=need)
     if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.domain):
         # Someone already registered replying to our mail has a question or remark, not a second sign-up:
         # a person should read it (an "already registered" auto-reply would leave it unanswered).
@@ -95,7 +97,6 @@ def handle_register(job: Job) -> tuple[str, str]:
         note = _reply(job, person, "already_registered", meeting, "REQUEST")
     else:  # waitlisted, now or before
         note = _reply(job, person, "waitlisted", meeting, position=result.position)
-    flag = job.decision.detail
     if isinstance(flag, d.ForPerson):  # registered, and a person reads the question or need too
         return "attention", f"{result.outcome} for {meeting.date}{note}; also for a person: {flag.why}"
     return "processed", f"{result.outcome} for {meeting.date}{note}"

@@ -66,7 +66,7 @@ def _register_or_ask(msg: Incoming, subject: str, reading: intent.Reading, day: 
         return Decision(PERSON, f"question about {day} ({why}): for a person", day)
     flagged = reading.has(intent.QUESTION, intent.NEED)
     return Decision(REGISTER, f"register for {day} ({why if reading.intents else 'date in ' + source})", day,
-                    detail=ForPerson(reading.why) if flagged else None)
+                    detail=ForPerson(reading.why, intent.need_note(msg.own_text)) if flagged else None)
 
 
 _SIGN_UP = re.compile(r"\b(aanmeld\w*|meld\w*\s+(mij|me|ik)\b|inschrijv\w*|deelname|register\w*|sign\s*up)",

@@ -14,7 +14,7 @@ from db.models import Registration
 from network.meetings import _require
 from network.profiles import role_label
 
-COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat", "role"]
+COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat", "role", "note"]
 _STATUS_ORDER = {"confirmed": 0, "waitlisted": 1, "cancelled": 2}
 
 
@@ -41,7 +41,7 @@ def attendee_rows(app: App, day: dt.date) -> list[list[str]]:
         ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
         return [[r.person.name, r.person.organisation, r.person.email, r.status,
                  r.registered_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M"), r.partstat,
-                 role_label(app.cfg, r.person.role) if r.person.role else ""] for r in ordered]
+                 role_label(app.cfg, r.person.role) if r.person.role else "", r.note] for r in ordered]
 
 
 def to_csv(rows: list[list[str]]) -> bytes:

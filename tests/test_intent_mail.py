@@ -3,6 +3,8 @@ Decliners are not registered, doubters are asked, questions reach a person, and 
 sends nothing to the list."""
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from db.models import Announcement, InboundMessage, Registration
@@ -107,3 +109,19 @@ def test_an_empty_answer_or_stop_sends_nothing(world):
     world.poll()
     assert list_copies(world) == []
     assert all("not sent" in reason for _, reason in _rows(world)[1:])
+
+
+def test_a_need_is_kept_on_the_registration_for_the_host(world):
+    from network.exports import COLUMNS, attendee_rows
+
+    world.meeting("2027-03-18")
+    world.deliver(mail(body="Graag meld ik me aan. Ik ben vegetarisch.\n\nMet vriendelijke groet,\nJan\n"))
+    world.poll()
+    assert _registrations(world) == [("jan.jansen@schiedam.nl", "confirmed")]
+    (row,) = attendee_rows(world.app, dt.date(2027, 3, 18))
+    assert row[COLUMNS.index("note")] == "Ik ben vegetarisch."
+    # told later, in reply to the confirmation: the note follows, and a person reads it too
+    world.deliver(reply_mail(world, "Jan Jansen <jan.jansen@schiedam.nl>", "Ik heb ook een notenallergie.\n"))
+    world.poll()
+    (row,) = attendee_rows(world.app, dt.date(2027, 3, 18))
+    assert row[COLUMNS.index("note")] == "Ik heb ook een notenallergie."
