@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -16,6 +15,7 @@ from base.hashing import address_hashes
 from db import lookups, registry
 from db.models import Forgotten, Meeting, Person
 from inbox import decision as d
+from inbox import intent
 from inbox.job import Job, proven, reply_allowed
 from inbox.message import Incoming
 from inbox.proof import REPLY
@@ -26,8 +26,11 @@ from network.meetings import promote_waitlisted
 from network.members import subscribe_registrant
 
 log = logging.getLogger("pioniers.inbox")
-# A reply to our confirm request that says no: proven, but not a yes.
-_DECLINES = re.compile(r"\s*(nee|no)\b", re.IGNORECASE)
+
+
+def _declines(msg: Incoming) -> bool:
+    """A reply to our confirm request that says no: proven, but not a yes."""
+    return intent.approval(msg.own_text).has(intent.DISCARD)
 
 
 def organisation_of(msg: Incoming) -> str:
@@ -78,7 +81,7 @@ def handle_register(job: Job) -> tuple[str, str]:
         if not how:
             # One forged registration must not undo a forget: store nothing, ask the address itself.
             return _ask_forgotten(job, meeting, digests[0])
-        if how == REPLY and _DECLINES.match(job.msg.own_text):
+        if how == REPLY and _declines(job.msg):
             return "processed", f"register for {meeting.date} declined in reply to our mail: still forgotten"
         # Writing to us again after being forgotten, proven, is a new request: they may be mailed again.
         job.session.execute(delete(Forgotten).where(Forgotten.address_hash.in_(digests)))
@@ -138,7 +141,7 @@ def handle_cancel(job: Job) -> tuple[str, str]:
     if person is not None and reg is not None and reg.status != registry.CANCELLED and not how:
         # The From header alone can be forged: a forged cancellation would free the seat for the forger.
         return ask_to_confirm(job, person, "confirm_cancel", f"cancel for {meeting.date}", meeting)
-    if how == REPLY and _DECLINES.match(job.msg.own_text):
+    if how == REPLY and _declines(job.msg):
         return "processed", f"cancel for {meeting.date} declined in reply to our mail: registration kept"
     previous = registry.cancel(job.session, meeting, person, job.now) if person else None
     if previous is None:
