@@ -91,8 +91,9 @@ def handle_register(job: Job) -> tuple[str, str]:
     result = registry.register(job.session, meeting, person, job.now, note=need)
     if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.domain):
         # Someone already registered replying to our mail has a question or remark, not a second sign-up:
-        # a person should read it (an "already registered" auto-reply would leave it unanswered).
-        return "attention", f"{result.outcome} for {meeting.date}: a reply to our mail, for a person to read"
+        # a person should read it (an "already registered" auto-reply would leave it unanswered); they hear so.
+        note = _reply(job, person, "person_ack", subject=strip_prefixes(job.msg.subject))
+        return "attention", f"{result.outcome} for {meeting.date}: a reply to our mail, for a person to read{note}"
     on_list = subscribe_registrant(job.session, job.app.cfg, person, job.now)
     if result.outcome == "confirmed":
         note = _reply(job, person, "confirmation", meeting, "REQUEST", list_subscribed=on_list)

@@ -125,3 +125,14 @@ def test_a_need_is_kept_on_the_registration_for_the_host(world):
     world.poll()
     (row,) = attendee_rows(world.app, dt.date(2027, 3, 18))
     assert row[COLUMNS.index("note")] == "Ik heb ook een notenallergie."
+
+
+def test_toch_niet_in_reply_to_the_confirmation_cancels(world):
+    world.meeting("2027-09-16")
+    world.deliver(mail(subject="Pioniersnetwerk 16 september 2027"))
+    world.poll()
+    world.deliver(reply_mail(world, "Jan Jansen <jan.jansen@schiedam.nl>",
+                             "Toch niet, ik kan op 16 september niet meer. Sorry!\n"))
+    world.poll()
+    assert _registrations(world) == [("jan.jansen@schiedam.nl", "cancelled")]
+    assert "cancelled (confirmed)" in _rows(world)[-1][1]

@@ -207,7 +207,8 @@ def test_reply_to_our_confirmation_from_someone_registered_goes_to_a_person(worl
                        headers={"In-Reply-To": confirmation["Message-ID"], "References": confirmation["Message-ID"]}))
     result = world.poll()
     assert result.inbox.attention == 1
-    assert len(world.sink.messages) == 1  # no "already registered" auto-reply to a question
+    # no "already registered" auto-reply to a question, but word that a person will answer (was: nothing at all)
+    assert len(world.sink.messages) == 2 and "organisatoren" in text_of(world.replies()[-1])
     assert _registrations(world) == [("jan@schiedam.nl", "confirmed")]
     with world.app.sm.begin() as s:
         row = s.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first()
