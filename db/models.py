@@ -97,6 +97,7 @@ class Registration(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(20))  # confirmed | waitlisted | cancelled
     partstat: Mapped[str] = mapped_column(String(20), default="NEEDS-ACTION")  # from calendar replies
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")  # a need for the host: "vegetarisch"
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 

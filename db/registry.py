@@ -123,9 +123,12 @@ class RegisterResult:
     position: int = 0  # on the waiting list (1 is next), when waitlisted
 
 
-def register(session: Session, meeting: Meeting, person: Person, now: dt.datetime) -> RegisterResult:
-    """Caller must hold the meeting row lock (meeting_on(..., lock=True))."""
+def register(session: Session, meeting: Meeting, person: Person, now: dt.datetime, note: str = "") -> RegisterResult:
+    """Caller must hold the meeting row lock (meeting_on(..., lock=True)). note: a need the host should know
+    ("vegetarisch"), kept on the registration; a later one replaces it."""
     reg = registration_of(session, meeting, person)
+    if reg is not None and note:
+        reg.note = note
     if reg is not None and reg.status in (CONFIRMED, WAITLISTED):
         position = waitlist_position(session, reg) if reg.status == WAITLISTED else 0
         return RegisterResult(f"already_{reg.status}", position)
@@ -139,10 +142,10 @@ def register(session: Session, meeting: Meeting, person: Person, now: dt.datetim
         if lk is not None and lk.is_pending(person):
             # a pending row as well, its person_id looked up by email when it is written
             pending.add(session, _INSERT_REGISTRATION, {
-                "meeting_id": meeting.id, "person_email": person.email, "status": status,
+                "meeting_id": meeting.id, "person_email": person.email, "status": status, "note": note,
                 "registered_at": now, "updated_at": now})
             return RegisterResult(status, waiting)
-        reg = Registration(meeting_id=meeting.id, person=person, status=status,
+        reg = Registration(meeting_id=meeting.id, person=person, status=status, note=note,
                            registered_at=now, updated_at=now)
         session.add(reg)
         if lk is not None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from inbox import listrules, network_rules, registration_forms, registration_rules
 from inbox.auth import dmarc_failed
-from inbox.decision import ATTENTION, CALENDAR_REPLY, IGNORE, Context, Decision
+from inbox.decision import ATTENTION, CALENDAR_REPLY, IGNORE, PERSON, Context, Decision
 from inbox.decision import MeetingInfo  # noqa: F401  (decide()'s input, as inbox/runner.py builds it: d.MeetingInfo)
 from inbox.loops import no_reply_reason, reply_suppressed
 from inbox.message import Incoming
@@ -58,6 +58,10 @@ def _check_calendar_reply(msg: Incoming, ctx: Context) -> Decision | None:
     return Decision(IGNORE, "calendar reply for an unknown meeting", may_reply=False)
 
 
+def _check_for_person(msg: Incoming, ctx: Context) -> Decision | None:
+    return Decision(PERSON, "no meeting date recognised near the network name: for a person")
+
+
 CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
     _check_sender,  # nothing can be done without an address
     listrules.check_bounce,  # bounces of list mail: counted, never answered (they are machine mail)
@@ -73,6 +77,7 @@ CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
     registration_forms.check_dates_without_name,  # "Aanmelding 18 september 2018": the exact date of an open meeting
     registration_forms.check_date_alone,  # a subject that is only a meeting's date: "do 17/6", "16-9"
     registration_rules.check_reply_to_us,  # "ik kan toch niet komen" without a date
+    _check_for_person,  # whatever is left: a person reads it, and the sender is told so
 ]
 
 
@@ -85,4 +90,4 @@ def decide(msg: Incoming, ctx: Context) -> Decision:
                     decision, reason=decision.reason + "; sender asked for no automatic reply", may_reply=False
                 )
             return decision
-    return Decision(ATTENTION, "no meeting date recognised near the network name")
+    raise AssertionError("the last check always decides")  # pragma: no cover

@@ -14,6 +14,9 @@ PAST_MEETING = "past_meeting"
 CALENDAR_REPLY = "calendar_reply"
 IGNORE = "ignore"  # processed, nothing to do and nothing to answer
 ATTENTION = "attention"  # a human should look at it
+ASK_BACK = "ask_back"  # unsure what they mean: ask a short question that a plain "ja" answers
+PERSON = "person"  # a person answers: to the attention folder, and the sender is told so
+NOTED = "noted"  # a plain "nee" to our question: nothing changes, a short acknowledgement
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,14 @@ class AlsoRegister:
 
 
 @dataclass(frozen=True)
+class ForPerson:
+    """A registration that also holds a question or a need: registered, and a person reads it too."""
+
+    why: str  # what the reader saw, e.g. "asks a question"
+    need: str = ""  # the sender's own words about a need ("Ik ben vegetarisch."), kept on the registration
+
+
+@dataclass(frozen=True)
 class Colleague:
     """Someone the sender signs up besides themselves: invited to confirm by reply, never registered on the
     sender's word (inbox/colleagues.py)."""
@@ -75,9 +86,10 @@ class AlsoMeetings:
 
     dates: tuple[dt.date, ...] = ()
     colleagues: tuple[Colleague, ...] = ()
+    for_person: ForPerson | None = None  # what else the mail holds for a person
 
 
-Detail = Token | PollRef | AlsoRegister | AlsoMeetings | None
+Detail = Token | PollRef | AlsoRegister | AlsoMeetings | ForPerson | None
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def handle_refuse(job: Job) -> tuple[str, str]:
     return "processed", job.decision.reason + _reply(job, "list_refusal")
 
 
-def _handle_token(job: Job, yes: bool) -> tuple[str, str]:
+def _handle_token(job: Job, yes: bool, unclear: bool = False) -> tuple[str, str]:
     redeemed = members.redeem(job.session, job.decision.token, job.msg.sender, job.now)
     token = redeemed.token
     if not redeemed.ok:
@@ -91,6 +91,12 @@ def _handle_token(job: Job, yes: bool) -> tuple[str, str]:
     ann = job.session.get(Announcement, token.announcement_id, with_for_update=True)
     if ann is None or ann.status != ann_ops.HELD:
         return "processed", "approval reply for an announcement that is no longer held"
+    if unclear:
+        # No plain yes: nothing is sent, the post stays held and its token valid (single use, until it expires).
+        token.used_at = None
+        return "processed", f"announcement #{ann.id} not sent: {job.decision.reason}; still held" + _reply(
+            job, "list_token_unclear", reply_to=listmail.approve_address(job.app.cfg, job.decision.token),
+            subject=ann.subject, token=job.decision.token)
     if not yes:
         ann_ops.discard(ann)
         return "processed", f"announcement #{ann.id} discarded by the sender" + _reply(
@@ -106,6 +112,11 @@ def handle_token_yes(job: Job) -> tuple[str, str]:
 
 def handle_token_no(job: Job) -> tuple[str, str]:
     return _handle_token(job, False)
+
+
+def handle_token_unclear(job: Job) -> tuple[str, str]:
+    """A held post waits for a plain yes; a confirmation of (un)subscribing takes a plain reply as before."""
+    return _handle_token(job, True, unclear=True)
 
 
 def handle_subscribe(job: Job) -> tuple[str, str]:
@@ -168,6 +179,7 @@ LIST_HANDLERS: dict[str, Callable[[Job], tuple[str, str]]] = {
     lr.REFUSE: handle_refuse,
     lr.TOKEN_YES: handle_token_yes,
     lr.TOKEN_NO: handle_token_no,
+    lr.TOKEN_UNCLEAR: handle_token_unclear,
     lr.SUBSCRIBE: handle_subscribe,
     lr.UNSUBSCRIBE: handle_unsubscribe,
     lr.UNSUBSCRIBE_TOKEN: handle_unsubscribe_token,

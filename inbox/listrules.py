@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from flufl.bounce import all_failures
 
+from inbox import intent
 from inbox.decision import IGNORE, Context, Decision, Token
 from inbox.loops import by_headers, content_type, has_header, mailboxes, no_reply_reason, raw_values
 from inbox.message import scan_copy
@@ -25,6 +26,7 @@ POST = "list_post"  # an organiser's post: hold it and mail a preview
 REFUSE = "list_refuse"  # someone else mailed the post address
 TOKEN_YES = "list_token_yes"  # a reply carrying an approval / confirmation token
 TOKEN_NO = "list_token_no"  # the same, saying "nee"
+TOKEN_UNCLEAR = "list_token_unclear"  # the same, without a plain yes or no: "wacht even", "ja, maar", nothing
 SUBSCRIBE = "list_subscribe"
 UNSUBSCRIBE = "list_unsubscribe"
 UNSUBSCRIBE_TOKEN = "list_unsubscribe_token"  # mail to the List-Unsubscribe address
@@ -44,8 +46,6 @@ _SUBSCRIBE = re.compile(
 )
 # Every branch of _UNSUBSCRIBE and _SUBSCRIBE holds one of these words: text without any asks neither.
 _LIST_WORDS = ("uitschrijv", "subscribe", "nieuwsbrief", "mailinglijst")
-_NO = re.compile(r"^\W*(nee|neen|no|annuleer|annuleren|niet\s+versturen|niet\s+verzenden|cancel|discard)\b",
-                 re.IGNORECASE)
 
 
 def recipients(msg: Message) -> list[str]:
@@ -166,17 +166,16 @@ def wants_in(msg: Incoming) -> bool:
     return _asks(_SUBSCRIBE, strip_prefixes(msg.subject)) or _asks(_SUBSCRIBE, _first_line(msg.own_text))
 
 
-def says_no(msg: Incoming) -> bool:
-    return bool(_NO.match(msg.own_text.strip()[:100]))
-
-
 def check_list_mail(msg: Incoming, ctx: Context) -> Decision | None:
     """Token replies, posts to the post address, and (un)subscribe requests. After the spoofing check."""
     token = token_in(msg, ctx)
     if token:
-        if says_no(msg):
-            return Decision(TOKEN_NO, "reply declining a list token", detail=Token(token))
-        return Decision(TOKEN_YES, "reply with a list token", detail=Token(token))
+        answer = intent.approval(msg.own_text)  # only a plain yes sends a post to the whole network
+        if answer.has(intent.DISCARD):
+            return Decision(TOKEN_NO, f"reply declining a list token ({answer.why})", detail=Token(token))
+        if answer.clear and answer.has(intent.APPROVE):
+            return Decision(TOKEN_YES, f"reply with a list token ({answer.why})", detail=Token(token))
+        return Decision(TOKEN_UNCLEAR, f"reply with a list token, unclear ({answer.why})", detail=Token(token))
     to_post = ctx.post_address and tags_for(msg.msg, ctx.post_address) is not None
     organiser = msg.sender in ctx.organisers
     if to_post and organiser:

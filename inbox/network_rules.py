@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from base.dates import find_any_date_refs, find_date_refs, resolve
 from base.text import scrub
 from inbox import listrules
-from inbox.decision import PAST_MEETING, REGISTER, AlsoRegister, Context, Decision, PollRef
+from inbox.decision import ASK_BACK, NOTED, PAST_MEETING, PERSON, REGISTER, AlsoRegister, Context, Decision, PollRef
 from inbox.registration_rules import asks_to_cancel, meeting_request
 from inbox.text import may_contain, strip_prefixes
 from network.profiles import Profile
@@ -86,9 +86,14 @@ def normalise(text: str) -> str:
 
 # --- votes and proposals ---------------------------------------------------------------------------
 
+_NUMBER_WORDS = {"een": 1, "één": 1, "twee": 2, "drie": 3, "vier": 4, "vijf": 5, "zes": 6, "zeven": 7, "acht": 8,
+                 "negen": 9, "tien": 10, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 _VOTE_LINE = re.compile(
+    r"(?:(?:wat\s+mij\s+betreft|mijn\s+stem(?:\s+is)?\s*[:=]?|(?:toch\s+)?liever|doe\s+maar|my\s+vote(?:\s+is)?\s*[:=]?)"
+    r"\s*,?\s*)?"
     r"(?:(?:ik\s+)?(?:stem|kies)(?:\s+(?:op|voor))?\s+|(?:i\s+)?(?:vote|choose)(?:\s+for)?\s+)?"
-    r"(?:(?:thema|optie|keuze|nummer|nr\.?|theme|option|choice|number)\s*)?(?:nr\.?\s*|nummer\s*)?#?\s*(\d{1,2})"
+    r"(?:(?:thema|optie|keuze|nummer|nr\.?|theme|option|choice|number)\s*)?(?:nr\.?\s*|nummer\s*)?#?\s*"
+    r"(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")"
     r"(?:\s*,?\s*(?:graag|please|svp|aub|alsjeblieft))?",
     re.IGNORECASE,
 )
@@ -141,8 +146,9 @@ def parse_ballot(text: str) -> Ballot:
                     proposal, skip_next = lines[i + 1], True
             continue
         whole = _VOTE_LINE.fullmatch(_bare(line))
-        if whole and number is None:
-            number = int(whole.group(1))
+        if whole:  # "2" ... "Toch liever 3": the last choice counts
+            found_number = whole.group(1).lower()
+            number = int(found_number) if found_number.isdigit() else _NUMBER_WORDS[found_number]
             continue
         if _GREETING.match(line):
             continue
@@ -243,6 +249,7 @@ _CONSENT_YES = re.compile(
     re.IGNORECASE,
 )
 MAX_TOPIC = 200
+_PART = re.compile(r"[,;]\s*|\s[-\u2013]\s")
 
 
 # Every match of _ROLE_STATED / _ROLE_LINE, _TOPIC and _CONSENT_* holds one of these words, and then also a match
@@ -264,15 +271,18 @@ def parse_profile(text: str) -> Profile:
     if not (may_contain(head, _PROFILE_WORDS) and _PROFILE_HINT.search(head)):
         return Profile(role, topic, consent)
     for line in own_lines(text):
+        # "lerende - ja, deel mijn gegevens", "pionier, onderwerp: open data.": each part on its own too
+        parts = [line] + [line[m.end():] for m in _PART.finditer(line)]
         if not role:
-            found = _ROLE_STATED.search(line) or _ROLE_LINE.match(line)
+            found = _ROLE_STATED.search(line) or next(
+                (m for part in parts if (m := _ROLE_LINE.match(_PART.split(part, 1)[0]))), None)
             if found:
                 word = next(g for g in found.groups() if g)
                 role = _ROLE_WORDS[word.lower()]
         if not topic:
-            found = _TOPIC.match(line)
+            found = next((m for part in parts if (m := _TOPIC.match(part))), None)
             if found:
-                topic = scrub(found.group(1) or found.group(2))[:MAX_TOPIC]
+                topic = scrub(found.group(1) or found.group(2)).rstrip(".")[:MAX_TOPIC]
         if consent is None:
             if _CONSENT_NO.search(line):
                 consent = False
@@ -347,7 +357,7 @@ def check_profile(msg: Incoming, ctx: Context) -> Decision | None:
     if asks_to_cancel(msg):
         return None
     request = meeting_request(msg, ctx)
-    if request is None or request.action == PAST_MEETING:
+    if request is None or request.action in (PAST_MEETING, NOTED, PERSON, ASK_BACK):  # the profile is the answer
         return Decision(PROFILE, f"who-is-who: {profile.describe()}")
     if request.action == REGISTER:
         return Decision(PROFILE, f"who-is-who: {profile.describe()}; {request.reason}",

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from base.dates import (DateRef, find_any_date_refs, find_date_refs, find_month_refs, in_month, resolve,
                         weekday_differs)
 from inbox.colleagues import colleagues_named
-from inbox.decision import ATTENTION, CANCEL, PAST_MEETING, REGISTER, UNKNOWN_DATE, AlsoMeetings, Context, Decision
+from inbox.decision import (ATTENTION, CANCEL, PAST_MEETING, REGISTER, UNKNOWN_DATE, AlsoMeetings, Context,
+                            Decision, ForPerson)
 from inbox.message import Incoming
 from inbox.registration_rules import (_SIGN_UP, check_date_without_name, is_cancellation, meeting_request,
                                       open_days)
@@ -61,7 +62,8 @@ def registering_more(decision: Decision, refs: Sequence[DateRef], msg: Incoming,
         reason += f"; registers for {main}, also for {', '.join(d.isoformat() for d in others)}"
     if colleagues:
         reason += f"; {len(colleagues)} colleague(s) to invite"
-    detail = AlsoMeetings(tuple(others), colleagues) if others or colleagues else decision.detail
+    also = decision.detail if isinstance(decision.detail, ForPerson) else None  # a question or need, kept
+    detail = AlsoMeetings(tuple(others), colleagues, also) if others or colleagues else decision.detail
     return dataclasses.replace(decision, reason=reason, meeting_date=main, detail=detail)
 
 

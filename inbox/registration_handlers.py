@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -16,10 +15,11 @@ from base.hashing import address_hashes
 from db import lookups, registry
 from db.models import Forgotten, Meeting, Person
 from inbox import decision as d
+from inbox import intent
 from inbox.job import Job, proven, reply_allowed
 from inbox.message import Incoming
 from inbox.proof import REPLY
-from inbox.text import organisation_from_domain, organisation_from_signature
+from inbox.text import organisation_from_domain, organisation_from_signature, strip_prefixes
 from mailer.format import long_date
 from mailer.letters import meeting_ref, open_meetings, send_letter
 from mailer.msgid import is_own, sent_to
@@ -27,8 +27,11 @@ from network.meetings import promote_waitlisted
 from network.members import subscribe_registrant
 
 log = logging.getLogger("pioniers.inbox")
-# A reply to our confirm request that says no: proven, but not a yes.
-_DECLINES = re.compile(r"\s*(nee|no)\b", re.IGNORECASE)
+
+
+def _declines(msg: Incoming) -> bool:
+    """A reply to our confirm request that says no: proven, but not a yes."""
+    return intent.approval(msg.own_text).has(intent.DISCARD)
 
 
 def organisation_of(msg: Incoming) -> str:
@@ -81,21 +84,32 @@ def handle_register(job: Job) -> tuple[str, str]:
         if not how:
             # One forged registration must not undo a forget: store nothing, ask the address itself.
             return _ask_forgotten(job, meeting, digests[0])
-        if how == REPLY and _DECLINES.match(job.msg.own_text):
+        if how == REPLY and _declines(job.msg):
             return "processed", f"register for {meeting.date} declined in reply to our mail: still forgotten"
         # Writing to us again after being forgotten, proven, is a new request: they may be mailed again.
         job.session.execute(delete(Forgotten).where(Forgotten.address_hash.in_(digests)))
     if declines_our_letter(job):
         return "processed", f"register for {meeting.date} declined in reply to our mail: not registered"
     person = _person(job)
-    result = registry.register(job.session, meeting, person, job.now)
+    flag = for_person(job.decision.detail)
+    result = registry.register(job.session, meeting, person, job.now, note=flag.need if flag else "")
     if result.outcome.startswith("already_") and answers_our_mail(job.msg, job.app.cfg.secret, job.app.cfg.domain):
         # Someone already registered replying to our mail has a question or remark, not a second sign-up:
-        # a person should read it (an "already registered" auto-reply would leave it unanswered).
-        return "attention", f"{result.outcome} for {meeting.date}: a reply to our mail, for a person to read"
+        # a person should read it (an "already registered" auto-reply would leave it unanswered); they hear so.
+        note = _reply(job, person, "person_ack", subject=strip_prefixes(job.msg.subject))
+        return "attention", f"{result.outcome} for {meeting.date}: a reply to our mail, for a person to read{note}"
     on_list = subscribe_registrant(job.session, job.app.cfg, person, job.now)
-    note = _confirm(job, person, meeting, result, list_subscribed=on_list)
-    return "processed", f"{result.outcome} for {meeting.date}{note}" + register_also(job, person, meeting)
+    note = _confirm(job, person, meeting, result, list_subscribed=on_list) + register_also(job, person, meeting)
+    if flag is not None:  # registered, and a person reads the question or need too
+        return "attention", f"{result.outcome} for {meeting.date}{note}; also for a person: {flag.why}"
+    return "processed", f"{result.outcome} for {meeting.date}{note}"
+
+
+def for_person(detail: d.Detail) -> d.ForPerson | None:
+    """What a registration also holds for a person (a question, a need), alone or beside more meetings."""
+    if isinstance(detail, d.AlsoMeetings):
+        return detail.for_person
+    return detail if isinstance(detail, d.ForPerson) else None
 
 
 def _confirm(job: Job, person: Person, meeting: Meeting, result: registry.RegisterResult, key: str = "",
@@ -112,7 +126,7 @@ def declines_our_letter(job: Job) -> bool:
     """A "nee" in reply to one of our letters (its Message-ID carries our mark): a colleague's invitation
     turned down, say. Its subject still names the meeting, but it registers no one."""
     cfg = job.app.cfg
-    return bool(_DECLINES.match(job.msg.own_text)) and answers_our_mail(job.msg, cfg.secret, cfg.domain)
+    return _declines(job.msg) and answers_our_mail(job.msg, cfg.secret, cfg.domain)
 
 
 def register_also(job: Job, person: Person, meeting: Meeting) -> str:
@@ -198,7 +212,7 @@ def handle_cancel(job: Job) -> tuple[str, str]:
     if person is not None and reg is not None and reg.status != registry.CANCELLED and not how:
         # The From header alone can be forged: a forged cancellation would free the seat for the forger.
         return ask_to_confirm(job, person, "confirm_cancel", f"cancel for {meeting.date}", meeting)
-    if how == REPLY and _DECLINES.match(job.msg.own_text):
+    if how == REPLY and _declines(job.msg):
         return "processed", f"cancel for {meeting.date} declined in reply to our mail: registration kept"
     previous = registry.cancel(job.session, meeting, person, job.now) if person else None
     if previous is None:
@@ -265,6 +279,33 @@ def handle_attention(job: Job) -> tuple[str, str]:
     return "attention", job.decision.reason
 
 
+def handle_person(job: Job) -> tuple[str, str]:
+    """A person answers: the message goes to the attention folder, and the sender hears so (never silence)."""
+    note = _reply(job, _transient_person(job), "person_ack", subject=strip_prefixes(job.msg.subject))
+    return "attention", job.decision.reason + ("; acknowledged" if not note else note)
+
+
+def handle_ask_back(job: Job) -> tuple[str, str]:
+    """Unsure what they mean: ask "do you mean to register?"; the question's subject names the meeting, so a
+    plain "ja" to it registers (inbox/registration_rules.py) and a "nee" changes nothing."""
+    assert job.decision.meeting_date is not None  # decide sets it for ASK_BACK
+    meeting = registry.meeting_on(job.session, job.decision.meeting_date)
+    assert meeting is not None
+    person = _transient_person(job)
+    key = f"ask:register:{meeting.date}:{job.msg.sender.lower()}:{job.now.date()}"
+    allowed, note = reply_allowed(job)
+    if allowed and not send_letter(job.session, job.app.cfg, key=key, template="ask_register", person=person,
+                                   now=job.now, meeting=meeting, in_reply_to=job.msg.message_id,
+                                   references=job.msg.references):
+        note = "; asked already today"
+    return "processed", job.decision.reason + note
+
+
+def handle_noted(job: Job) -> tuple[str, str]:
+    meeting = registry.meeting_on(job.session, job.decision.meeting_date) if job.decision.meeting_date else None
+    return "processed", job.decision.reason + _reply(job, _transient_person(job), "noted", meeting)
+
+
 REGISTRATION_HANDLERS: dict[str, Callable[[Job], tuple[str, str]]] = {
     d.REGISTER: handle_register,
     d.CANCEL: handle_cancel,
@@ -273,4 +314,7 @@ REGISTRATION_HANDLERS: dict[str, Callable[[Job], tuple[str, str]]] = {
     d.PAST_MEETING: handle_past_meeting,
     d.IGNORE: handle_ignore,
     d.ATTENTION: handle_attention,
+    d.PERSON: handle_person,
+    d.ASK_BACK: handle_ask_back,
+    d.NOTED: handle_noted,
 }

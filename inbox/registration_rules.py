@@ -10,33 +10,12 @@ import datetime as dt
 import re
 
 from base.dates import find_any_date_refs, find_date_refs, resolve
-from inbox.decision import ATTENTION, CANCEL, PAST_MEETING, REGISTER, UNKNOWN_DATE, Context, Decision
+from inbox import intent
+from inbox.decision import (ASK_BACK, CANCEL, NOTED, PAST_MEETING, PERSON, REGISTER, UNKNOWN_DATE, Context,
+                            Decision, ForPerson)
+from inbox.intent import is_cancellation
 from inbox.message import Incoming
 from inbox.text import may_contain, strip_prefixes
-
-# Cancellation, as people write it. Kept precise: "niet" alone is no cancellation.
-_CANCEL = re.compile(
-    r"""\b(
-        afmeld(en|ing)(?!\s+(voor\s+de\s+)?(nieuwsbrief|mailinglijst|lijst))
-      | afzeggen | zeg\w*\s+(\w+\s+){0,2}af\b
-      | ik\s+(moet|wil)\s+(me\s+)?(helaas\s+)?(afmelden|afzeggen|annuleren)
-      | (kan|kom)\s+(\w+\s+){0,3}(toch\s+)?niet\s+(\w+\s+){0,2}(komen|aanwezig\s+zijn|aansluiten|deelnemen|erbij\s+zijn)
-      | ben\s+(\w+\s+){0,2}verhinderd | helaas\s+verhinderd
-      | (zal|ben)\s+er\s+(\w+\s+){0,2}niet\s+bij\b
-      | aanmelding\s+(\w+\s+){0,2}(intrekken|annuleren|terugtrekken|cancelen)
-      | (trek|annuleer)\s+(\w+\s+){0,2}aanmelding
-      | cancel(\s+my\s+registration)?\b | unregister
-      | can(no|')t\s+(make\s+it|attend|come)
-    )""",
-    re.IGNORECASE | re.VERBOSE,
-)
-# Every branch of _CANCEL holds one of these words: text without any is no cancellation (the regex is slow).
-_CANCEL_WORDS = ("afmeld", "zeg", "annule", "niet", "verhinderd", "trek", "can", "unregister")
-
-
-def is_cancellation(text: str) -> bool:
-    return may_contain(text, _CANCEL_WORDS) and bool(_CANCEL.search(text))
-
 
 def asks_to_cancel(msg: Incoming) -> bool:
     """The subject or the sender's own text says they cancel."""
@@ -56,8 +35,8 @@ def meeting_request(msg: Incoming, ctx: Context) -> Decision | None:
         return None
     dates = [m.date for m in ctx.meetings if m.status == "scheduled"]
     all_dates = [m.date for m in ctx.meetings]
-    cancelling = is_cancellation(subject) or is_cancellation(msg.own_text[:5000])
-    action = CANCEL if cancelling else REGISTER
+    reading = intent.read(msg.own_text[:5000], subject)
+    cancelling = is_cancellation(subject) or reading.declines
     resolved = None
     for ref in refs:
         resolved = resolve(ref, all_dates, ctx.today)
@@ -68,7 +47,26 @@ def meeting_request(msg: Incoming, ctx: Context) -> Decision | None:
         return Decision(UNKNOWN_DATE, f"{shown} ({source}) is no scheduled meeting", resolved)
     if resolved < ctx.today:
         return Decision(PAST_MEETING, f"meeting {resolved} has taken place", resolved)
-    return Decision(action, f"{action} for {resolved} (date in {source})", resolved)
+    if cancelling:  # "kan niet", "toch niet": never a registration; cancels only a proven registration
+        return Decision(CANCEL, f"cancel for {resolved} (date in {source}; {reading.why or 'cancels'})", resolved)
+    return _register_or_ask(msg, subject, reading, resolved, source)
+
+
+def _register_or_ask(msg: Incoming, subject: str, reading: intent.Reading, day: dt.date,
+                     source: str) -> Decision:
+    """Register only what reads as a registration; ask back when unsure, hand questions to a person."""
+    why = f"date in {source}; {reading.why}"
+    if reading.has(intent.DOUBT) and not intent.read(msg.own_text[:5000]).has(intent.REGISTER):
+        # unsure, and their own words do not ask to register ("maar meld me aan" does)
+        return Decision(ASK_BACK, f"unsure for {day} ({why}): asked back", day)
+    replying = subject != msg.subject  # RE:/FW: a reply to the announcement or a mail of ours
+    if replying and reading.has(intent.DISCARD) and not reading.has(intent.APPROVE):  # "nee" to our question
+        return Decision(NOTED, f"no for {day} ({why}): nothing changed", day)
+    if replying and reading.has(intent.QUESTION) and not reading.has(intent.REGISTER, intent.APPROVE):
+        return Decision(PERSON, f"question about {day} ({why}): for a person", day)
+    flagged = reading.has(intent.QUESTION, intent.NEED)
+    return Decision(REGISTER, f"register for {day} ({why if reading.intents else 'date in ' + source})", day,
+                    detail=ForPerson(reading.why, intent.need_note(msg.own_text)) if flagged else None)
 
 
 _SIGN_UP = re.compile(r"\b(aanmeld\w*|meld\w*\s+(mij|me|ik)\b|inschrijv\w*|deelname|register\w*|sign\s*up)",
@@ -98,7 +96,7 @@ def check_reply_to_us(msg: Incoming, ctx: Context) -> Decision | None:
     upcoming = [m for m in ctx.meetings if m.status == "scheduled" and m.date >= ctx.today]
     if len(upcoming) == 1:
         return Decision(CANCEL, f"cancel for {upcoming[0].date} (the only open meeting)", upcoming[0].date)
-    return Decision(ATTENTION, "cancellation without a recognisable meeting date")
+    return Decision(PERSON, "cancellation without a recognisable meeting date: for a person")
 
 
 def open_days(ctx: Context) -> list[dt.date]:

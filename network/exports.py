@@ -19,7 +19,7 @@ from db.models import Member, Registration
 from network.meetings import _require
 from network.profiles import role_label
 
-COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat", "role"]
+COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat", "role", "note"]
 _STATUS_ORDER = {"confirmed": 0, "waitlisted": 1, "cancelled": 2}
 
 
@@ -46,7 +46,7 @@ def attendee_rows(app: App, day: dt.date) -> list[list[str]]:
         ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
         return [[r.person.name, r.person.organisation, r.person.email, r.status,
                  r.registered_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M"), r.partstat,
-                 role_label(app.cfg, r.person.role) if r.person.role else ""] for r in ordered]
+                 role_label(app.cfg, r.person.role) if r.person.role else "", r.note] for r in ordered]
 
 
 def to_csv(rows: list[list[str]]) -> bytes:
@@ -63,12 +63,12 @@ def to_csv(rows: list[list[str]]) -> bytes:
 Cell = str | int | dt.datetime | dt.date
 _WORDS = {
     "nl": {"name": "Naam", "organisation": "Organisatie", "email": "E-mailadres", "status": "Status",
-           "registered_at": "Aangemeld op", "partstat": "Antwoord in agenda", "role": "Rol", "since": "Lid sinds",
+           "registered_at": "Aangemeld op", "partstat": "Antwoord in agenda", "role": "Rol", "note": "Wensen (dieet, toegankelijkheid)", "since": "Lid sinds",
            "confirmed": "aangemeld", "waitlisted": "wachtlijst", "cancelled": "afgemeld",
            "ACCEPTED": "geaccepteerd", "TENTATIVE": "onder voorbehoud", "DECLINED": "afgeslagen",
            "NEEDS-ACTION": "nog geen antwoord", "attendees": "Deelnemers", "members": "Leden"},
     "en": {"name": "Name", "organisation": "Organisation", "email": "Email address", "status": "Status",
-           "registered_at": "Registered at", "partstat": "Calendar answer", "role": "Role", "since": "Member since",
+           "registered_at": "Registered at", "partstat": "Calendar answer", "role": "Role", "note": "Needs (diet, access)", "since": "Member since",
            "confirmed": "registered", "waitlisted": "waiting list", "cancelled": "cancelled",
            "ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined",
            "NEEDS-ACTION": "no answer yet", "attendees": "Attendees", "members": "Members"},
@@ -93,7 +93,7 @@ def attendee_sheet(app: App, day: dt.date) -> Sheet:
         rows: list[list[Cell]] = [
             [r.person.name, r.person.organisation, r.person.email, words.get(r.status, r.status),
              _local(app, r.registered_at), words.get(r.partstat, r.partstat),
-             role_label(app.cfg, r.person.role) if r.person.role else ""] for r in ordered]
+             role_label(app.cfg, r.person.role) if r.person.role else "", r.note] for r in ordered]
     return Sheet(f"{words['attendees']} {day.isoformat()}", [words[c] for c in COLUMNS], rows)
 
 

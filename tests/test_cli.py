@@ -57,8 +57,8 @@ def test_meeting_commands_and_exports(tmp_path, db_url, mailbox, smtp_sink):
 
     ws = load_workbook(xlsx).active
     assert [c.value for c in ws[1]] == ["Naam", "Organisatie", "E-mailadres", "Status", "Aangemeld op",
-                                        "Antwoord in agenda", "Rol"]
-    assert all(c.font.bold for c in ws[1]) and ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:G3"
+                                        "Antwoord in agenda", "Rol", "Wensen (dieet, toegankelijkheid)"]
+    assert all(c.font.bold for c in ws[1]) and ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:H3"
     assert [ws.cell(row, 4).value for row in (2, 3)] == ["aangemeld", "wachtlijst"]
     assert ws.cell(2, 1).value == "'=Jan" and ws.cell(2, 6).value == "nog geen antwoord"
     registered = ws.cell(2, 5)

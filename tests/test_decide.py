@@ -75,13 +75,13 @@ def test_quoted_text_never_decides():
     body = ("Bedankt!\n\nVan: Pioniersnetwerk <aanmelden@pioniers.test>\nVerzonden: maandag 3 september 2018 10:12\n"
             "Aan: Jan\nOnderwerp: Pioniersnetwerk 18 september 2018\n\nMeld je aan voor Pioniersnetwerk 18 september 2018\n")
     decision = decide_raw(mail(subject="Vraag", body=body))
-    assert decision.action == d.ATTENTION
+    assert decision.action == d.PERSON  # a person reads it and the sender is told so (was ATTENTION, unanswered)
 
 
 def test_gmail_quote_never_decides():
     body = ("Top, dank je.\n\nOp ma 3 sep. 2018 om 10:12 schreef Pioniersnetwerk <aanmelden@pioniers.test>:\n"
             "> Pioniersnetwerk 18 september 2018\n")
-    assert decide_raw(mail(subject="dank", body=body)).action == d.ATTENTION
+    assert decide_raw(mail(subject="dank", body=body)).action == d.PERSON
 
 
 def test_unknown_and_past_dates():
@@ -121,9 +121,9 @@ def test_niet_alone_is_no_cancellation():
         assert decision.action == d.REGISTER, body
 
 
-def test_cancel_without_date_is_attention_when_several_meetings_are_open():
+def test_cancel_without_date_goes_to_a_person_when_several_meetings_are_open():
     decision = decide_raw(mail(subject="RE: bevestiging", body="Ik kan toch niet komen.\n"))
-    assert decision.action == d.ATTENTION
+    assert decision.action == d.PERSON
 
 
 def test_machine_mail_is_never_answered():
@@ -162,6 +162,6 @@ def test_sign_up_for_the_exact_date_without_the_network_name():
     assert (decision.action, decision.meeting_date) == (d.REGISTER, dt.date(2018, 9, 18))
     cancel = decide_raw(mail(subject="Afmelden 18-9-2018"))
     assert (cancel.action, cancel.meeting_date) == (d.CANCEL, dt.date(2018, 9, 18))
-    # A date that is no meeting, or no sign-up word: a human looks at it.
-    assert decide_raw(mail(subject="Aanmelding 19 september 2018")).action == d.ATTENTION
-    assert decide_raw(mail(subject="Vergadering 18 september 2018", body="Agenda volgt.\n")).action == d.ATTENTION
+    # A date that is no meeting, or no sign-up word: a person looks at it, and the sender is told so.
+    assert decide_raw(mail(subject="Aanmelding 19 september 2018")).action == d.PERSON
+    assert decide_raw(mail(subject="Vergadering 18 september 2018", body="Agenda volgt.\n")).action == d.PERSON

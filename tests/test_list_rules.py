@@ -60,7 +60,13 @@ def test_flufl_reads_the_failed_recipient_of_every_sample():
     ({"subject": "subscribe"}, lr.SUBSCRIBE),
     ({"subject": "RE: [#" + "a" * 26 + "] Ter goedkeuring: x", "body": "ok\n"}, lr.TOKEN_YES),
     ({"subject": "RE: [#" + "a" * 26 + "] Ter goedkeuring: x", "body": "Nee, toch niet.\n"}, lr.TOKEN_NO),
-    ({"to": "nieuws+approve-" + "b" * 26 + "@pioniers.test", "subject": "RE: x", "body": ""}, lr.TOKEN_YES),
+    # an empty answer above the quote is no yes: nothing is sent to the whole network (was TOKEN_YES)
+    ({"to": "nieuws+approve-" + "b" * 26 + "@pioniers.test", "subject": "RE: x", "body": ""}, lr.TOKEN_UNCLEAR),
+    ({"to": "nieuws+approve-" + "b" * 26 + "@pioniers.test", "subject": "RE: x", "body": "ja\n"}, lr.TOKEN_YES),
+    ({"subject": "RE: [#" + "a" * 26 + "] x", "body": "Wacht even, er staat een fout in de datum\n"}, lr.TOKEN_UNCLEAR),
+    ({"subject": "RE: [#" + "a" * 26 + "] x", "body": "Nog niet versturen aub\n"}, lr.TOKEN_UNCLEAR),
+    ({"subject": "RE: [#" + "a" * 26 + "] x", "body": "STOP\n"}, lr.TOKEN_UNCLEAR),
+    ({"subject": "RE: [#" + "a" * 26 + "] x", "body": "ja, maar pas eerst de datum aan\n"}, lr.TOKEN_UNCLEAR),
     ({"to": "nieuws+unsubscribe-" + "c" * 26 + "@pioniers.test", "subject": "unsubscribe"}, lr.UNSUBSCRIBE_TOKEN),
     ({"subject": "Pioniersnetwerk 18 maart 2027"}, d.UNKNOWN_DATE),  # a registration: not a list matter
 ])

@@ -41,6 +41,9 @@ def outlook_reply(body: str, subject: str = "RE: " + SUBJECT, to: str = POLL, se
     ("2", 2), ("2.", 2), ("thema 2", 2), ("Thema 2!", 2), ("Optie 3", 3), ("ik stem op 2", 2), ("Ik kies 1", 1),
     ("Hoi,\n\nthema 2 graag\n\nGroet, Anna", 2), ("**2**", 2), ("Hallo!\nIk stem voor thema 3, leuk idee.", 3),
     ("vote for 1", 1), ("#2", 2),
+    # in people's own words: the last choice counts, Dutch number words
+    ("Wat mij betreft nummer 2", 2), ("2\nToch liever 3", 3), ("Twee", 2), ("Mijn stem: 3", 3), ("drie!", 3),
+    ("Liever 1", 1),
 ])
 def test_vote_forms_are_read_from_own_text_only(body, number):
     msg = parse_message(outlook_reply(body))
@@ -184,3 +187,13 @@ def test_every_network_template_renders_in_both_languages(lang):
     for template, context in cases:
         rendered = render(lang, template, **{**common, **context})
         assert rendered.subject and rendered.text.strip() and "</html>" in rendered.html, template
+
+
+@pytest.mark.parametrize("body,role,topic,consent", [
+    ("lerende - ja, deel mijn gegevens", "learner", "", True),
+    ("Ik ben pionier, onderwerp: open data.", "pioneer", "open data", None),
+    ("meedenker; nee, deel mijn gegevens niet", "meedenker", "", False),
+])
+def test_profile_in_one_line(body, role, topic, consent):
+    profile = nr.parse_profile(body)
+    assert (profile.role, profile.topic, profile.consent) == (role, topic, consent)

@@ -107,12 +107,13 @@ def test_past_meeting_says_it_has_taken_place(world):
     assert _registrations(world) == []
 
 
-def test_unrecognised_mail_goes_to_attention_with_reason_and_no_reply(world):
+def test_unrecognised_mail_goes_to_a_person_with_reason_and_an_acknowledgement(world):
     world.meeting("2027-03-18")
     world.deliver(mail(subject="Vraagje over parkeren", body="Kan ik parkeren bij het stadhuis?\n"))
     result = world.poll()
     assert result.inbox.attention == 1
-    assert world.sink.messages == []
+    (ack,) = world.replies()  # never silence for a human (was: no reply at all)
+    assert "organisatoren" in text_of(ack)
     assert len(world.mailbox.messages("Aandacht")) == 1
     with world.app.sm.begin() as s:
         row = s.scalar(select(InboundMessage))
@@ -206,7 +207,8 @@ def test_reply_to_our_confirmation_from_someone_registered_goes_to_a_person(worl
                        headers={"In-Reply-To": confirmation["Message-ID"], "References": confirmation["Message-ID"]}))
     result = world.poll()
     assert result.inbox.attention == 1
-    assert len(world.sink.messages) == 1  # no "already registered" auto-reply to a question
+    # no "already registered" auto-reply to a question, but word that a person will answer (was: nothing at all)
+    assert len(world.sink.messages) == 2 and "organisatoren" in text_of(world.replies()[-1])
     assert _registrations(world) == [("jan@schiedam.nl", "confirmed")]
     with world.app.sm.begin() as s:
         row = s.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first()

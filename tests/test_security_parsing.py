@@ -156,7 +156,8 @@ def test_too_many_headers_keep_the_first():
 
 
 def test_deep_nesting_is_read_to_the_limit_and_opaque_below():
-    assert decide(parse_message(CASES["MIME nesting 1,000 levels"]()), context()).action == d.ATTENTION
+    # nothing readable: a person looks, and the sender is told so (was ATTENTION, unanswered)
+    assert decide(parse_message(CASES["MIME nesting 1,000 levels"]()), context()).action == d.PERSON
     deep = parse_message(CASES["MIME nesting 1,000 levels"]()).msg
     depth, part = 0, deep
     while part.is_multipart():
