@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from base.dates import (DateRef, find_any_date_refs, find_date_refs, find_month_refs, in_month, resolve,
                         weekday_differs)
 from inbox.colleagues import colleagues_named
-from inbox.decision import (ATTENTION, CANCEL, PAST_MEETING, REGISTER, UNKNOWN_DATE, AlsoMeetings, Context,
-                            Decision, ForPerson)
+from inbox.decision import (ASK_BACK, CANCEL, PAST_MEETING, PERSON, REGISTER, UNKNOWN_DATE, AlsoMeetings,
+                            Context, Decision, ForPerson)
 from inbox.message import Incoming
 from inbox.registration_rules import (_SIGN_UP, check_date_without_name, is_cancellation, meeting_request,
                                       open_days)
@@ -84,7 +84,7 @@ def wrong_year(refs: Sequence[DateRef], ctx: Context) -> Decision | None:
             continue
         same = [d for d in upcoming if (d.day, d.month) == (ref.day, ref.month) and abs(d.year - ref.year) <= 1]
         if len(same) == 1:
-            return Decision(ATTENTION, f"ask back: {named} is no meeting, {same[0]} is (the year written wrongly?)",
+            return Decision(ASK_BACK, f"ask back: {named} is no meeting, {same[0]} is (the year written wrongly?)",
                             same[0])
     return None
 
@@ -133,7 +133,7 @@ def check_month_only(msg: Incoming, ctx: Context) -> Decision | None:
         found = in_month(ref, upcoming, ctx.today)
         if len(found) > 1:
             listed = ", ".join(d.isoformat() for d in found)
-            return Decision(ATTENTION, f"ask back: the month named holds {len(found)} meetings ({listed})")
+            return Decision(PERSON, f"for a person: the month named holds {len(found)} meetings ({listed})")
         days += [d for d in found if d not in days]
     if not days:
         return None
