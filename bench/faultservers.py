@@ -23,7 +23,7 @@ from bench.servers import LOOPBACK, free_port
 SERVER = r'''
 import asyncio, json, sys, time
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
+
 port, control, logpath = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 logf = open(logpath, "a", buffering=1)
 accepted_times = []
@@ -90,8 +90,6 @@ class Handler:
         log("accepted", rcpts=rcpts)
         return "250 2.0.0 OK queued"
 
-class Smtp(SMTP):
-    pass
 
 c = Controller(Handler(), hostname="127.0.0.1", port=port, ready_timeout=20)
 c.start()
