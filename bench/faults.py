@@ -449,7 +449,7 @@ def exp_smtp(ctx: Ctx) -> list[Row]:
                          f"{first.once} once, {first.twice} twice, outbox {first.facts['outbox']}; "
                          f"server well again, {'waited %.0f s, ' % wait if wait else ''}`poll --once` exit {code} "
                          f"({seconds:.1f} s)")
-            hung = {}
+            hung: dict[str, int] = {}
             for ev in e.smtp.events():
                 if ev["event"] == "hang" and ev.get("at") == "DATA":
                     for r in ev["rcpts"]:
