@@ -49,20 +49,24 @@ _CANNOT = re.compile(
       | niet\s+(aanmelden|komen|aanwezig|deelnemen|meedoen)
       | (zit|ben)\s+(\w+\s+){0,3}(op\s+)?vakantie | vakantie\s+(heb|ben|zit)
       | verhinderd | toch\s+niet\b | helaas\s+(\w+\s+){0,3}niet\b | niet\s+meer\b
+      | geen\s+tijd | (andere|een\s+andere)\s+afspraak | dubbel\s+geboekt
       | (won't|will\s+not|not)\s+be\s+able | unable\s+to\s+(come|attend|make)
       | can(no|')t\s+(make|attend|come|join) | on\s+holiday | on\s+vacation
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
-_CANNOT_WORDS = ("niet", "vakantie", "verhinderd", "able", "unable", "can", "holiday", "vacation")
+_CANNOT_WORDS = ("niet", "vakantie", "verhinderd", "able", "unable", "can", "holiday", "vacation", "tijd", "afspraak",
+                 "geboekt")
 
 _DOUBT = re.compile(
     r"\b(twijfel\w*|misschien|wellicht|mogelijk\s+(wel|niet)|weet\s+(\w+\s+){0,2}niet\s+(zeker\s+)?of\s+(ik|we|wij|i)\b"
-    r"|nog\s+niet\s+zeker|niet\s+zeker\b(?!\s+of\s+(er|het|de)\b)|onder\s+voorbehoud|waarschijnlijk|not\s+sure|maybe|perhaps|might)\b",
+    r"|weet\s+(het\s+)?nog\s+niet|probeer\s+(te\s+)?(komen|erbij)|laat\s+(het\s+)?nog\s+weten"
+    r"|nog\s+niet\s+zeker|niet\s+zeker\b(?!\s+of\s+(er|het|de)\b)|onder\s+voorbehoud|waarschijnlijk"
+    r"|not\s+sure|maybe|perhaps|might)\b",
     re.IGNORECASE,
 )
 _DOUBT_WORDS = ("twijfel", "misschien", "wellicht", "mogelijk", "weet", "zeker", "voorbehoud", "waarschijnlijk",
-                "sure", "maybe", "perhaps", "might")
+                "probeer", "laat", "sure", "maybe", "perhaps", "might")
 
 _QUESTION_START = re.compile(
     r"^\W*(waar|wanneer|hoe|hoelang|wat|wie|welke|waarom|is|zijn|kan|kun|kunnen|mag|mogen|moet|heb|hebben|komt"
@@ -207,7 +211,7 @@ def _answer(lines: list[str]) -> str:
         rest = first[no.end():]
         return HOLD if may_contain(rest, _HOLD_WORDS) and _HOLD.search(rest) else DISCARD
     rest_hold = may_contain(first, _HOLD_WORDS) and bool(_HOLD.search(first))
-    if _YES.match(first):
+    if _YES.match(first) and not first.rstrip().endswith("?"):  # "Klopt het dat ...?" asks, it does not agree
         return HOLD if rest_hold else APPROVE
     return HOLD if rest_hold else ""
 

@@ -62,7 +62,8 @@ def _register_or_ask(msg: Incoming, subject: str, reading: intent.Reading, day: 
     replying = subject != msg.subject  # RE:/FW: a reply to the announcement or a mail of ours
     if replying and reading.has(intent.DISCARD) and not reading.has(intent.APPROVE):  # "nee" to our question
         return Decision(NOTED, f"no for {day} ({why}): nothing changed", day)
-    if replying and reading.has(intent.QUESTION) and not reading.has(intent.REGISTER, intent.APPROVE):
+    if reading.has(intent.QUESTION) and not reading.has(intent.REGISTER, intent.APPROVE):
+        # only a question, in reply or not ("Waar precies?"): a person answers; nobody is registered for asking
         return Decision(PERSON, f"question about {day} ({why}): for a person", day)
     flagged = reading.has(intent.QUESTION, intent.NEED)
     return Decision(REGISTER, f"register for {day} ({why if reading.intents else 'date in ' + source})", day,

@@ -16,6 +16,10 @@ GMAIL = ("\n\nOp ma 1 mrt 2027 om 10:00 schreef Pioniersnetwerk <aanmelden@pioni
 
 # (own text, subject, the intents among KEYS it must have)
 SENTENCES = [
+    ("Geen tijd helaas.", "", {N}),
+    ("Ik zit die dag in een andere afspraak, jammer!", "", {N}),
+    ("Ik probeer te komen maar weet het nog niet.", "", {D}),
+    ("Klopt het dat het om 14.00 begint?", "", {Q}),
     ("Helaas, op 17 juni zit ik op vakantie", "", {N}),
     ("Nee, ik kan helaas niet op 18 maart", "", {N}),
     ("", "Niet aanmelden: Pioniersnetwerk 17 juni 2027", {N}),
