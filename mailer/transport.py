@@ -6,6 +6,7 @@ import re
 import smtplib
 import socket
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -25,6 +26,32 @@ class SendError(Exception):
         self.reply = reply
         self.temporary = temporary
         self.connection = connection  # the connection itself failed: stop this batch
+
+
+# Answers about the sender's own limits at the provider, not about the recipient: a rate or a daily quota
+# (Exchange Online, Gmail, Microsoft 365's outbound spam limits). Every message would get the same answer now
+# and none once the window passes: the whole send pauses, nobody is marked failed.
+_PROVIDER_LIMIT = re.compile(
+    r"SubmissionQuotaExceeded|\b5\.4\.5\b|\b4\.4\.2\b.*(rate|limit)|\b4\.5\.3\b|sending\s+(quota|limit)"
+    r"|\b4\.7\.\d+\b.*(rate|limit|quota|too\s+many|try\s+again\s+later)|rate\s+limit|too\s+many\s+messages"
+    r"|message\s+submission\s+rate|RecipientRateLimit|daily\s+(user\s+)?sending",
+    re.IGNORECASE,
+)
+
+
+def provider_limit(reply: str) -> bool:
+    """Is this answer the provider saying the sender is over a rate or a quota (for a while), not that this
+    recipient cannot get mail?"""
+    return bool(_PROVIDER_LIMIT.search(reply))
+
+
+def refusal(code: int, text: bytes | str) -> SendError:
+    """The one SendError for a server's answer: readable text, a provider limit pauses the whole send."""
+    said = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    reply = f"{code} {said}".strip()
+    if provider_limit(reply):
+        return SendError(f"the provider's sending limit: {reply}", temporary=True, connection=True)
+    return SendError(reply, temporary=400 <= code < 500, connection=code == 421)
 
 
 class Transport(Protocol):
@@ -134,11 +161,15 @@ class SmtpTransport:
             if self._conn is None:
                 self._conn = self._connect()
             options = self._international(mail_from, rcpt)
+            stage = _Stage()
             try:
-                refused = _sendmail(self._conn, mail_from, rcpt, data, options)
+                refused = _sendmail(self._conn, mail_from, rcpt, data, options, stage)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
-                raise SendError(f"{code} {text.decode(errors='replace')}", temporary=400 <= code < 500) from None
+                error = refusal(code, text)
+                if error.connection:
+                    self._drop()
+                raise error from None
             except smtplib.SMTPResponseException as exc:
                 if exc.smtp_code == 421 and attempt == 1 and self._token is not None:
                     # The server ended the session (Exchange Online does when the session's token expires):
@@ -146,20 +177,23 @@ class SmtpTransport:
                     self.tokens.invalidate(self._token.value)  # type: ignore[union-attr]
                     self._drop()
                     continue
-                if exc.smtp_code == 421:
+                error = refusal(exc.smtp_code, exc.smtp_error)  # smtplib gives the server's reply as bytes
+                if error.connection:
                     self._drop()
-                    raise SendError(f"{exc.smtp_code} {exc.smtp_error!r}", temporary=True, connection=True) from None
-                # smtplib raises these with the server's reply as bytes
-                raise SendError(f"{exc.smtp_code} {cast(bytes, exc.smtp_error).decode(errors='replace')}",
-                                temporary=400 <= exc.smtp_code < 500) from None
+                raise error from None
             except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as exc:
                 self._drop()
+                if stage.sent:
+                    # lost after the message was handed over: it may have arrived. Never resent at once (a
+                    # server that drops every time would get it again and again); it waits its backoff.
+                    raise SendError(f"connection lost after the message was sent, it may have arrived: {exc}",
+                                    temporary=True, connection=True) from None
                 if attempt == 2:
                     raise SendError(f"connection lost: {exc}", temporary=True, connection=True) from None
                 continue
             if refused:
                 code, text = next(iter(refused.values()))
-                raise SendError(f"{code} {text!r}", temporary=400 <= code < 500)
+                raise refusal(code, text)
             return
 
     def _international(self, mail_from: str, rcpt: str) -> list[str]:
@@ -208,13 +242,20 @@ class SmtpTransport:
         self._drop()
 
 
-def _sendmail(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes, options: list[str]) -> dict:
+@dataclass
+class _Stage:
+    sent: bool = False  # the message's content went out: a lost connection from here on is ambiguous
+
+
+def _sendmail(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes, options: list[str],
+              stage: _Stage) -> dict[str, tuple[int, bytes]]:
     """smtplib's sendmail for one recipient, with ESMTP PIPELINING (RFC 2920) when the server offers it:
     MAIL, RCPT and DATA go out in one write and their replies are read together, then the message. Two round
-    trips instead of four; the same exceptions as sendmail, so callers cannot tell the difference."""
+    trips instead of four; the same exceptions as sendmail, so callers cannot tell the difference. stage
+    tells the caller whether the content had gone out when something failed."""
     conn.ehlo_or_helo_if_needed()
     if not conn.has_extn("pipelining") or options:
-        return conn.sendmail(mail_from, [rcpt], data, mail_options=options)
+        return _sendmail_stepwise(conn, mail_from, rcpt, data, options, stage)
     conn.send(f"MAIL FROM:{smtplib.quoteaddr(mail_from)}\r\nRCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n")
     mail_code, mail_reply = conn.getreply()
     rcpt_code, rcpt_reply = conn.getreply()
@@ -243,6 +284,7 @@ def _sendmail(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes, option
     body = smtplib._quote_periods(data)  # type: ignore[attr-defined]  # noqa: SLF001 - exactly what SMTP.data() sends
     if body[-2:] != b"\r\n":
         body += b"\r\n"
+    stage.sent = True
     conn.send(body + b".\r\n")
     code, reply = conn.getreply()
     if code != 250:
@@ -250,6 +292,35 @@ def _sendmail(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes, option
             conn.close()
         else:
             conn._rset()  # type: ignore[attr-defined]  # noqa: SLF001 - private, as in sendmail
+        raise smtplib.SMTPDataError(code, reply)
+    return {}
+
+
+def _abandon(conn: smtplib.SMTP, code: int) -> None:
+    """After a refusal, as sendmail does: a 421 ends the session, anything else resets the transaction."""
+    if code == 421:
+        conn.close()
+    else:
+        conn._rset()  # type: ignore[attr-defined]  # noqa: SLF001 - private, as in sendmail
+
+
+def _sendmail_stepwise(conn: smtplib.SMTP, mail_from: str, rcpt: str, data: bytes, options: list[str],
+                       stage: _Stage) -> dict[str, tuple[int, bytes]]:
+    """What smtplib.sendmail does for one recipient, one command at a time, marking when the content goes out
+    (sendmail cannot say whether a lost connection came before or after it)."""
+    esmtp = [f"size={len(data)}"] if conn.does_esmtp and conn.has_extn("size") else []
+    code, reply = conn.mail(mail_from, esmtp + options if conn.does_esmtp else [])
+    if code != 250:
+        _abandon(conn, code)
+        raise smtplib.SMTPSenderRefused(code, reply, mail_from)
+    code, reply = conn.rcpt(rcpt)
+    if code not in (250, 251):
+        _abandon(conn, code)
+        raise smtplib.SMTPRecipientsRefused({rcpt: (code, reply)})
+    stage.sent = True  # DATA goes out now: from here a lost connection may have delivered it
+    code, reply = conn.data(data)
+    if code != 250:
+        _abandon(conn, code)
         raise smtplib.SMTPDataError(code, reply)
     return {}
 

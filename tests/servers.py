@@ -439,6 +439,8 @@ class _SinkHandler:
             else:
                 self.sink.messages.append(message)
             self.sink._cond.notify_all()
+        if isinstance(code, str):  # a whole answer, as a provider writes it
+            return code
         if code is not None:
             kind = "temporary" if 400 <= code < 500 else "permanent"
             return f"{code} Simulated {kind} failure (SmtpSink.fail_with)"
@@ -449,11 +451,11 @@ class SmtpSink:
     """An aiosmtpd Controller on a free loopback port that records every message:
     envelope sender, recipients, raw bytes. Context manager.
 
-    fail_with: answer DATA with that code (e.g. 451, 550) instead of 250; can be
-    changed at any time.  Refused messages go to .rejected, not .messages.
+    fail_with: answer DATA with that code (e.g. 451, 550), or with that whole answer (a str), instead of 250;
+    can be changed at any time.  Refused messages go to .rejected, not .messages.
     """
 
-    def __init__(self, *, fail_with: int | None = None):
+    def __init__(self, *, fail_with: int | str | None = None):
         self.host = LOOPBACK
         self.port = free_port()
         self.fail_with = fail_with
