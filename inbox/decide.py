@@ -75,7 +75,8 @@ CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
     registration_forms.check_meeting_request,  # "Pioniersnetwerk 18 september 2018" in subject or own text
     registration_forms.check_month_only,  # "Aanmelding Pioniersnetwerk maart 2027": the one meeting that month
     registration_forms.check_dates_without_name,  # "Aanmelding 18 september 2018": the exact date of an open meeting
-    registration_forms.check_date_alone,  # a subject that is only a meeting's date: "do 17/6", "16-9"
+    registration_forms.check_date_alone,
+    registration_forms.check_date_in_own_words,  # "Ik kom op 17 juni." under "Pioniersnetwerk" or "Afmelding"  # a subject that is only a meeting's date: "do 17/6", "16-9"
     registration_rules.check_reply_to_us,  # "ik kan toch niet komen" without a date
     _check_for_person,  # whatever is left: a person reads it, and the sender is told so
 ]

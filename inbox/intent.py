@@ -48,15 +48,16 @@ _CANNOT = re.compile(
         (?<!collega\s)(?<!hij\s)(?<!zij\s)(?<!ze\s)(kan|kun|kunnen|lukt|red|kom)\s+(\w+\s+){0,4}niet\b(?!\s+wachten)
       | niet\s+(aanmelden|komen|aanwezig|deelnemen|meedoen)
       | (zit|ben)\s+(\w+\s+){0,3}(op\s+)?vakantie | vakantie\s+(heb|ben|zit)
-      | verhinderd | toch\s+niet\b | helaas\s+(\w+\s+){0,3}niet\b | niet\s+meer\b
+      | verhinderd | toch\s+niet\b | helaas\s+(\w+\s+){0,3}niet\b
       | geen\s+tijd | (andere|een\s+andere)\s+afspraak | dubbel\s+geboekt
+      | sla\s+(\w+\s+){0,3}over\b | (moet|ga)\s+(\w+\s+){0,3}passen\b | laat\s+(\w+\s+){0,3}schieten
       | (won't|will\s+not|not)\s+be\s+able | unable\s+to\s+(come|attend|make)
       | can(no|')t\s+(make|attend|come|join) | on\s+holiday | on\s+vacation
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
 _CANNOT_WORDS = ("niet", "vakantie", "verhinderd", "able", "unable", "can", "holiday", "vacation", "tijd", "afspraak",
-                 "geboekt")
+                 "geboekt", "sla", "passen", "schieten")
 
 _DOUBT = re.compile(
     r"\b(twijfel\w*|misschien|wellicht|mogelijk\s+(wel|niet)|weet\s+(\w+\s+){0,2}niet\s+(zeker\s+)?of\s+(ik|we|wij|i)\b"

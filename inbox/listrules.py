@@ -36,7 +36,8 @@ _SUBJECT_TOKEN = re.compile(r"\[#([0-9a-f]{26})\]", re.IGNORECASE)
 _TAG_TOKEN = re.compile(r"^(approve|confirm|unsubscribe)-([0-9a-f]{26})$")
 _UNSUBSCRIBE = re.compile(
     r"\b(uitschrijven|uitschrijving|unsubscribe|afmelden\s+(voor\s+de\s+|van\s+de\s+)?(nieuwsbrief|mailinglijst)"
-    r"|(nieuwsbrief|mailinglijst)\s+(opzeggen|afmelden|stoppen))\b",
+    r"|(nieuwsbrief|mailinglijst)\s+(opzeggen|afmelden|stoppen)"
+    r"|geen\s+(e-?)?mails?\s+meer|geen\s+(nieuwsbrief|berichten|mailtjes)\s+meer)\b",
     re.IGNORECASE,
 )
 _SUBSCRIBE = re.compile(
@@ -45,7 +46,7 @@ _SUBSCRIBE = re.compile(
     re.IGNORECASE,
 )
 # Every branch of _UNSUBSCRIBE and _SUBSCRIBE holds one of these words: text without any asks neither.
-_LIST_WORDS = ("uitschrijv", "subscribe", "nieuwsbrief", "mailinglijst")
+_LIST_WORDS = ("uitschrijv", "subscribe", "nieuwsbrief", "mailinglijst", "meer")
 
 
 def recipients(msg: Message) -> list[str]:

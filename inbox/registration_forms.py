@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from base.dates import (DateRef, find_any_date_refs, find_date_refs, find_month_refs, in_month, resolve,
                         weekday_differs)
+from inbox import intent
 from inbox.colleagues import colleagues_named
 from inbox.decision import (ASK_BACK, CANCEL, PAST_MEETING, PERSON, REGISTER, UNKNOWN_DATE, AlsoMeetings,
                             Context, Decision, ForPerson)
@@ -150,6 +151,26 @@ _BESIDE_A_DATE = frozenset({
     "zondag", "januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
     "november", "december", "e", "ste",
 })
+
+
+def check_date_in_own_words(msg: Incoming, ctx: Context) -> Decision | None:
+    """"Ik kom op 17 juni.", "Graag afmelden voor 17 juni." under a subject without a date ("Pioniersnetwerk",
+    "Afmelding"): the sender's own first lines name one upcoming meeting's day and say clearly what they want."""
+    own = msg.own_text[:1000]
+    upcoming = open_days(ctx)
+    days = {resolve(ref, upcoming, ctx.today) for ref in find_any_date_refs(own)}
+    if len(days) != 1 or not days <= set(upcoming):
+        return None
+    (day,) = days
+    assert day is not None  # in upcoming
+    reading = intent.read(own, strip_prefixes(msg.subject))
+    if not reading.clear or reading.has(intent.QUESTION):
+        return None  # unsure or asking: the later checks hand it to a person
+    if reading.declines:
+        return Decision(CANCEL, f"cancel for {day} (date in their own words; {reading.why})", day)
+    if reading.has(intent.REGISTER):
+        return Decision(REGISTER, f"register for {day} (date in their own words; {reading.why})", day)
+    return None
 
 
 def check_date_alone(msg: Incoming, ctx: Context) -> Decision | None:

@@ -16,6 +16,8 @@ GMAIL = ("\n\nOp ma 1 mrt 2027 om 10:00 schreef Pioniersnetwerk <aanmelden@pioni
 
 # (own text, subject, the intents among KEYS it must have)
 SENTENCES = [
+    ("Deze keer sla ik over.", "", {N}),
+    ("Ben ik eigenlijk al aangemeld? Ik weet het niet meer.", "", {Q}),
     ("Geen tijd helaas.", "", {N}),
     ("Ik zit die dag in een andere afspraak, jammer!", "", {N}),
     ("Ik probeer te komen maar weet het nog niet.", "", {D}),
