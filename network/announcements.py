@@ -134,6 +134,7 @@ class Counts:
     queued: int
     sent: int
     failed: int
+    waiting: int  # refused for now by the server, due again later: not sent yet, like queued
 
 
 def counts(session: Session, ann_id: int | None = None) -> list[Counts]:
@@ -149,5 +150,5 @@ def counts(session: Session, ann_id: int | None = None) -> list[Counts]:
     for aid, status, n in session.execute(grouped):
         tally[(aid, status)] = n
     return [Counts(a, *(tally.get((a.id, s), 0) for s in (DeliveryStatus.QUEUED, DeliveryStatus.SENT,
-                                                          DeliveryStatus.FAILED)))
+                                                          DeliveryStatus.FAILED, DeliveryStatus.WAITING)))
             for a in anns]

@@ -45,7 +45,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     ann.add_argument("date")
     ann.add_argument("--yes", action="store_true", help="send without asking")
 
-    sub.add_parser("announcements", help="announcements with queued / sent / failed counts")
+    sub.add_parser("announcements", help="announcements with queued / waiting / sent / failed counts")
 
 
 def _app(args: argparse.Namespace) -> App:
@@ -139,19 +139,21 @@ def cmd_announce(args: argparse.Namespace) -> None:
     send_held_now(app, ann_id)
     with app.sm.begin() as session:
         (row,) = ann_ops.counts(session, ann_id)
-    print(f"announcement #{ann_id}: sent {row.sent}, failed {row.failed}, queued {row.queued}"
-          + (" (retried by 'pioniers run')" if row.queued else ""))
+    print(f"announcement #{ann_id}: sent {row.sent}, failed {row.failed}, queued {row.queued}, waiting {row.waiting}"
+          + (" (retried by 'pioniers run')" if row.queued or row.waiting else ""))
 
 
 def cmd_announcements(args: argparse.Namespace) -> None:
     app = _app(args)
     with app.sm.begin() as session:
         rows = ann_ops.counts(session)
-    print(f"{'#':>4}  {'created':<16}  {'status':<9}  {'queued':>6}  {'sent':>6}  {'failed':>6}  subject")
+    print(f"{'#':>4}  {'created':<16}  {'status':<9}  {'queued':>6}  {'waiting':>7}  {'sent':>6}  {'failed':>6}  "
+          "subject")
     for r in rows:
         a = r.announcement
         when = a.created_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M")
-        print(f"{a.id:>4}  {when:<16}  {a.status:<9}  {r.queued:>6}  {r.sent:>6}  {r.failed:>6}  {a.subject[:60]}")
+        print(f"{a.id:>4}  {when:<16}  {a.status:<9}  {r.queued:>6}  {r.waiting:>7}  {r.sent:>6}  {r.failed:>6}  "
+              f"{a.subject[:60]}")
 
 
 def cmd_deliver_only(args: argparse.Namespace) -> None:
