@@ -4,9 +4,10 @@ The Delivery rows exist (queued) before anything is sent; their states and retry
 (mailer/states.py). A worker claims a batch (a lease: next_attempt_at moves into the future, claimed_by names
 the worker; PostgreSQL: FOR UPDATE SKIP LOCKED, so several `pioniers run` workers share the work), fills in
 each member's copy from the announcement's prepared bytes, sends over several SMTP connections (threads), and
-marks rows sent in small batches right after the server accepted them. A killed worker's claimed rows become due again: at once when it ran on this host (its pid
-is gone), else when the lease ends. The one duplicate possible is a message the server accepted in the
-last instant before the kill, whose mark was not committed yet (at most one per connection).
+marks rows sent in small batches right after the server accepted them. A killed worker's claimed rows become
+due again: at once when it ran on this host (its pid is gone), else when the lease ends. The one duplicate
+possible is a message the server accepted in the last instant before the kill, whose mark was not committed yet
+(at most one per connection).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from base.process import holder_id
 from db.models import Announcement, Delivery, Member
 from db.session import rowcount
 from db.states import AnnouncementStatus, DeliveryStatus, MemberStatus
@@ -127,7 +129,7 @@ class Fanout:
         self.connections = connections or self.cfg.list.connections
         self.transports: list[Transport | None] = [None] * self.connections
         self.pacer = _Pacer(self.cfg.list.rate)
-        self.worker = states.process_id()
+        self.worker = holder_id()
         self.compiled: dict[int, tuple[listmail.Compiled, dt.datetime]] = {}
         self.progress = progress
         rate = self.cfg.list.rate
@@ -300,7 +302,7 @@ def deliver_announcements(app: App, make_transport: Callable[[], Transport],
 def run_delivery_worker(app: App, stop: threading.Event, make_transport: Callable[[], Transport],
                         idle: float = 5.0) -> None:
     """`pioniers run --deliver-only`: one more worker sharing the list's deliveries (PostgreSQL), no inbox."""
-    log.info("delivery worker %s started", states.process_id())
+    log.info("delivery worker %s started", holder_id())
     while not stop.is_set():
         try:
             stats = deliver_announcements(app, make_transport, stop)

@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from base.process import holder_id
 from db import lookups, pending, registry
 from db.models import OutboundMessage, table
 from db.states import OutboundStatus
@@ -199,7 +200,7 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
     engine = sm.kw["bind"]
     path = sentlog.path_for(engine)
     log_ = sentlog.SentLog(path) if path else None
-    limit, started, worker, first = batch, time.monotonic(), states.process_id(), True
+    limit, started, worker, first = batch, time.monotonic(), holder_id(), True
     try:
         with _sending_connection(engine) as conn:
             while True:

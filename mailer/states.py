@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from base.process import dead_here
 from db.models import Delivery, OutboundMessage
 from db.session import rowcount
 from db.states import DeliveryStatus, OutboundStatus
@@ -84,30 +83,11 @@ def state_of(status: str, claimed_by: str | None, next_attempt_at: dt.datetime, 
     return OutboxState(status)
 
 
-def process_id() -> str:
-    """host:pid, the name a claim is held by."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _dead_here(holder: str) -> bool:
-    """A process on this host that is gone (killed): its leases need not be waited out."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def release_dead_claims(session: Session, model: Outbox, now: dt.datetime) -> int:
     """Rows held by a process of this host that is gone are due again at once; returns how many."""
     unsent = model.status.in_(UNSENT)
     holders = session.scalars(select(model.claimed_by).where(unsent, model.claimed_by.is_not(None)).distinct())
-    dead = [h for h in holders if h and _dead_here(h)]
+    dead = [h for h in holders if h and dead_here(h)]
     if not dead:
         return 0
     due = rowcount(session, update(model).where(unsent, model.claimed_by.in_(dead))

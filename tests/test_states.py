@@ -9,6 +9,7 @@ import sys
 
 from sqlalchemy import select, update
 
+from base.process import holder_id
 from db.models import Delivery, Meeting, OutboundMessage
 from db.states import DeliveryStatus, MeetingStatus, OutboundStatus, PollStatus
 from helpers import REG
@@ -42,7 +43,7 @@ def test_one_retry_policy():
 
 
 def test_state_names():
-    me = states.process_id()
+    me = holder_id()
     assert states.state_of("queued", me, NOW + dt.timedelta(minutes=1), NOW) == OutboxState.HELD
     assert states.state_of("waiting", me, NOW - dt.timedelta(minutes=1), NOW) == OutboxState.WAITING  # lease over
     assert states.state_of("waiting", None, NOW + dt.timedelta(minutes=1), NOW) == OutboxState.WAITING
@@ -137,3 +138,22 @@ def test_a_list_copy_held_by_a_dead_process_is_free_at_once(world):
     with world.app.sm.begin() as s:
         s.execute(update(Delivery).values(claimed_by=_dead_process(), next_attempt_at=world.app.now() + POLICY.lease))
     assert _send_list(world).sent == 2
+
+
+def test_status_and_messages_name_a_reply_s_state(world):
+    from pioniers.cli import _reply_state
+    from pioniers.cli_admin import status
+
+    now = world.app.now()
+    with world.app.sm.begin() as s:
+        for key in ("a", "b", "c"):
+            queue(s, secret=b"s" * 32, key=key, recipient=f"{key}@schiedam.nl", kind="test",
+                  message=b"Subject: x\r\n\r\nx\r\n", now=now)
+    with world.app.sm.begin() as s:
+        s.execute(update(OutboundMessage).where(OutboundMessage.key == "b").values(
+            claimed_by="elsewhere.example:1", next_attempt_at=now + POLICY.lease))
+        s.execute(update(OutboundMessage).where(OutboundMessage.key == "c").values(
+            status=OutboundStatus.WAITING, last_error="452 4.2.2 quota", next_attempt_at=now + POLICY.backoff(1)))
+    assert status(world.app)["replies"] == {"queued": 1, "held": 1, "waiting": 1, "sent_last_24h": 0}
+    assert _reply_state("waiting", None, now, "452 4.2.2 quota", now) == "  [reply waiting: 452 4.2.2 quota]"
+    assert _reply_state("queued", "h:1", now + POLICY.lease, "", now) == "  [reply held]"
