@@ -23,6 +23,7 @@ from db.app import App
 from db.locks import STALE
 from db.models import Announcement, Delivery, InboundMessage, OutboundMessage, ServiceLock
 from db.states import AnnouncementStatus, OutboundStatus
+from mailer.states import UNSENT, OutboxState
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent / "shipped_config.toml"
 
@@ -180,6 +181,13 @@ def status(app: App) -> dict[str, object]:
         replies = {state: n for state, n in session.execute(
             select(OutboundMessage.status, func.count()).where(OutboundMessage.status != OutboundStatus.SENT)
             .group_by(OutboundMessage.status))}
+        for state, n in session.execute(select(OutboundMessage.status, func.count()).where(
+                OutboundMessage.status.in_(UNSENT), OutboundMessage.claimed_by.is_not(None),
+                OutboundMessage.next_attempt_at > now).group_by(OutboundMessage.status)):
+            # being sent by a process right now: named held (mailer/states.py), not counted twice
+            replies[state] -= n
+            replies[OutboxState.HELD.value] = replies.get(OutboxState.HELD.value, 0) + n
+        replies = {state: n for state, n in replies.items() if n}
         replies["sent_last_24h"] = session.scalar(select(func.count()).where(
             OutboundMessage.status == OutboundStatus.SENT, OutboundMessage.sent_at >= now - dt.timedelta(days=1))) or 0
         sending = []
