@@ -17,7 +17,7 @@ from db import lookups, pending, registry
 from db.models import OutboundMessage, table
 from db.states import OutboundStatus
 from mailer import sentlog, states
-from mailer.states import OutboxState
+from mailer.states import POLICY, OutboxState
 from mailer.transport import SendError, Transport
 
 log = logging.getLogger("pioniers.outbox")
@@ -154,14 +154,11 @@ def _settle(sm: sessionmaker[Session], row_id: int, reply: str, now: dt.datetime
 
 
 def _claim_size(sent: int, seconds: float) -> int:
-    """Rows leased at once: what this sender manages in a quarter of the lease (fewer claims, so on SQLite fewer
+    """Rows leased at once: what this sender manages in a tenth of the lease (fewer claims, so on SQLite fewer
     waits for the one writer), at least BATCH, so a slow server never outlives its lease."""
     if sent == 0 or seconds <= 0:
         return BATCH
-    return max(BATCH, min(MAX_CLAIM, int(sent / seconds * _CLAIM_SECONDS)))
-
-
-_CLAIM_SECONDS = 30  # a tenth of the lease: a slow server mid-claim never outlives it
+    return max(BATCH, min(MAX_CLAIM, int(sent / seconds * POLICY.lease.total_seconds() / 10)))
 
 
 @contextlib.contextmanager
