@@ -197,16 +197,20 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
     engine = sm.kw["bind"]
     path = sentlog.path_for(engine)
     log_ = sentlog.SentLog(path) if path else None
-    limit, started, worker, first = batch, time.monotonic(), holder_id(), True
+    limit, started, worker, released = batch, time.monotonic(), holder_id(), False
     try:
         with _sending_connection(engine) as conn:
             while True:
                 _apply_sent_log(engine, log_, now())  # what is noted is never claimed again
                 with sm.begin() as session:
-                    if first:  # a killed sender's rows are free at once; in the claim's transaction, so on SQLite
-                        states.release_dead_claims(session, OutboundMessage, now())  # no second wait for the lock
-                        first = False
-                    claimed = _claim(session, worker, now(), limit, _auto_room(session, now(), replies_per_hour))
+                    room = _auto_room(session, now(), replies_per_hour)
+                    claimed = _claim(session, worker, now(), limit, room)
+                    if not claimed and not released:
+                        # Drained: rows a killed sender held go now too. Looked for here, where few rows are left,
+                        # not before every claim of a burst (on SQLite claimed_by is read past each row's body).
+                        released = True
+                        if states.release_dead_claims(session, OutboundMessage, now()):
+                            claimed = _claim(session, worker, now(), limit, room)
                 if not claimed:
                     return stats
                 down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_)
