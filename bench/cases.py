@@ -173,8 +173,8 @@ def fanout_once(p: Pioniers, db_url: str, sink: Sink, database: str, members: in
     if code != 0:
         raise RuntimeError(f"announce exited {code}: {p.log.read_text()[-2000:]}")
     ann_id = scalar(db_url, "SELECT max(id) FROM announcements")
-    while scalar(db_url, "SELECT count(*) FROM deliveries WHERE announcement_id = :a AND status = 'queued'",
-                 a=ann_id):
+    while scalar(db_url, "SELECT count(*) FROM deliveries WHERE announcement_id = :a"
+                 " AND status IN ('queued', 'waiting')", a=ann_id):  # not sent yet (mailer/states.py)
         time.sleep(0.02)
     seconds = time.perf_counter() - start
     rss = max([rss] + [_stop(w) for w in extra])

@@ -11,10 +11,9 @@ from sqlalchemy.orm import Session
 
 from db import lookups, pending
 from db.models import ListToken, Member, table
+from db.states import MemberStatus
 
 _TABLE = table(Member)
-
-PENDING, ACTIVE, UNSUBSCRIBED, DISABLED = "pending", "active", "unsubscribed", "disabled"
 
 
 def new_token() -> str:
@@ -61,39 +60,40 @@ def subscribe_registrant(session: Session, email: str, name: str, now: dt.dateti
     if member is None:
         address = email.strip().lower()
         pending.add(session, _TABLE, {  # a row, not an ORM object: a burst adds thousands (db/pending.py)
-            "email": address, "name": name, "status": ACTIVE, "source": "registration", "token": new_token(),
+            "email": address, "name": name, "status": MemberStatus.ACTIVE, "source": "registration",
+            "token": new_token(),
             "bounces": 0, "created_at": now, "updated_at": now})
         if (lk := lookups.get(session)) is not None:
             lk.members.pop(address, None)  # asked again, find() queries (and so writes the row first)
         return True
     if not member.name and name:
         member.name = name
-    return member.status == ACTIVE
+    return member.status == MemberStatus.ACTIVE
 
 
 def request(session: Session, email: str, name: str, now: dt.datetime) -> Member:
     """Someone asked to join: pending until they confirm (double opt-in). An active member stays active."""
     member = find(session, email)
     if member is None:
-        return _new(session, email, name, PENDING, "request", now)
-    if member.status in (UNSUBSCRIBED, DISABLED):
-        member.status, member.bounces, member.updated_at = PENDING, 0, now
+        return _new(session, email, name, MemberStatus.PENDING, "request", now)
+    if member.status in (MemberStatus.UNSUBSCRIBED, MemberStatus.DISABLED):
+        member.status, member.bounces, member.updated_at = MemberStatus.PENDING, 0, now
     if name and not member.name:
         member.name = name
     return member
 
 
 def activate(session: Session, member: Member, now: dt.datetime) -> None:
-    member.status, member.bounces, member.updated_at = ACTIVE, 0, now
+    member.status, member.bounces, member.updated_at = MemberStatus.ACTIVE, 0, now
 
 
 def add(session: Session, email: str, name: str, now: dt.datetime, source: str = "organiser") -> tuple[Member, bool]:
     """An organiser adds someone: active at once. (member, whether anything changed)."""
     member = find(session, email)
     if member is None:
-        return _new(session, email, name, ACTIVE, source, now), True
-    changed = member.status != ACTIVE or (bool(name) and name != member.name)
-    if member.status != ACTIVE:
+        return _new(session, email, name, MemberStatus.ACTIVE, source, now), True
+    changed = member.status != MemberStatus.ACTIVE or (bool(name) and name != member.name)
+    if member.status != MemberStatus.ACTIVE:
         activate(session, member, now)
     if name:
         member.name = name
@@ -104,9 +104,9 @@ def unsubscribe(session: Session, email: str, now: dt.datetime) -> tuple[Member,
     """Leave the list (a row is kept so registering again does not re-subscribe). (member, was it active)."""
     member = find(session, email)
     if member is None:
-        return _new(session, email, "", UNSUBSCRIBED, "request", now), False
-    was = member.status == ACTIVE
-    member.status, member.updated_at = UNSUBSCRIBED, now
+        return _new(session, email, "", MemberStatus.UNSUBSCRIBED, "request", now), False
+    was = member.status == MemberStatus.ACTIVE
+    member.status, member.updated_at = MemberStatus.UNSUBSCRIBED, now
     return member, was
 
 
@@ -114,8 +114,8 @@ def record_bounce(session: Session, member: Member, threshold: int, now: dt.date
     """One permanent failure; True when this one disabled the member."""
     member.bounces += 1
     member.last_bounce_at = member.updated_at = now
-    if member.status == ACTIVE and member.bounces >= threshold:
-        member.status = DISABLED
+    if member.status == MemberStatus.ACTIVE and member.bounces >= threshold:
+        member.status = MemberStatus.DISABLED
         return True
     return False
 

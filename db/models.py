@@ -21,6 +21,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+# Each status column holds one StrEnum of db/states.py (named in its comment).
+from db.states import DeliveryStatus, MeetingStatus, OutboundStatus
+
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive ones)."""
@@ -65,7 +68,7 @@ class Meeting(Base):
     capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
     uid: Mapped[str] = mapped_column(String(200), unique=True)  # iCalendar UID, stable for the meeting
     sequence: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(20), default="scheduled")  # scheduled | cancelled
+    status: Mapped[str] = mapped_column(String(20), default=MeetingStatus.SCHEDULED)  # db.states.MeetingStatus
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_utcnow)
 
     registrations: Mapped[list[Registration]] = relationship(back_populates="meeting")
@@ -95,7 +98,7 @@ class Registration(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(20))  # confirmed | waitlisted | cancelled
+    status: Mapped[str] = mapped_column(String(20))  # db.states.RegistrationStatus
     partstat: Mapped[str] = mapped_column(String(20), default="NEEDS-ACTION")  # from calendar replies
     note: Mapped[str] = mapped_column(Text, default="", server_default="")  # a need for the host: "vegetarisch"
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -140,9 +143,10 @@ class OutboundMessage(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)  # queued | sent | failed
+    status: Mapped[str] = mapped_column(String(20), default=OutboundStatus.QUEUED, index=True)  # OutboundStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())  # also the lease of a claimed row
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid of the sending process
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -188,7 +192,7 @@ class Member(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)  # always lower case
     name: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), index=True)  # pending | active | unsubscribed | disabled
+    status: Mapped[str] = mapped_column(String(20), index=True)  # db.states.MemberStatus
     source: Mapped[str] = mapped_column(String(20), default="")  # registration | request | organiser | import
     token: Mapped[str] = mapped_column(String(40), unique=True)  # unsubscribe / VERP token, per member
     bounces: Mapped[int] = mapped_column(Integer, default=0)  # permanent failures seen
@@ -203,7 +207,7 @@ class Announcement(Base):
     __tablename__ = "announcements"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)  # held | sending | sent | discarded
+    status: Mapped[str] = mapped_column(String(20), index=True)  # db.states.AnnouncementStatus
     subject: Mapped[str] = mapped_column(Text, default="")
     posted_by: Mapped[str] = mapped_column(String(320), default="")  # the organiser ('' from the CLI)
     meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="SET NULL"), nullable=True)
@@ -224,7 +228,7 @@ class Delivery(Base):
     announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id", ondelete="CASCADE"))
     member_id: Mapped[int] = mapped_column(ForeignKey("list_members.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(320))
-    status: Mapped[str] = mapped_column(String(20))  # queued | sent | failed
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.QUEUED)  # db.states.DeliveryStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())  # also the lease of a claimed row
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid of the sending worker
@@ -265,7 +269,7 @@ class Poll(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)  # open | closed | discarded
+    status: Mapped[str] = mapped_column(String(20), index=True)  # db.states.PollStatus
     subject: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(320), default="")  # the organiser ('' from the CLI)
     closes_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # last day votes count

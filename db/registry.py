@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 from base.hashing import address_hashes
 from db import lookups, pending
 from db.models import Forgotten, Meeting, Person, Registration, table
-
-CONFIRMED, WAITLISTED, CANCELLED = "confirmed", "waitlisted", "cancelled"
+from db.states import MeetingStatus, RegistrationStatus
 
 _PEOPLE = table(Person)
 _REGISTRATIONS = table(Registration)
@@ -110,7 +109,7 @@ def waitlist_position(session: Session, reg: Registration) -> int:
     return (session.scalar(
         select(func.count(Registration.id)).where(
             Registration.meeting_id == reg.meeting_id,
-            Registration.status == WAITLISTED,
+            Registration.status == RegistrationStatus.WAITLISTED,
             (Registration.registered_at < reg.registered_at)
             | ((Registration.registered_at == reg.registered_at) & (Registration.id < reg.id)),
         )
@@ -129,13 +128,14 @@ def register(session: Session, meeting: Meeting, person: Person, now: dt.datetim
     reg = registration_of(session, meeting, person)
     if reg is not None and note:
         reg.note = note
-    if reg is not None and reg.status in (CONFIRMED, WAITLISTED):
-        position = waitlist_position(session, reg) if reg.status == WAITLISTED else 0
+    if reg is not None and reg.status in (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED):
+        position = waitlist_position(session, reg) if reg.status == RegistrationStatus.WAITLISTED else 0
         return RegisterResult(f"already_{reg.status}", position)
-    full = meeting.capacity is not None and count(session, meeting, CONFIRMED) >= meeting.capacity
-    status = WAITLISTED if full else CONFIRMED
+    full = meeting.capacity is not None and count(session, meeting, RegistrationStatus.CONFIRMED) >= meeting.capacity
+    status = RegistrationStatus.WAITLISTED if full else RegistrationStatus.CONFIRMED
     # A new registration is the last in the queue (latest time, highest id): its place is the number waiting.
-    waiting = count(session, meeting, WAITLISTED) + 1 if status == WAITLISTED else 0
+    waiting = (count(session, meeting, RegistrationStatus.WAITLISTED) + 1
+               if status == RegistrationStatus.WAITLISTED else 0)
     lk = lookups.get(session)
     if reg is None:
         _counted(session, meeting.id, status, +1)
@@ -153,7 +153,7 @@ def register(session: Session, meeting: Meeting, person: Person, now: dt.datetim
     else:  # registering again after cancelling: back of the queue (its old id may tie-break before others)
         _set_status(session, reg, status)
         reg.registered_at, reg.updated_at, reg.partstat = now, now, "NEEDS-ACTION"
-        if status == WAITLISTED:
+        if status == RegistrationStatus.WAITLISTED:
             session.flush()
             waiting = waitlist_position(session, reg)
     return RegisterResult(status, waiting)
@@ -162,10 +162,10 @@ def register(session: Session, meeting: Meeting, person: Person, now: dt.datetim
 def cancel(session: Session, meeting: Meeting, person: Person, now: dt.datetime) -> str | None:
     """Cancel; returns the status it had (confirmed or waitlisted), or None when there was nothing to cancel."""
     reg = registration_of(session, meeting, person)
-    if reg is None or reg.status == CANCELLED:
+    if reg is None or reg.status == RegistrationStatus.CANCELLED:
         return None
     previous = reg.status
-    _set_status(session, reg, CANCELLED)
+    _set_status(session, reg, RegistrationStatus.CANCELLED)
     reg.updated_at = now
     session.flush()
     return previous
@@ -174,18 +174,19 @@ def cancel(session: Session, meeting: Meeting, person: Person, now: dt.datetime)
 def fill_from_waitlist(session: Session, meeting: Meeting, now: dt.datetime) -> list[Registration]:
     """Confirm waiting people, first come first served, while there is room. Caller holds the meeting lock."""
     promoted: list[Registration] = []
-    if meeting.status != "scheduled":
+    if meeting.status != MeetingStatus.SCHEDULED:
         return promoted
-    free = None if meeting.capacity is None else meeting.capacity - count(session, meeting, CONFIRMED)
+    confirmed = count(session, meeting, RegistrationStatus.CONFIRMED)
+    free = None if meeting.capacity is None else meeting.capacity - confirmed
     waiting = session.scalars(
         select(Registration)
-        .where(Registration.meeting_id == meeting.id, Registration.status == WAITLISTED)
+        .where(Registration.meeting_id == meeting.id, Registration.status == RegistrationStatus.WAITLISTED)
         .order_by(Registration.registered_at, Registration.id)
     )
     for reg in waiting:
         if free is not None and free <= 0:
             break
-        _set_status(session, reg, CONFIRMED)
+        _set_status(session, reg, RegistrationStatus.CONFIRMED)
         reg.updated_at = now
         promoted.append(reg)
         if free is not None:

@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from db.states import MeetingStatus
+
 # Actions, each handled by one function in inbox/registration_handlers.py.
 REGISTER = "register"
 CANCEL = "cancel"
@@ -23,7 +25,7 @@ NOTED = "noted"  # a plain "nee" to our question: nothing changes, a short ackno
 class MeetingInfo:
     date: dt.date
     uid: str
-    status: str = "scheduled"
+    status: str = MeetingStatus.SCHEDULED
 
 
 @dataclass(frozen=True)

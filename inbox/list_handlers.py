@@ -18,6 +18,7 @@ from mailer import listmail
 from mailer.letters import send_letter_to
 from network import announcements as ann_ops
 from db.registry import is_forgotten
+from db.states import AnnouncementStatus, MemberStatus
 
 log = logging.getLogger("pioniers.list")
 
@@ -89,7 +90,7 @@ def _handle_token(job: Job, yes: bool, unclear: bool = False) -> tuple[str, str]
         members.activate(job.session, member, job.now)
         return "processed", f"subscription of member #{member.id} confirmed" + _reply(job, "list_subscribed")
     ann = job.session.get(Announcement, token.announcement_id, with_for_update=True)
-    if ann is None or ann.status != ann_ops.HELD:
+    if ann is None or ann.status != AnnouncementStatus.HELD:
         return "processed", "approval reply for an announcement that is no longer held"
     if unclear:
         # No plain yes: nothing is sent, the post stays held and its token valid (single use, until it expires).
@@ -122,7 +123,7 @@ def handle_token_unclear(job: Job) -> tuple[str, str]:
 def handle_subscribe(job: Job) -> tuple[str, str]:
     cfg, now = job.app.cfg, job.now
     member = members.find(job.session, job.msg.sender)
-    if member is not None and member.status == members.ACTIVE:
+    if member is not None and member.status == MemberStatus.ACTIVE:
         return "processed", "already a list member" + _reply(job, "list_subscribed")
     if is_forgotten(job.session, cfg.secret, job.msg.sender):
         # They asked to be forgotten: a subscription request is not stored (nor answered with a token).
@@ -144,7 +145,7 @@ def handle_subscribe(job: Job) -> tuple[str, str]:
 def handle_unsubscribe(job: Job) -> tuple[str, str]:
     cfg, now = job.app.cfg, job.now
     member = members.find(job.session, job.msg.sender)
-    if member is not None and member.status == members.ACTIVE and not proven(job):
+    if member is not None and member.status == MemberStatus.ACTIVE and not proven(job):
         # The From alone may be forged: the address itself confirms by reply, like a subscription.
         what = "unsubscribe asked: waiting for confirmation by reply (sender not proven)"
         if members.recent_token(job.session, "unsubscribe", member.email, now - dt.timedelta(days=1)):

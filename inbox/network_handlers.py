@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from db import registry
 from db.models import Meeting, Person, Poll, PollOption, Proposal
+from db.states import PollStatus, RegistrationStatus
 from inbox import network_rules as nr
 from inbox.decision import AlsoRegister, PollRef
 from inbox.job import Job, proven, reply_allowed
@@ -41,7 +42,7 @@ def _poll_of(job: Job) -> Poll | None:
         return job.session.get(Poll, job.decision.detail.poll_id)
     day = job.decision.meeting_date
     if day is None:  # an organiser asking for "the" results: the most recent live poll
-        return job.session.scalar(select(Poll).where(Poll.status.in_((polls.OPEN, polls.CLOSING)))
+        return job.session.scalar(select(Poll).where(Poll.status.in_((PollStatus.OPEN, PollStatus.CLOSING)))
                                   .order_by(Poll.id.desc()).limit(1))
     meeting = registry.meeting_on(job.session, day)
     return polls.poll_for_meeting(job.session, meeting) if meeting is not None else None
@@ -179,7 +180,7 @@ def handle_profile(job: Job) -> tuple[str, str]:
         assert meeting is not None
         reg = registry.registration_of(session, meeting, person) if person is not None else None
         # Not registered yet, or registering again after cancelling (a new mail, not a reply to ours).
-        if reg is None or (reg.status == registry.CANCELLED and not nr.is_reply(job.msg)):
+        if reg is None or (reg.status == RegistrationStatus.CANCELLED and not nr.is_reply(job.msg)):
             registering = dataclasses.replace(job.decision, detail=None)
             outcome, reason = handle_register(dataclasses.replace(job, decision=registering))
             person = registry.find_person(session, job.msg.sender)

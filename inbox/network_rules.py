@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from base.dates import find_any_date_refs, find_date_refs, resolve
 from base.text import scrub
+from db.states import MeetingStatus
 from inbox import listrules
 from inbox.decision import ASK_BACK, NOTED, PAST_MEETING, PERSON, REGISTER, AlsoRegister, Context, Decision, PollRef
 from inbox.registration_rules import asks_to_cancel, meeting_request
@@ -313,7 +314,7 @@ def theme_date(subject: str, ctx: Context) -> dt.date | None:
     """The scheduled meeting a subject like "Thema's Pioniersnetwerk 16 september 2027" names."""
     if not _THEME.search(subject):
         return None
-    scheduled = [m.date for m in ctx.meetings if m.status == "scheduled"]
+    scheduled = [m.date for m in ctx.meetings if m.status == MeetingStatus.SCHEDULED]
     all_dates = [m.date for m in ctx.meetings]
     for ref in find_date_refs(subject, ctx.network_name):
         day = resolve(ref, all_dates, ctx.today)

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from base.hashing import address_hashes
 from db import lookups, registry
 from db.models import Forgotten, Meeting, Person
+from db.states import MeetingStatus, RegistrationStatus
 from inbox import decision as d
 from inbox import intent
 from inbox.job import Job, proven, reply_allowed
@@ -138,7 +139,7 @@ def register_also(job: Job, person: Person, meeting: Meeting) -> str:
     notes = []
     for day in detail.dates:
         other = registry.meeting_on(job.session, day, lock=True)
-        if other is None or other.status != "scheduled" or day < job.app.today():
+        if other is None or other.status != MeetingStatus.SCHEDULED or day < job.app.today():
             notes.append(f"; {day} is no open meeting")
             continue
         result = registry.register(job.session, other, person, job.now)
@@ -159,7 +160,7 @@ def invite_colleague(job: Job, sender: Person, colleague: d.Colleague, meeting: 
         return "; a colleague not invited: the address asked to be forgotten"
     known = registry.find_person(job.session, colleague.email)
     reg = registry.registration_of(job.session, meeting, known) if known is not None else None
-    if reg is not None and reg.status != registry.CANCELLED:
+    if reg is not None and reg.status != RegistrationStatus.CANCELLED:
         return f"; a colleague already {reg.status}"
     allowed, note = reply_allowed(job)
     if allowed and job.budget is not None:
@@ -208,8 +209,8 @@ def handle_cancel(job: Job) -> tuple[str, str]:
     assert meeting is not None
     person = registry.find_person(job.session, job.msg.sender)
     reg = registry.registration_of(job.session, meeting, person) if person else None
-    how = proven(job) if reg is not None and reg.status != registry.CANCELLED else ""
-    if person is not None and reg is not None and reg.status != registry.CANCELLED and not how:
+    how = proven(job) if reg is not None and reg.status != RegistrationStatus.CANCELLED else ""
+    if person is not None and reg is not None and reg.status != RegistrationStatus.CANCELLED and not how:
         # The From header alone can be forged: a forged cancellation would free the seat for the forger.
         return ask_to_confirm(job, person, "confirm_cancel", f"cancel for {meeting.date}", meeting)
     if how == REPLY and _declines(job.msg):
@@ -220,7 +221,7 @@ def handle_cancel(job: Job) -> tuple[str, str]:
         return "processed", f"cancel for {meeting.date}: was not registered{note}"
     assert person is not None
     # Only a confirmed attendee has the meeting in their calendar; a CANCEL invite takes it out.
-    in_calendar = previous == registry.CONFIRMED
+    in_calendar = previous == RegistrationStatus.CONFIRMED
     if in_calendar:
         meeting.sequence += 1  # a CANCEL must outrank every REQUEST they hold; a later one outranks it again
     note = _reply(job, person, "cancelled", meeting, "CANCEL" if in_calendar else None, with_invite=in_calendar)
@@ -237,7 +238,7 @@ def handle_calendar_reply(job: Job) -> tuple[str, str]:
     reg = registry.registration_of(job.session, meeting, person) if meeting and person else None
     if reg is None or meeting is None or person is None:
         return "processed", f"calendar reply {partstat} from someone not registered"
-    if partstat == "DECLINED" and reg.status != registry.CANCELLED and not proven(job):
+    if partstat == "DECLINED" and reg.status != RegistrationStatus.CANCELLED and not proven(job):
         # a DECLINED cancels: as forgeable as an afmelden mail, so the same proof is asked
         return ask_to_confirm(job, person, "confirm_cancel", f"cancel for {meeting.date}", meeting)
     reg.partstat = partstat

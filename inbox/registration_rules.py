@@ -10,6 +10,7 @@ import datetime as dt
 import re
 
 from base.dates import find_any_date_refs, find_date_refs, resolve
+from db.states import MeetingStatus
 from inbox import intent
 from inbox.decision import (ASK_BACK, CANCEL, NOTED, PAST_MEETING, PERSON, REGISTER, UNKNOWN_DATE, Context,
                             Decision, ForPerson)
@@ -33,7 +34,7 @@ def meeting_request(msg: Incoming, ctx: Context) -> Decision | None:
         source = "body"
     if not refs:
         return None
-    dates = [m.date for m in ctx.meetings if m.status == "scheduled"]
+    dates = [m.date for m in ctx.meetings if m.status == MeetingStatus.SCHEDULED]
     all_dates = [m.date for m in ctx.meetings]
     reading = intent.read(msg.own_text[:5000], subject)
     cancelling = is_cancellation(subject) or reading.declines
@@ -81,7 +82,7 @@ def check_date_without_name(msg: Incoming, ctx: Context) -> Decision | None:
     cancelling = is_cancellation(subject)
     if not (cancelling or _SIGN_UP.search(subject)):
         return None
-    upcoming = [m.date for m in ctx.meetings if m.status == "scheduled" and m.date >= ctx.today]
+    upcoming = [m.date for m in ctx.meetings if m.status == MeetingStatus.SCHEDULED and m.date >= ctx.today]
     for ref in find_any_date_refs(subject):
         day = resolve(ref, upcoming, ctx.today)
         if day in upcoming:
@@ -94,7 +95,7 @@ def check_reply_to_us(msg: Incoming, ctx: Context) -> Decision | None:
     """A cancellation that names no date, in reply to one of our mails: only clear when one meeting is open."""
     if not asks_to_cancel(msg):
         return None
-    upcoming = [m for m in ctx.meetings if m.status == "scheduled" and m.date >= ctx.today]
+    upcoming = [m for m in ctx.meetings if m.status == MeetingStatus.SCHEDULED and m.date >= ctx.today]
     if len(upcoming) == 1:
         return Decision(CANCEL, f"cancel for {upcoming[0].date} (the only open meeting)", upcoming[0].date)
     return Decision(PERSON, "cancellation without a recognisable meeting date: for a person")
@@ -103,4 +104,4 @@ def check_reply_to_us(msg: Incoming, ctx: Context) -> Decision | None:
 def open_days(ctx: Context) -> list[dt.date]:
     """The upcoming scheduled meetings' dates: a short number form ("18/3", "16-9") counts only on one of them
     (base/dates.find_date_refs), since elsewhere it may be anything ("bel 06-12", "3/4 van de deelnemers")."""
-    return [m.date for m in ctx.meetings if m.status == "scheduled" and m.date >= ctx.today]
+    return [m.date for m in ctx.meetings if m.status == MeetingStatus.SCHEDULED and m.date >= ctx.today]

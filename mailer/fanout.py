@@ -1,20 +1,19 @@
 """Fan-out: every approved announcement to every member, one message each, exactly once.
 
-The Delivery rows exist (queued) before anything is sent. A worker claims a batch (a lease: next_attempt_at
-moves into the future, claimed_by names the worker; PostgreSQL: FOR UPDATE SKIP LOCKED, so several
-`pioniers run` workers share the work), fills in each member's copy from the announcement's prepared bytes,
-sends over several SMTP connections (threads), and marks rows sent in small batches right after the server
-accepted them. A killed worker's claimed rows become due again: at once when it ran on this host (its pid
-is gone), else when the lease ends. The one duplicate possible is a message the server accepted in the
-last instant before the kill, whose mark was not committed yet (at most one per connection).
+The Delivery rows exist (queued) before anything is sent; their states and retry policy are the outbox's
+(mailer/states.py). A worker claims a batch (a lease: next_attempt_at moves into the future, claimed_by names
+the worker; PostgreSQL: FOR UPDATE SKIP LOCKED, so several `pioniers run` workers share the work), fills in
+each member's copy from the announcement's prepared bytes, sends over several SMTP connections (threads), and
+marks rows sent in small batches right after the server accepted them. A killed worker's claimed rows become
+due again: at once when it ran on this host (its pid is gone), else when the lease ends. The one duplicate
+possible is a message the server accepted in the last instant before the kill, whose mark was not committed yet
+(at most one per connection).
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import queue
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,17 +22,17 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from base.process import holder_id
 from db.models import Announcement, Delivery, Member
 from db.session import rowcount
-from mailer import listmail
-from mailer.outbox import backoff
+from db.states import AnnouncementStatus, DeliveryStatus, MemberStatus
+from mailer import listmail, states
+from mailer.states import OutboxState
 from mailer.transport import SendError, Transport
 from db.app import App
 
 log = logging.getLogger("pioniers.fanout")
 
-LEASE = dt.timedelta(minutes=5)  # a claimed row is retried by others after this if its worker vanished
-MAX_AGE = dt.timedelta(days=2)  # temporary failures are given up this long after approval
 CLAIM = 500  # rows per claim; with a rate limit, fewer (a claim must be sent well within its lease)
 MARK_EVERY = 0.05  # seconds: accepted messages are marked sent at least this often
 MARK_BATCH = 200
@@ -53,37 +52,6 @@ class FanoutStats:
         self.skipped += other.skipped
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _dead_here(holder: str) -> bool:
-    """A worker on this host whose process is gone (killed): its leases need not be waited out."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def release_dead_claims(sm: sessionmaker[Session], now: dt.datetime) -> int:
-    with sm.begin() as session:
-        holders = session.scalars(select(Delivery.claimed_by).where(
-            Delivery.status == "queued", Delivery.claimed_by.is_not(None)).distinct())
-        dead = [h for h in holders if h and _dead_here(h)]
-        if not dead:
-            return 0
-        due = rowcount(session, update(Delivery).where(Delivery.status == "queued", Delivery.claimed_by.in_(dead))
-                       .values(claimed_by=None, next_attempt_at=now))
-        log.warning("fanout: %d delivery(ies) of stopped worker(s) %s are due again", due, dead)
-        return due
-
-
 @dataclass(frozen=True)
 class Job:
     id: int
@@ -97,20 +65,24 @@ class Job:
 
 
 def _claim(session: Session, worker: str, now: dt.datetime, limit: int) -> list[Job]:
-    query = (
-        select(Delivery.id, Delivery.announcement_id, Delivery.member_id, Delivery.email, Delivery.attempts,
-               Member.token, Member.name, Member.status)
-        .join(Member, Member.id == Delivery.member_id)
-        .where(Delivery.status == "queued", Delivery.next_attempt_at <= now)
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Delivery)  # workers never claim the same rows
-    jobs = [Job(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] == "active") for r in session.execute(query)]
+    jobs: list[Job] = []
+    for condition in states.due(Delivery, now):
+        query = (
+            select(Delivery.id, Delivery.announcement_id, Delivery.member_id, Delivery.email, Delivery.attempts,
+                   Member.token, Member.name, Member.status)
+            .join(Member, Member.id == Delivery.member_id)
+            .where(*condition)
+            .order_by(Delivery.id)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=Delivery)  # workers never claim the same rows
+        jobs += [Job(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] == MemberStatus.ACTIVE)
+                 for r in session.execute(query)]
+    jobs = sorted(jobs, key=lambda j: j.id)[:limit]
     if jobs:
         session.execute(update(Delivery).where(Delivery.id.in_([j.id for j in jobs]))
-                        .values(next_attempt_at=now + LEASE, claimed_by=worker))
+                        .values(**states.hold(worker, now)))
     return jobs
 
 
@@ -138,12 +110,12 @@ class _Marks:
     """Outcomes waiting to be committed; flushed in small batches."""
 
     sent: list[int] = field(default_factory=list)
-    failed: list[tuple[int, str]] = field(default_factory=list)
-    retry: list[tuple[Job, str, bool]] = field(default_factory=list)  # (job, reply, tried)
+    refused: list[tuple[Job, str, bool]] = field(default_factory=list)  # (job, reply, temporary)
+    untried: list[tuple[Job, str]] = field(default_factory=list)  # (job, why)
     skipped: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.sent) + len(self.failed) + len(self.retry) + len(self.skipped)
+        return len(self.sent) + len(self.refused) + len(self.untried) + len(self.skipped)
 
 
 class Fanout:
@@ -157,7 +129,7 @@ class Fanout:
         self.connections = connections or self.cfg.list.connections
         self.transports: list[Transport | None] = [None] * self.connections
         self.pacer = _Pacer(self.cfg.list.rate)
-        self.worker = worker_id()
+        self.worker = holder_id()
         self.compiled: dict[int, tuple[listmail.Compiled, dt.datetime]] = {}
         self.progress = progress
         rate = self.cfg.list.rate
@@ -184,11 +156,14 @@ class Fanout:
             job = jobs.get()
             if job is None:
                 return
-            if down.is_set() or (stop is not None and stop.is_set()):
-                results.put(("retry", job, "not tried", False))
+            if stop is not None and stop.is_set():
+                results.put((OutboxState.QUEUED, job, states.NOT_TRIED_STOPPING))
+                continue
+            if down.is_set():
+                results.put((OutboxState.QUEUED, job, states.NOT_TRIED_DOWN))
                 continue
             if not job.active:
-                results.put(("skipped", job, "", False))
+                results.put((OutboxState.SKIPPED, job, ""))
                 continue
             try:
                 compiled, _ = self.compiled[job.announcement_id]
@@ -199,16 +174,16 @@ class Fanout:
                 transport = self.transports[index]
                 assert transport is not None
                 transport.send(listmail.envelope_sender(self.cfg, job.token), job.email, data)
-                results.put(("sent", job, "", True))
+                results.put((OutboxState.SENT, job, ""))
             except SendError as exc:
-                results.put(("retry" if exc.temporary else "failed", job, exc.reply, True))
+                results.put((OutboxState.WAITING if exc.temporary else OutboxState.FAILED, job, exc.reply))
                 if exc.connection:
                     down.set()
             except Exception as exc:  # noqa: BLE001 - one message's failure is that message's outcome
                 log.exception("fanout: delivery %s could not be sent", job.id)
                 if (broken := self.transports[index]) is not None:
                     broken.abort()  # what the connection was in the middle of is unknown
-                results.put(("failed", job, f"could not be sent: {type(exc).__name__}: {exc}", True))
+                results.put((OutboxState.FAILED, job, f"could not be sent: {type(exc).__name__}: {exc}"))
 
     def _flush(self, marks: _Marks, stats: FanoutStats) -> None:
         if not len(marks):
@@ -217,31 +192,27 @@ class Fanout:
         with self.app.sm.begin() as session:
             if marks.sent:
                 session.execute(update(Delivery).where(Delivery.id.in_(marks.sent)).values(
-                    status="sent", sent_at=now, attempts=Delivery.attempts + 1, claimed_by=None, last_error=""))
+                    **states.sent(Delivery, now)))
             if marks.skipped:
                 session.execute(update(Delivery).where(Delivery.id.in_(marks.skipped)).values(
-                    status="skipped", claimed_by=None, last_error="member left before sending"))
-            for row_id, reply in marks.failed:
-                session.execute(update(Delivery).where(Delivery.id == row_id).values(
-                    status="failed", attempts=Delivery.attempts + 1, claimed_by=None, last_error=reply[:1000]))
-            for job, reply, tried in marks.retry:
-                attempts = job.attempts + (1 if tried else 0)
-                _, approved = self.compiled[job.announcement_id]
-                if tried and now - approved >= MAX_AGE:
-                    values = {"status": "failed", "attempts": attempts, "claimed_by": None,
-                              "last_error": f"gave up: {reply}"[:1000]}
-                    stats.failed += 1
-                else:
-                    values = {"attempts": attempts, "claimed_by": None, "last_error": reply[:1000],
-                              "next_attempt_at": now + (backoff(attempts) if tried else dt.timedelta(0))}
-                    stats.retry += 1
+                    status=DeliveryStatus.SKIPPED, claimed_by=None, last_error="member left before sending"))
+            for job, reply, temporary in marks.refused:
+                _, approved = self.compiled[job.announcement_id]  # a list copy's age counts from the approval
+                values = states.refused(reply, temporary=temporary, attempts=job.attempts + 1, since=approved,
+                                        now=now)
                 session.execute(update(Delivery).where(Delivery.id == job.id).values(**values))
+                if values["status"] == OutboxState.FAILED:
+                    stats.failed += 1
+                    log.warning("fanout: delivery %s failed permanently: %s", job.id, values["last_error"])
+                else:
+                    stats.retry += 1
+            for job, why in marks.untried:
+                session.execute(update(Delivery).where(Delivery.id == job.id).values(
+                    **states.not_tried(why, attempts=job.attempts, now=now)))
+            stats.retry += len(marks.untried)
         stats.sent += len(marks.sent)
-        stats.failed += len(marks.failed)
         stats.skipped += len(marks.skipped)
-        for row_id, reply in marks.failed:
-            log.warning("fanout: delivery %s failed permanently: %s", row_id, reply)
-        marks.sent, marks.failed, marks.retry, marks.skipped = [], [], [], []
+        marks.sent, marks.refused, marks.untried, marks.skipped = [], [], [], []
         if self.progress is not None:
             self.progress(stats)
 
@@ -265,19 +236,19 @@ class Fanout:
         done, last = 0, time.monotonic()
         while done < len(batch):
             try:
-                outcome, job, reply, tried = results.get(timeout=MARK_EVERY)
+                outcome, job, reply = results.get(timeout=MARK_EVERY)
             except queue.Empty:
                 pass
             else:
                 done += 1
-                if outcome == "sent":
+                if outcome == OutboxState.SENT:
                     marks.sent.append(job.id)
-                elif outcome == "failed":
-                    marks.failed.append((job.id, reply))
-                elif outcome == "skipped":
+                elif outcome == OutboxState.SKIPPED:
                     marks.skipped.append(job.id)
+                elif outcome == OutboxState.QUEUED:
+                    marks.untried.append((job, reply))
                 else:
-                    marks.retry.append((job, reply, tried))
+                    marks.refused.append((job, reply, outcome == OutboxState.WAITING))
             if len(marks) >= MARK_BATCH or (len(marks) and time.monotonic() - last >= MARK_EVERY):
                 self._flush(marks, stats)
                 last = time.monotonic()
@@ -294,7 +265,8 @@ class Fanout:
     def run(self, stop: threading.Event | None = None) -> FanoutStats:
         """Send every due delivery; returns when none is due (or SMTP is down, or stop is set)."""
         stats = FanoutStats()
-        release_dead_claims(self.app.sm, self.app.now())
+        with self.app.sm.begin() as session:
+            states.release_dead_claims(session, Delivery, self.app.now())
         while stop is None or not stop.is_set():
             with self.app.sm.begin() as session:
                 batch = _claim(session, self.worker, self.app.now(), self.claim_size)
@@ -310,9 +282,10 @@ class Fanout:
 def finish_announcements(sm: sessionmaker[Session], now: dt.datetime) -> int:
     """Announcements with nothing left queued are done."""
     with sm.begin() as session:
-        pending = exists().where(and_(Delivery.announcement_id == Announcement.id, Delivery.status == "queued"))
-        return rowcount(session, update(Announcement).where(Announcement.status == "sending", ~pending)
-                        .values(status="sent", finished_at=now))
+        pending = exists().where(and_(Delivery.announcement_id == Announcement.id,
+                                      Delivery.status.in_(states.UNSENT)))
+        return rowcount(session, update(Announcement).where(Announcement.status == AnnouncementStatus.SENDING, ~pending)
+                        .values(status=AnnouncementStatus.SENT, finished_at=now))
 
 
 def deliver_announcements(app: App, make_transport: Callable[[], Transport],
@@ -329,7 +302,7 @@ def deliver_announcements(app: App, make_transport: Callable[[], Transport],
 def run_delivery_worker(app: App, stop: threading.Event, make_transport: Callable[[], Transport],
                         idle: float = 5.0) -> None:
     """`pioniers run --deliver-only`: one more worker sharing the list's deliveries (PostgreSQL), no inbox."""
-    log.info("delivery worker %s started", worker_id())
+    log.info("delivery worker %s started", holder_id())
     while not stop.is_set():
         try:
             stats = deliver_announcements(app, make_transport, stop)

@@ -1,4 +1,4 @@
-"""The outbox: rows first, sending after commit, explicit states (queued -> sent | failed)."""
+"""The outbox: rows first, sending after commit; its states and retry policy are mailer/states.py's."""
 from __future__ import annotations
 
 import contextlib
@@ -12,16 +12,17 @@ from email.message import EmailMessage
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from base.process import holder_id
 from db import lookups, pending, registry
 from db.models import OutboundMessage, table
-from mailer import sentlog
+from db.states import OutboundStatus
+from mailer import sentlog, states
+from mailer.states import POLICY, OutboxState
 from mailer.transport import SendError, Transport
 
 log = logging.getLogger("pioniers.outbox")
 
 _TABLE = table(OutboundMessage)
-LEASE = dt.timedelta(minutes=2)  # a claimed row is retried after this if its sender died
-MAX_AGE = dt.timedelta(days=2)  # temporary failures are given up after this long
 BATCH = 200
 MAX_CLAIM = 5000  # rows leased at once at most
 
@@ -40,8 +41,8 @@ def queue(session: Session, *, key: str, recipient: str, kind: str, message: Ema
         lk.keys[key] = True
     pending.add(session, _TABLE, {  # written with the session's next query or commit (db/pending.py)
         "key": key, "recipient": recipient, "kind": kind, "subject": subject[:500], "raw": message,
-        "auto_reply": auto_reply, "status": "queued", "attempts": 0, "next_attempt_at": now, "last_error": "",
-        "created_at": now})
+        "auto_reply": auto_reply, "status": OutboundStatus.QUEUED, "attempts": 0, "next_attempt_at": now,
+        "last_error": "", "created_at": now})
     return True
 
 
@@ -62,10 +63,6 @@ def auto_replies_per_address(session: Session, since: dt.datetime, recipients: s
     return {recipient: n for recipient, n in session.execute(query)}
 
 
-def backoff(attempts: int) -> dt.timedelta:
-    return dt.timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 900))
-
-
 @dataclass
 class DeliveryStats:
     sent: int = 0
@@ -75,19 +72,27 @@ class DeliveryStats:
     def add(self, other: DeliveryStats) -> None:
         self.sent, self.retry, self.failed = self.sent + other.sent, self.retry + other.retry, self.failed + other.failed
 
+    def count(self, state: OutboxState) -> None:
+        """retry: every state but sent and failed (waiting, or queued again untried)."""
+        if state == OutboxState.SENT:
+            self.sent += 1
+        elif state == OutboxState.FAILED:
+            self.failed += 1
+        else:
+            self.retry += 1
 
-def _claim(session: Session, now: dt.datetime, limit: int,
+
+def _claim(session: Session, worker: str, now: dt.datetime, limit: int,
            auto_room: int | None = None) -> list[tuple[int, str, dt.datetime]]:
-    """Lease up to `limit` due rows: (id, recipient, created_at). The bodies are read a slice at a time.
-    auto_room: how many automatic replies may still go out this hour (None: no pace); the others wait, due."""
-    base = (
-        select(OutboundMessage.id, OutboundMessage.recipient, OutboundMessage.created_at)
-        .where(OutboundMessage.status == "queued", OutboundMessage.next_attempt_at <= now)
-        .order_by(OutboundMessage.id)
-    )
-    queries = [base.limit(limit)] if auto_room is None else [
-        base.where(OutboundMessage.auto_reply.is_(False)).limit(limit),
-        base.where(OutboundMessage.auto_reply.is_(True)).limit(min(limit, max(auto_room, 0)))]
+    """Hold up to `limit` due rows for `worker`: (id, recipient, created_at). The bodies are read a slice at a
+    time. auto_room: how many automatic replies may still go out this hour (None: no pace); the others wait, due."""
+    queries = []
+    for condition in states.due(OutboundMessage, now):
+        base = (select(OutboundMessage.id, OutboundMessage.recipient, OutboundMessage.created_at)
+                .where(*condition).order_by(OutboundMessage.id))
+        queries += [base.limit(limit)] if auto_room is None else [
+            base.where(OutboundMessage.auto_reply.is_(False)).limit(limit),
+            base.where(OutboundMessage.auto_reply.is_(True)).limit(min(limit, max(auto_room, 0)))]
     rows: list[tuple[int, str, dt.datetime]] = []
     for query in queries:
         if session.get_bind().dialect.name == "postgresql":
@@ -97,7 +102,7 @@ def _claim(session: Session, now: dt.datetime, limit: int,
     ids = [r[0] for r in rows]
     for i in range(0, len(ids), 500):  # SQLite's bound-parameter limit
         session.execute(update(OutboundMessage).where(OutboundMessage.id.in_(ids[i:i + 500]))
-                        .values(next_attempt_at=now + LEASE))
+                        .values(**states.hold(worker, now)))
     return rows
 
 
@@ -107,7 +112,7 @@ def _auto_room(session: Session, now: dt.datetime, per_hour: int) -> int | None:
     if per_hour <= 0:
         return None
     sent = session.scalar(select(func.count(OutboundMessage.id)).where(
-        OutboundMessage.auto_reply.is_(True), OutboundMessage.status == "sent",
+        OutboundMessage.auto_reply.is_(True), OutboundMessage.status == OutboundStatus.SENT,
         OutboundMessage.sent_at >= now - dt.timedelta(hours=1))) or 0
     return max(per_hour - sent, 0)
 
@@ -120,8 +125,7 @@ def _bodies(conn: Connection, ids: list[int]) -> dict[int, bytes]:
 
 # Built once (bound parameters): constructing the statement per message cost as much as executing it.
 _MARK_SENT = (update(OutboundMessage).where(OutboundMessage.id == bindparam("row_id"))
-              .values(status="sent", sent_at=bindparam("now"), last_error="",
-                      attempts=OutboundMessage.attempts + 1))
+              .values(**states.sent(OutboundMessage, bindparam("now"))))
 
 
 def _mark_sent(conn: Connection, row_id: int, now: dt.datetime) -> None:
@@ -131,29 +135,30 @@ def _mark_sent(conn: Connection, row_id: int, now: dt.datetime) -> None:
         conn.execute(_MARK_SENT, {"row_id": row_id, "now": now})
 
 
-def _settle(sm: sessionmaker[Session], row_id: int, outcome: str, reply: str, now: dt.datetime) -> None:
-    """Record a failure or a retry."""
+def _settle(sm: sessionmaker[Session], row_id: int, reply: str, now: dt.datetime, *, created: dt.datetime,
+            temporary: bool | None) -> OutboxState:
+    """Record a refusal (temporary: the server's kind of answer) or a row given back untried (None); returns the
+    row's state after it (mailer/states.py decides: waiting, failed, or as it was)."""
     with sm.begin() as session:
         row = session.get(OutboundMessage, row_id)
-        if row is None:  # forgotten (AVG) meanwhile
-            return
-        if outcome == "failed":
-            row.status, row.last_error = "failed", reply[:1000]
-            row.attempts += 1
-            log.warning("outbox: message %s failed permanently: %s", row.id, reply)  # the row names the recipient
-        else:
-            if not reply.startswith("not tried"):
-                row.attempts += 1
-            row.last_error = reply[:1000]
-            row.next_attempt_at = now + backoff(row.attempts)
+        attempts = row.attempts if row is not None else 0
+        values = (states.not_tried(reply, attempts=attempts, now=now) if temporary is None else
+                  states.refused(reply, temporary=temporary, attempts=attempts + 1, since=created, now=now))
+        if row is not None:  # None: forgotten (AVG) meanwhile
+            for column, value in values.items():
+                setattr(row, column, value)
+    state = OutboxState(values.get("status", OutboxState.QUEUED))
+    if state == OutboxState.FAILED:
+        log.warning("outbox: message %s failed permanently: %s", row_id, reply)  # the row names the recipient
+    return state
 
 
 def _claim_size(sent: int, seconds: float) -> int:
-    """Rows leased at once: what this sender manages in a quarter of the lease (fewer claims, so on SQLite fewer
+    """Rows leased at once: what this sender manages in a tenth of the lease (fewer claims, so on SQLite fewer
     waits for the one writer), at least BATCH, so a slow server never outlives its lease."""
     if sent == 0 or seconds <= 0:
         return BATCH
-    return max(BATCH, min(MAX_CLAIM, int(sent / seconds * LEASE.total_seconds() / 4)))
+    return max(BATCH, min(MAX_CLAIM, int(sent / seconds * POLICY.lease.total_seconds() / 10)))
 
 
 @contextlib.contextmanager
@@ -192,13 +197,20 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
     engine = sm.kw["bind"]
     path = sentlog.path_for(engine)
     log_ = sentlog.SentLog(path) if path else None
-    limit, started = batch, time.monotonic()
+    limit, started, worker, released = batch, time.monotonic(), holder_id(), False
     try:
         with _sending_connection(engine) as conn:
             while True:
                 _apply_sent_log(engine, log_, now())  # what is noted is never claimed again
                 with sm.begin() as session:
-                    claimed = _claim(session, now(), limit, _auto_room(session, now(), replies_per_hour))
+                    room = _auto_room(session, now(), replies_per_hour)
+                    claimed = _claim(session, worker, now(), limit, room)
+                    if not claimed and not released:
+                        # Drained: rows a killed sender held go now too. Looked for here, where few rows are left,
+                        # not before every claim of a burst (on SQLite claimed_by is read past each row's body).
+                        released = True
+                        if states.release_dead_claims(session, OutboundMessage, now()):
+                            claimed = _claim(session, worker, now(), limit, room)
                 if not claimed:
                     return stats
                 down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_)
@@ -223,27 +235,25 @@ def _send_claimed(sm: sessionmaker[Session], conn: Connection, transport: Transp
         for row_id, rcpt, created in part:
             if down or row_id not in bodies:  # down: retried later; missing: forgotten (AVG) meanwhile
                 if down:
-                    _settle(sm, row_id, "retry", "not tried: connection down", now())
+                    _settle(sm, row_id, states.NOT_TRIED_DOWN, now(), created=created, temporary=None)
                     stats.retry += 1
                 continue
             try:
                 transport.send(sender, rcpt, bodies[row_id])
-                outcome, reply = "sent", ""
             except SendError as exc:
-                give_up = not exc.temporary or now() - created >= MAX_AGE
-                outcome, reply = ("failed" if give_up else "retry"), exc.reply
+                state = _settle(sm, row_id, exc.reply, now(), created=created, temporary=exc.temporary)
                 if exc.connection:
                     down = exc.reply
             except Exception as exc:  # noqa: BLE001 - one message's failure is that message's outcome
                 log.exception("outbox: message %s could not be sent", row_id)
                 transport.abort()  # what the connection was in the middle of is unknown
-                outcome, reply = "failed", f"could not be sent: {type(exc).__name__}: {exc}"
-            if outcome == "sent":
+                state = _settle(sm, row_id, f"could not be sent: {type(exc).__name__}: {exc}", now(),
+                                created=created, temporary=False)
+            else:
+                state = OutboxState.SENT
                 if log_ is not None:
                     log_.note(row_id)
                 else:
                     _mark_sent(conn, row_id, now())
-            else:
-                _settle(sm, row_id, outcome, reply, now())
-            setattr(stats, outcome, getattr(stats, outcome) + 1)
+            stats.count(state)
     return down

@@ -17,10 +17,12 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, bindparam, update
 
 from db.models import OutboundMessage
+from mailer import states
 
+# Only rows not yet marked (a row that waited once and then went is marked as well).
 _APPLY = (update(OutboundMessage).where(OutboundMessage.id.in_(bindparam("ids", expanding=True)),
-                                        OutboundMessage.status == "queued")
-          .values(status="sent", sent_at=bindparam("now"), last_error="", attempts=OutboundMessage.attempts + 1))
+                                        OutboundMessage.status.in_(states.UNSENT))
+          .values(**states.sent(OutboundMessage, bindparam("now"))))
 
 
 def path_for(engine: Engine) -> Path | None:

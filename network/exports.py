@@ -13,14 +13,15 @@ from pathlib import Path
 from sqlalchemy import select
 
 from base.errors import PioniersError
-from db import members
 from db.app import App
 from db.models import Member, Registration
+from db.states import MemberStatus, RegistrationStatus
 from network.meetings import _require
 from network.profiles import role_label
 
 COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat", "role", "note"]
-_STATUS_ORDER = {"confirmed": 0, "waitlisted": 1, "cancelled": 2}
+_STATUS_ORDER: dict[str, int] = {
+    RegistrationStatus.CONFIRMED: 0, RegistrationStatus.WAITLISTED: 1, RegistrationStatus.CANCELLED: 2}
 
 
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")  # what a spreadsheet runs as a formula, behind any quotes already there
@@ -103,7 +104,7 @@ def member_sheet(app: App) -> Sheet:
     with app.sm.begin() as session:
         rows: list[list[Cell]] = [
             [m.email, m.name, _local(app, m.created_at)] for m in
-            session.scalars(select(Member).where(Member.status == members.ACTIVE).order_by(Member.email))]
+            session.scalars(select(Member).where(Member.status == MemberStatus.ACTIVE).order_by(Member.email))]
     return Sheet(words["members"], [words["email"], words["name"], words["since"]], rows)
 
 

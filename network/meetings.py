@@ -14,6 +14,7 @@ from base.errors import PioniersError
 from db import registry
 from db.app import App
 from db.models import Meeting, Registration
+from db.states import MeetingStatus, RegistrationStatus
 from mailer import format as fmt
 from mailer.letters import send_letter
 
@@ -54,7 +55,7 @@ def add_meeting(app: App, day: dt.date, start: str, end: str, location: str, hos
             raise UserError(f"there is already a meeting on {day}; use 'meeting update'")
         meeting = Meeting(date=day, start=start, end=end, location=location, host=host, theme=theme,
                           capacity=capacity, uid=f"{uuid.uuid4()}@{app.cfg.domain}", sequence=0,
-                          status="scheduled", created_at=app.now())
+                          status=MeetingStatus.SCHEDULED, created_at=app.now())
         session.add(meeting)
     return meeting
 
@@ -70,8 +71,8 @@ def list_meetings(app: App) -> list[MeetingRow]:
     with app.sm.begin() as session:
         rows = []
         for m in session.scalars(select(Meeting).order_by(Meeting.date)):
-            rows.append(MeetingRow(m, registry.count(session, m, registry.CONFIRMED),
-                                   registry.count(session, m, registry.WAITLISTED)))
+            rows.append(MeetingRow(m, registry.count(session, m, RegistrationStatus.CONFIRMED),
+                                   registry.count(session, m, RegistrationStatus.WAITLISTED)))
         return rows
 
 
@@ -79,8 +80,8 @@ def audience(app: App, day: dt.date) -> tuple[int, int]:
     """(confirmed, waiting) of the meeting on day: who a change or a cancellation mails."""
     with app.sm.begin() as session:
         meeting = _require(session, day, lock=False)
-        return registry.count(session, meeting, registry.CONFIRMED), registry.count(session, meeting,
-                                                                                   registry.WAITLISTED)
+        return (registry.count(session, meeting, RegistrationStatus.CONFIRMED),
+                registry.count(session, meeting, RegistrationStatus.WAITLISTED))
 
 
 def _require(session: Session, day: dt.date, *, lock: bool = True) -> Meeting:
@@ -152,10 +153,10 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
     """Apply the changes and queue one update per confirmed attendee, in one transaction."""
     with app.sm.begin() as session:
         m = _require(session, day)
-        if m.status != "scheduled":
+        if m.status != MeetingStatus.SCHEDULED:
             raise UserError(f"the meeting on {day} is cancelled")
         before = Meeting(date=m.date, start=m.start, end=m.end, location=m.location, host=m.host, theme=m.theme)
-        confirmed = registry.count(session, m, registry.CONFIRMED)
+        confirmed = registry.count(session, m, RegistrationStatus.CONFIRMED)
         if capacity is not None and capacity < confirmed:
             # nobody loses a seat they were promised by a typo: cancelling is one person at a time
             raise UserError(f"{confirmed} people are confirmed: a capacity of {capacity} would take seats away; "
@@ -182,7 +183,7 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
         queued = 0
         if changes:
             m.sequence += 1
-            for reg in _people(session, m, (registry.CONFIRMED,)):
+            for reg in _people(session, m, (RegistrationStatus.CONFIRMED,)):
                 queued += send_letter(session, app.cfg, key=f"update:{m.id}:{m.sequence}:{reg.person_id}",
                                       template="meeting_update", person=reg.person, now=app.now(), meeting=m,
                                       invite_method="REQUEST", auto_reply=False, changes=changes)
@@ -203,12 +204,12 @@ def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> list[str
 def cancel_meeting(app: App, day: dt.date, reason: str) -> int:
     with app.sm.begin() as session:
         m = _require(session, day)
-        if m.status != "cancelled":
-            m.status = "cancelled"
+        if m.status != MeetingStatus.CANCELLED:
+            m.status = MeetingStatus.CANCELLED
             m.sequence += 1
         queued = 0
-        for reg in _people(session, m, (registry.CONFIRMED, registry.WAITLISTED)):
-            in_calendar = reg.status == registry.CONFIRMED  # only they were sent the appointment
+        for reg in _people(session, m, (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)):
+            in_calendar = reg.status == RegistrationStatus.CONFIRMED  # only they were sent the appointment
             queued += send_letter(session, app.cfg, key=f"meeting-cancel:{m.id}:{reg.person_id}",
                                   template="meeting_cancelled", person=reg.person, now=app.now(), meeting=m,
                                   invite_method="CANCEL" if in_calendar else None, auto_reply=False,

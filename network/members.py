@@ -17,6 +17,7 @@ from db.models import Member, Person
 from network.exports import neutralise, restore
 from network.meetings import UserError
 from db.registry import is_forgotten
+from db.states import MemberStatus
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
@@ -25,7 +26,7 @@ def subscribe_registrant(session: Session, cfg: Config, person: Person, now: dt.
     """Called for every registration: True when the person is (now) on the list."""
     if not cfg.list.subscribe_registrants:
         member = members.find(session, person.email)
-        return member is not None and member.status == members.ACTIVE
+        return member is not None and member.status == MemberStatus.ACTIVE
     return members.subscribe_registrant(session, person.email, person.name, now)
 
 
@@ -103,12 +104,12 @@ def _import_chunk(session: Session, parsed: list[tuple[str, str]], now: dt.datet
     for email, name in parsed:
         member = existing.get(email) or new.get(email)
         if member is None:
-            new[email] = Member(email=email, name=name, status=members.ACTIVE, source="import",
+            new[email] = Member(email=email, name=name, status=MemberStatus.ACTIVE, source="import",
                                 token=members.new_token(), bounces=0, created_at=now, updated_at=now)
             added += 1
-        elif member.status in (members.UNSUBSCRIBED, members.DISABLED):
+        elif member.status in (MemberStatus.UNSUBSCRIBED, MemberStatus.DISABLED):
             skipped += 1  # an import never overrides someone's own "no"
-        elif member.status == members.PENDING:
+        elif member.status == MemberStatus.PENDING:
             members.activate(session, member, now)
             added += 1
         else:
@@ -125,6 +126,7 @@ def export_csv(app: App) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["email", "name"])
     with app.sm.begin() as session:
-        for member in session.scalars(select(Member).where(Member.status == members.ACTIVE).order_by(Member.email)):
+        active = select(Member).where(Member.status == MemberStatus.ACTIVE).order_by(Member.email)
+        for member in session.scalars(active):
             writer.writerow([neutralise(member.email), neutralise(member.name)])  # no formulas in Excel
     return out.getvalue()

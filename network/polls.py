@@ -19,6 +19,7 @@ from db import registry
 from db.app import App
 from db.models import Announcement, Meeting, Poll, PollOption, Proposal, Vote
 from db.session import rowcount
+from db.states import AnnouncementStatus, MeetingStatus, MemberStatus, PollStatus
 from mailer import format as fmt
 from mailer import listmail
 from mailer.compose import environment, render
@@ -28,7 +29,6 @@ from network.meetings import UserError, update_meeting
 
 log = logging.getLogger("pioniers.network")
 
-OPEN, CLOSING, CLOSED, DISCARDED = "open", "closing", "closed", "discarded"
 MAX_OPTIONS = 20
 MAX_OPTION = 200
 
@@ -47,12 +47,12 @@ def options_of(session: Session, poll: Poll) -> list[PollOption]:
 
 def is_live(session: Session, poll: Poll) -> bool:
     """Open, and its announcement was not discarded by the organiser."""
-    if poll.status != OPEN:
+    if poll.status != PollStatus.OPEN:
         return False
     if poll.announcement_id is None:
         return True
     ann = session.get(Announcement, poll.announcement_id)
-    return ann is None or ann.status != ann_ops.DISCARDED
+    return ann is None or ann.status != AnnouncementStatus.DISCARDED
 
 
 def accepting_votes(session: Session, poll: Poll, today: dt.date) -> bool:
@@ -62,10 +62,10 @@ def accepting_votes(session: Session, poll: Poll, today: dt.date) -> bool:
 def poll_for_meeting(session: Session, meeting: Meeting) -> Poll | None:
     """The meeting's live poll, else its most recent closed one."""
     polls = list(session.scalars(select(Poll).where(Poll.meeting_id == meeting.id).order_by(Poll.id.desc())))
-    live = [p for p in polls if p.status in (OPEN, CLOSING) and (p.status == CLOSING or is_live(session, p))]
+    live = [p for p in polls if p.status == PollStatus.CLOSING or (p.status == PollStatus.OPEN and is_live(session, p))]
     if live:
         return live[0]
-    return next((p for p in polls if p.status == CLOSED), None)
+    return next((p for p in polls if p.status == PollStatus.CLOSED), None)
 
 
 def default_closes(cfg: Config, meeting_day: dt.date, today: dt.date) -> dt.date:
@@ -85,7 +85,7 @@ def create_poll(session: Session, app: App, meeting: Meeting, options: list[str]
     before anything is written: a UserError leaves the session untouched."""
     cfg, today = app.cfg, app.today()
     options = [" ".join(o.split())[:MAX_OPTION] for o in options if o.strip()]
-    if meeting.status != "scheduled":
+    if meeting.status != MeetingStatus.SCHEDULED:
         raise UserError(f"the meeting on {meeting.date} is cancelled")
     if meeting.date <= today:
         raise UserError(f"the meeting on {meeting.date} is not in the future")
@@ -98,12 +98,12 @@ def create_poll(session: Session, app: App, meeting: Meeting, options: list[str]
         raise UserError(f"the poll must close between today ({today}) and the day before the meeting "
                         f"({meeting.date - dt.timedelta(days=1)})")
     existing = poll_for_meeting(session, meeting)
-    if existing is not None and existing.status in (OPEN, CLOSING):
+    if existing is not None and existing.status in (PollStatus.OPEN, PollStatus.CLOSING):
         raise UserError(f"there is already a theme poll for {meeting.date} (#{existing.id}): "
                         "close it first with 'pioniers themes close'")
-    for stale in session.scalars(select(Poll).where(Poll.meeting_id == meeting.id, Poll.status == OPEN)):
-        stale.status = DISCARDED  # its announcement was discarded
-    poll = Poll(meeting_id=meeting.id, status=OPEN, subject="", created_by=created_by, closes_on=closes_on,
+    for stale in session.scalars(select(Poll).where(Poll.meeting_id == meeting.id, Poll.status == PollStatus.OPEN)):
+        stale.status = PollStatus.DISCARDED  # its announcement was discarded
+    poll = Poll(meeting_id=meeting.id, status=PollStatus.OPEN, subject="", created_by=created_by, closes_on=closes_on,
                 created_at=app.now())
     session.add(poll)
     session.flush()
@@ -135,7 +135,7 @@ def may_vote(session: Session, cfg: Config, email: str) -> bool:
     if email in cfg.network.organisers:
         return True
     member = members.find(session, email)
-    if member is not None and member.status == members.ACTIVE:
+    if member is not None and member.status == MemberStatus.ACTIVE:
         return True
     return registry.find_person(session, email) is not None
 
@@ -220,7 +220,7 @@ def results_context(cfg: Config, t: Tally) -> dict[str, Any]:
         "rows": t.rows,
         "voters": t.voters,
         "winner": winner.text if winner else "",
-        "closed": t.poll.status == CLOSED,
+        "closed": t.poll.status == PollStatus.CLOSED,
         "closes": fmt.long_date(t.poll.closes_on, cfg.network.language) if t.poll.closes_on else "",
         "proposals": [{"text": p.text, "who": p.name or p.email, "email": p.email} for p in t.proposals],
     }
@@ -228,12 +228,13 @@ def results_context(cfg: Config, t: Tally) -> dict[str, Any]:
 
 def format_tally(cfg: Config, t: Tally) -> str:
     """The tally as the command line prints it."""
-    state = {OPEN: "open", CLOSING: "closing", CLOSED: "closed", DISCARDED: "discarded"}[t.poll.status]
-    closes = f", closes after {t.poll.closes_on}" if t.poll.closes_on and t.poll.status == OPEN else ""
+    state = PollStatus(t.poll.status).value  # a stored word outside the enum fails loudly, as the lookup did
+    closes = f", closes after {t.poll.closes_on}" if t.poll.closes_on and t.poll.status == PollStatus.OPEN else ""
     lines = [f"theme poll #{t.poll.id} for {t.meeting.date} ({state}{closes}): {t.voters} vote(s)"]
     winner = t.winner
     for r in t.rows:
-        mark = "  <- chosen" if t.poll.status == CLOSED and winner and r.option_id == winner.option_id else ""
+        chosen = t.poll.status == PollStatus.CLOSED and winner and r.option_id == winner.option_id
+        mark = "  <- chosen" if chosen else ""
         lines.append(f"{r.position:>3}. {r.text:<50} {r.votes:>4}{mark}")
     lines.append(f"proposals ({len(t.proposals)}):" if t.proposals else "no proposals")
     lines += [f"  - {p.text}  ({p.name + ' ' if p.name else ''}<{p.email}>)" for p in t.proposals]
@@ -256,23 +257,23 @@ def close_poll(app: App, poll_id: int) -> tuple[Tally, list[str], int]:
     with app.sm.begin() as session:
         poll = session.get(Poll, poll_id, with_for_update=True)
         assert poll is not None
-        if poll.status == OPEN:
-            poll.status = CLOSING  # from here no vote counts
+        if poll.status == PollStatus.OPEN:
+            poll.status = PollStatus.CLOSING  # from here no vote counts
         t = tally(session, poll)
-        winner, day, cancelled = t.winner, t.meeting.date, t.meeting.status != "scheduled"
+        winner, day, cancelled = t.winner, t.meeting.date, t.meeting.status != MeetingStatus.SCHEDULED
     changes: list[str] = []
     queued = 0
-    if winner is not None and not cancelled and poll.status == CLOSING:
+    if winner is not None and not cancelled and poll.status == PollStatus.CLOSING:
         update = update_meeting(app, day, theme=winner.text)
         changes, queued = update.changes, update.queued
     with app.sm.begin() as session:
         poll = session.get(Poll, poll_id, with_for_update=True)
         assert poll is not None
-        if poll.status == CLOSING:
+        if poll.status == PollStatus.CLOSING:
             t = tally(session, poll)
             for option in options_of(session, poll):
                 option.final_votes = next(r.votes for r in t.rows if r.option_id == option.id)
-            poll.status, poll.closed_at = CLOSED, app.now()
+            poll.status, poll.closed_at = PollStatus.CLOSED, app.now()
             poll.winner_option_id = winner.option_id if winner else None
             t = tally(session, poll)
             for organiser in app.cfg.network.organisers:
@@ -287,8 +288,10 @@ def close_due_polls(app: App) -> int:
     """Polls past their closing date, and any a crash left half closed."""
     today = app.today()
     with app.sm.begin() as session:
-        due = [p.id for p in session.scalars(select(Poll).where(Poll.status.in_((OPEN, CLOSING))))
-               if p.status == CLOSING or (p.closes_on is not None and p.closes_on < today and is_live(session, p))]
+        unfinished = select(Poll).where(Poll.status.in_((PollStatus.OPEN, PollStatus.CLOSING)))
+        due = [p.id for p in session.scalars(unfinished)
+               if p.status == PollStatus.CLOSING
+               or (p.closes_on is not None and p.closes_on < today and is_live(session, p))]
     for poll_id in due:
         try:
             t, changes, _ = close_poll(app, poll_id)

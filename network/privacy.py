@@ -27,6 +27,7 @@ from db.models import (
 )
 from db.registry import is_forgotten
 from db.session import rowcount
+from db.states import MemberStatus, OutboundStatus
 from network import polls, stats
 
 
@@ -142,10 +143,11 @@ def purge_expired(app: App) -> PurgeReport:
             .values(raw=None, sender="", subject="", reason=""))
         report.outgoing = rowcount(session,
             delete(OutboundMessage).where(OutboundMessage.created_at < cutoff,
-                                          OutboundMessage.status.in_(("sent", "failed"))))
+                                          OutboundMessage.status.in_((OutboundStatus.SENT, OutboundStatus.FAILED))))
         # A person without registrations goes, unless they are (still) on the mailing list.
         keep = select(Registration.person_id)
-        members = select(Member.email).where(Member.status.in_(("active", "pending", "disabled")))
+        members = select(Member.email).where(
+            Member.status.in_((MemberStatus.ACTIVE, MemberStatus.PENDING, MemberStatus.DISABLED)))
         candidates = select(Person.id).where(Person.id.not_in(keep), Person.email.not_in(members),
                                              Person.created_at < cutoff)
         report.people = rowcount(session, delete(Person).where(Person.id.in_(candidates)))

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from base.config import Config
 from base.text import scrub
-from db import registry
 from db.app import App
 from db.models import Meeting, Person, Registration
+from db.states import MeetingStatus, RegistrationStatus
 from mailer.letters import send_letter
 
 ROLE_LABELS = {
@@ -72,7 +72,7 @@ def role_counts(session: Session) -> dict[int, Counter[str]]:
     """Confirmed attendees per meeting by role ('' = not said)."""
     rows = session.execute(select(Registration.meeting_id, Person.role, func.count(Registration.id))
                            .join(Person, Person.id == Registration.person_id)
-                           .where(Registration.status == registry.CONFIRMED)
+                           .where(Registration.status == RegistrationStatus.CONFIRMED)
                            .group_by(Registration.meeting_id, Person.role))
     out: dict[int, Counter[str]] = {}
     for meeting_id, role, n in rows:
@@ -93,7 +93,7 @@ def participant_view(cfg: Config, person: Person) -> dict[str, str]:
 def consenting_attendees(session: Session, meeting: Meeting) -> list[Person]:
     return list(session.scalars(
         select(Person).join(Registration, Registration.person_id == Person.id)
-        .where(Registration.meeting_id == meeting.id, Registration.status == registry.CONFIRMED,
+        .where(Registration.meeting_id == meeting.id, Registration.status == RegistrationStatus.CONFIRMED,
                Person.share_consent.is_(True))
         .order_by(Person.name, Person.id)))
 
@@ -108,7 +108,8 @@ def queue_participant_lists(app: App) -> int:
     queued = 0
     with app.sm.begin() as session:
         meetings = list(session.scalars(select(Meeting).where(
-            Meeting.status == "scheduled", Meeting.date > today, Meeting.date <= today + dt.timedelta(days=days))))
+            Meeting.status == MeetingStatus.SCHEDULED, Meeting.date > today,
+            Meeting.date <= today + dt.timedelta(days=days))))
         for meeting in meetings:
             people = consenting_attendees(session, meeting)
             for person in people:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from db.app import App
 from db.models import Meeting, Registration
+from db.states import MeetingStatus, RegistrationStatus
 from mailer.letters import send_letter
 
 
@@ -19,10 +20,11 @@ def queue_reminders(app: App) -> int:
     queued = 0
     with app.sm.begin() as session:
         meetings = session.scalars(select(Meeting).where(
-            Meeting.status == "scheduled", Meeting.date > today, Meeting.date <= today + dt.timedelta(days=days)))
+            Meeting.status == MeetingStatus.SCHEDULED, Meeting.date > today,
+            Meeting.date <= today + dt.timedelta(days=days)))
         for meeting in meetings:
             regs = session.scalars(select(Registration).where(
-                Registration.meeting_id == meeting.id, Registration.status == "confirmed"))
+                Registration.meeting_id == meeting.id, Registration.status == RegistrationStatus.CONFIRMED))
             window = meeting.date - dt.timedelta(days=days)
             for reg in regs:
                 if reg.registered_at.astimezone(app.tz).date() >= window:

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db import registry
 from db.app import App
 from db.models import Meeting, MeetingSummary, Person, Registration
+from db.states import MeetingStatus, RegistrationStatus
 from network.meetings import UserError
 
 ROLE_ORDER = ("pioneer", "learner", "meedenker", "")
@@ -57,7 +57,7 @@ def _live(session: Session, meeting: Meeting) -> tuple[int, int, Counter[str], C
                            .join(Person, Person.id == Registration.person_id)
                            .where(Registration.meeting_id == meeting.id)).all()
     confirmed = [(role or "", " ".join((org or "").split())) for status, role, org in rows
-                 if status == registry.CONFIRMED]
+                 if status == RegistrationStatus.CONFIRMED]
     return len(rows), len(confirmed), Counter(r for r, _ in confirmed), Counter(o for _, o in confirmed)
 
 
@@ -79,7 +79,7 @@ def figures(session: Session, today: dt.date) -> list[MeetingFigures]:
     """Every meeting that was not cancelled, oldest first."""
     summaries = {s.meeting_id: s for s in session.scalars(select(MeetingSummary))}
     out = []
-    for m in session.scalars(select(Meeting).where(Meeting.status == "scheduled").order_by(Meeting.date)):
+    for m in session.scalars(select(Meeting).where(Meeting.status == MeetingStatus.SCHEDULED).order_by(Meeting.date)):
         s = summaries.get(m.id)
         if s is not None:
             f = MeetingFigures(m.date, m.host, m.location, m.date <= today, s.registrations, s.attended,

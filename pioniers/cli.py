@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gc
 import logging
 import os
@@ -17,7 +18,8 @@ from base.errors import PioniersError
 from base.text import redact_tokens
 from db.app import App
 from db.session import explain, place
-from db.models import InboundMessage
+from db.models import InboundMessage, OutboundMessage
+from mailer.states import OutboxState, state_of
 from network.meetings import parse_day
 from pioniers.cli_admin import ADMIN_COMMANDS
 from pioniers.cli_admin import add_parsers as add_admin_parsers
@@ -200,10 +202,26 @@ def cmd_messages(args: argparse.Namespace) -> None:
         query = select(InboundMessage).order_by(InboundMessage.id.desc()).limit(args.limit)
         if args.attention:
             query = query.where(InboundMessage.outcome == "attention")
-        for m in session.scalars(query):
+        shown = list(session.scalars(query))
+        replies = {r.key: _reply_state(r.status, r.claimed_by, r.next_attempt_at, r.last_error, app.now())
+                   for r in session.execute(select(  # a reply is keyed reply:<inbound id>
+                       OutboundMessage.key, OutboundMessage.status, OutboundMessage.claimed_by,
+                       OutboundMessage.next_attempt_at, OutboundMessage.last_error)
+                       .where(OutboundMessage.key.in_([f"reply:{m.id}" for m in shown])))}
+        for m in shown:
             when = m.received_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M")
             subject, reason = redact_tokens(m.subject), redact_tokens(m.reason)  # never a live token on screen
-            print(f"#{m.id:<5} {when}  {m.sender or '?':<32}  {m.outcome:<9}  {subject[:50]!r}  -> {reason}")
+            print(f"#{m.id:<5} {when}  {m.sender or '?':<32}  {m.outcome:<9}  {subject[:50]!r}  -> {reason}"
+                  + replies.get(f"reply:{m.id}", ""))
+
+
+def _reply_state(status: str, claimed_by: str | None, next_attempt_at: dt.datetime, last_error: str,
+                 now: dt.datetime) -> str:
+    """The answer's state in the outbox's words (queued, held, waiting, sent, failed), with the server's answer
+    when it waits or failed."""
+    state = state_of(status, claimed_by, next_attempt_at, now)
+    why = f": {redact_tokens(last_error)[:80]}" if state in (OutboxState.WAITING, OutboxState.FAILED) else ""
+    return f"  [reply {state}{why}]"
 
 
 def cmd_forget(args: argparse.Namespace) -> None:

@@ -24,6 +24,8 @@ from db.app import App
 from db.locks import STALE
 from db.models import Announcement, Delivery, InboundMessage, OutboundMessage, ServiceLock
 from db.session import explain, place
+from db.states import AnnouncementStatus, OutboundStatus
+from mailer.states import UNSENT, OutboxState
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent / "shipped_config.toml"
 
@@ -197,12 +199,19 @@ def status(app: App) -> dict[str, object]:
             service = {"running": age <= STALE, "holder": lock.holder, "last_pass": lock.heartbeat_at.isoformat(),
                        "seconds_since_last_pass": int(age.total_seconds())}
         replies = {state: n for state, n in session.execute(
-            select(OutboundMessage.status, func.count()).where(OutboundMessage.status != "sent")
+            select(OutboundMessage.status, func.count()).where(OutboundMessage.status != OutboundStatus.SENT)
             .group_by(OutboundMessage.status))}
+        for state, n in session.execute(select(OutboundMessage.status, func.count()).where(
+                OutboundMessage.status.in_(UNSENT), OutboundMessage.claimed_by.is_not(None),
+                OutboundMessage.next_attempt_at > now).group_by(OutboundMessage.status)):
+            # being sent by a process right now: named held (mailer/states.py), not counted twice
+            replies[state] -= n
+            replies[OutboxState.HELD.value] = replies.get(OutboxState.HELD.value, 0) + n
+        replies = {state: n for state, n in replies.items() if n}
         replies["sent_last_24h"] = session.scalar(select(func.count()).where(
-            OutboundMessage.status == "sent", OutboundMessage.sent_at >= now - dt.timedelta(days=1))) or 0
+            OutboundMessage.status == OutboundStatus.SENT, OutboundMessage.sent_at >= now - dt.timedelta(days=1))) or 0
         sending = []
-        for ann in session.scalars(select(Announcement).where(Announcement.status == "sending")):
+        for ann in session.scalars(select(Announcement).where(Announcement.status == AnnouncementStatus.SENDING)):
             counts = {state: n for state, n in session.execute(
                 select(Delivery.status, func.count()).where(Delivery.announcement_id == ann.id)
                 .group_by(Delivery.status))}

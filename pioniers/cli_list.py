@@ -17,6 +17,7 @@ from base.config import load_config
 from db import registry
 from db.app import App
 from db.models import Announcement, Meeting
+from db.states import AnnouncementStatus, MeetingStatus, MemberStatus, RegistrationStatus
 from network import announcements as ann_ops
 from network import members as member_ops
 from network.meetings import UserError, parse_day
@@ -44,7 +45,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     ann.add_argument("date")
     ann.add_argument("--yes", action="store_true", help="send without asking")
 
-    sub.add_parser("announcements", help="announcements with queued / sent / failed counts")
+    sub.add_parser("announcements", help="announcements with queued / waiting / sent / failed counts")
 
 
 def _app(args: argparse.Namespace) -> App:
@@ -58,14 +59,14 @@ def cmd_members(args: argparse.Namespace) -> None:
         print(f"{'email':<40}  {'status':<24}  {'source':<12}  {'since':<10}  name")
         for m in rows:
             status = m.status
-            if m.status == "disabled":
+            if m.status == MemberStatus.DISABLED:
                 status = f"disabled ({m.bounces} bounces)"
             elif m.bounces:
                 status = f"{m.status} ({m.bounces} bounces)"
             since = m.created_at.astimezone(app.tz).strftime("%Y-%m-%d")
             print(f"{m.email:<40}  {status:<24}  {m.source:<12}  {since:<10}  {m.name}")
-        active = sum(1 for m in rows if m.status == "active")
-        disabled = sum(1 for m in rows if m.status == "disabled")
+        active = sum(1 for m in rows if m.status == MemberStatus.ACTIVE)
+        disabled = sum(1 for m in rows if m.status == MemberStatus.DISABLED)
         print(f"{active} active, {disabled} disabled by bounces, {len(rows)} in all")
     elif args.action == "add":
         print(member_ops.add_member(app, args.email, args.name))
@@ -88,12 +89,13 @@ def cmd_members(args: argparse.Namespace) -> None:
 def announce_warnings(session: Session, meeting: Meeting) -> list[str]:
     """What an organiser should know before announcing: a full meeting, an announcement sent before."""
     notes = []
-    confirmed = registry.count(session, meeting, registry.CONFIRMED)
+    confirmed = registry.count(session, meeting, RegistrationStatus.CONFIRMED)
     if meeting.capacity is not None and confirmed >= meeting.capacity:
         notes.append(f"the meeting is full ({confirmed} of {meeting.capacity}): who registers now joins the "
                      "waiting list")
     earlier = session.scalars(select(Announcement).where(
-        Announcement.meeting_id == meeting.id, Announcement.status.in_(("sending", "sent")))).all()
+        Announcement.meeting_id == meeting.id,
+        Announcement.status.in_((AnnouncementStatus.SENDING, AnnouncementStatus.SENT)))).all()
     for ann in earlier:
         sent = (ann.approved_at or ann.created_at).date().isoformat()
         notes.append(f"this meeting was announced before (#{ann.id}, {sent}): every member gets it again")
@@ -108,7 +110,7 @@ def cmd_announce(args: argparse.Namespace) -> None:
         meeting = registry.meeting_on(session, day)
         if meeting is None:
             raise UserError(f"no meeting on {day}: see 'pioniers meeting list'")
-        if meeting.status != "scheduled":
+        if meeting.status != MeetingStatus.SCHEDULED:
             raise UserError(f"the meeting on {day} is cancelled")
         if day < app.today():
             raise UserError(f"the meeting on {day} has taken place: nothing to announce")
@@ -137,19 +139,21 @@ def cmd_announce(args: argparse.Namespace) -> None:
     send_held_now(app, ann_id)
     with app.sm.begin() as session:
         (row,) = ann_ops.counts(session, ann_id)
-    print(f"announcement #{ann_id}: sent {row.sent}, failed {row.failed}, queued {row.queued}"
-          + (" (retried by 'pioniers run')" if row.queued else ""))
+    print(f"announcement #{ann_id}: sent {row.sent}, failed {row.failed}, queued {row.queued}, waiting {row.waiting}"
+          + (" (retried by 'pioniers run')" if row.queued or row.waiting else ""))
 
 
 def cmd_announcements(args: argparse.Namespace) -> None:
     app = _app(args)
     with app.sm.begin() as session:
         rows = ann_ops.counts(session)
-    print(f"{'#':>4}  {'created':<16}  {'status':<9}  {'queued':>6}  {'sent':>6}  {'failed':>6}  subject")
+    print(f"{'#':>4}  {'created':<16}  {'status':<9}  {'queued':>6}  {'waiting':>7}  {'sent':>6}  {'failed':>6}  "
+          "subject")
     for r in rows:
         a = r.announcement
         when = a.created_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M")
-        print(f"{a.id:>4}  {when:<16}  {a.status:<9}  {r.queued:>6}  {r.sent:>6}  {r.failed:>6}  {a.subject[:60]}")
+        print(f"{a.id:>4}  {when:<16}  {a.status:<9}  {r.queued:>6}  {r.waiting:>7}  {r.sent:>6}  {r.failed:>6}  "
+              f"{a.subject[:60]}")
 
 
 def cmd_deliver_only(args: argparse.Namespace) -> None:

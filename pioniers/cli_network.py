@@ -12,6 +12,7 @@ from base.config import load_config
 from db import registry
 from db.app import App
 from db.models import Poll
+from db.states import PollStatus
 from network import announcements as ann_ops
 from network import polls
 from network import stats as network_stats
@@ -65,7 +66,7 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
         with app.sm.begin() as session:
             dropped = session.get(Poll, poll_id)
             if dropped is not None:
-                dropped.status = polls.DISCARDED
+                dropped.status = PollStatus.DISCARDED
 
     if count == 0:
         drop()
@@ -97,9 +98,9 @@ def cmd_themes(args: argparse.Namespace) -> None:
     if args.action == "results":
         print(text)
         return
-    if status == polls.CLOSED:
+    if status == PollStatus.CLOSED:
         raise UserError(f"the theme poll for {day} is already closed: see 'pioniers themes results {day}'")
-    if status == polls.DISCARDED:
+    if status == PollStatus.DISCARDED:
         raise UserError(f"the theme poll for {day} was discarded")
     t, changes, queued = polls.close_poll(app, poll_id)
     print(polls.format_tally(app.cfg, t))
