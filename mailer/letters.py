@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from base.config import Config, NetworkConfig
 from db import lookups
 from db.models import Meeting, OutboundMessage, Person
+from db.states import MeetingStatus
 from mailer import fill
 from mailer import format as fmt
 from mailer.compose import Invite, render
@@ -54,7 +55,7 @@ def _view(name: str, lang: str, day: dt.date, start: str, end: str, location: st
 
 def open_meetings(session: Session, cfg: Config, today: dt.date) -> list[dict[str, Any]]:
     rows = session.scalars(
-        select(Meeting).where(Meeting.date >= today, Meeting.status == "scheduled").order_by(Meeting.date).limit(6)
+        select(Meeting).where(Meeting.date >= today, Meeting.status == MeetingStatus.SCHEDULED).order_by(Meeting.date).limit(6)
     )
     return [meeting_view(cfg, m) for m in rows]
 

@@ -324,7 +324,8 @@ def test_service_rides_out_a_database_outage(tmp_path, mailbox, smtp_sink, caplo
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     link = _CuttableLink(make_url(base).port or 5432)
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{link.port}/test?options=-csearch_path%3D{schema}"
+    url = (f"postgresql+psycopg://postgres@127.0.0.1:{link.port}/test?application_name={schema}"
+           f"&options=-csearch_path%3D{schema}")
     caplog.set_level(logging.INFO, logger="pioniers.service")
     try:
         world = World.create(tmp_path, url, mailbox, smtp_sink)
@@ -353,7 +354,10 @@ def test_service_rides_out_a_database_outage(tmp_path, mailbox, smtp_sink, caplo
         assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == ["tijdens@schiedam.nl", "voor@schiedam.nl"]
     finally:
         link.server.close()
+        link.cut()  # every relayed connection ends; a session the cut left behind on the server is ended too
         with admin.begin() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                         {"name": schema})
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
 
