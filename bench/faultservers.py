@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.servers import LOOPBACK, free_port
+from bench.servers import LOOPBACK, free_port, greets
 
 # The server itself, run as `python -c SERVER PORT CONTROL LOG`. Control file keys:
 #   mode: ok | 421 | 451 | hang_mail | hang_data | drop_data | rate | quota_data | quota_rcpt
@@ -122,15 +121,9 @@ class FaultSmtp:
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER, str(self.port), str(self.control),
                                       str(self.log)], stdout=subprocess.PIPE, stderr=(self.dir / "stderr").open("ab"),
                                      stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((self.host, self.port), timeout=1) as s:
-                    if s.recv(100).startswith(b"220"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"fault SMTP server did not start: {(self.dir / 'stderr').read_text()[-1000:]}")
+        if not greets(self.host, self.port, 20):
+            raise RuntimeError(f"fault SMTP server did not start: {(self.dir / 'stderr').read_text()[-1000:]}")
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -54,16 +54,9 @@ class Sink:
         binary = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
         self.proc = subprocess.Popen([binary, *user, "-D", str(self.dump_path), f"{self.host}:{self.port}", "1000"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        import socket
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((self.host, self.port), timeout=1) as s:
-                    if s.recv(100).startswith(b"220"):
-                        return self
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("smtp-sink did not start")
+        if not greets(self.host, self.port, 10):
+            raise RuntimeError("smtp-sink did not start")
+        return self
 
     def clear(self) -> None:
         self.dump_path.unlink(missing_ok=True)
@@ -191,3 +184,18 @@ class PgDatabase:
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self.admin.dispose()
+
+
+def greets(host: str, port: int, seconds: float) -> bool:
+    """Whether an SMTP server at host:port says 220 within seconds (it is starting up meanwhile)."""
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1) as s:
+                if s.recv(100).startswith(b"220"):
+                    return True
+        except OSError:
+            time.sleep(0.02)
+    return False
