@@ -88,15 +88,22 @@ def steps(app: App, source: Source, transport: Transport, stop: threading.Event 
 
 
 def poll_once(app: App, source: Source | None = None, transport: Transport | None = None) -> PollResult:
-    """Process every waiting message, queue due reminders, send everything due."""
+    """Process every waiting message, queue due reminders, send everything due. A mailbox that cannot be read
+    still lets what is queued go out; then its one line is raised (the command exits 2)."""
     own_source = source is None
     source = source or make_source(app)
     transport = transport or make_transport(app)
     background = BackgroundDelivery(app, lambda: make_transport(app))  # a burst: replies go out meanwhile
     done: dict[str, object] = {}
+    unreadable: InboxUnavailable | None = None
     try:
-        source.open()
+        try:
+            source.open()
+        except InboxUnavailable as exc:
+            unreadable = exc
         for name, step in steps(app, source, transport, on_chunk=background.nudge):
+            if unreadable is not None and name == "inbox":
+                continue  # reading needs the mailbox; reminders and sending do not
             try:
                 done[name] = step()
             finally:
@@ -106,6 +113,8 @@ def poll_once(app: App, source: Source | None = None, transport: Transport | Non
         if own_source:
             source.close()
         transport.close()
+    if unreadable is not None:
+        raise unreadable
     sent = cast(DeliveryStats, done["outbox"])
     sent.add(early)
     return PollResult(cast(RunStats, done["inbox"]), sent, cast(int, done["reminders"]))

@@ -391,3 +391,30 @@ def test_a_hanging_smtp_server_never_delays_reading(tmp_path, db_url, mailbox):
         thread.join(timeout=60)
         world.close()
     assert not thread.is_alive()
+
+
+def test_poll_once_sends_what_is_queued_while_the_mailbox_refuses(world, dovecot):
+    """A wrong IMAP password (or a mailbox away) must not hold back the replies already queued: they go out, and
+    then the command says what is wrong in one line (exit 2)."""
+    from inbox.sources import InboxUnavailable
+    from pioniers.service import poll_once
+
+    world.meeting()
+    world.deliver(mail(sender="eerder@schiedam.nl"))
+    with world.app.sm.begin() as s:  # a reply queued earlier, still waiting to go
+        s.add(OutboundMessage(key="k-wait", recipient="wacht@schiedam.nl", kind="confirmation",
+                              raw=b"From: aanmelden@pioniers.test\r\nTo: wacht@schiedam.nl\r\nSubject: x\r\n\r\nx\r\n",
+                              status="queued", next_attempt_at=world.clock(), created_at=world.clock()))
+    from dataclasses import replace
+
+    from db.app import App
+
+    broken = replace(world.app.cfg, imap=replace(world.app.cfg.imap, password="fout"))
+    app = App(broken, world.app.sm, world.clock)
+    try:
+        with pytest.raises(InboxUnavailable, match="login refused"):
+            poll_once(app)
+    finally:
+        dovecot.restart()  # forgets the refused login's penalty, which would slow every later login
+    assert [m.rcpt_tos[0] for m in world.sink.messages] == ["wacht@schiedam.nl"]
+    assert count(world, Registration) == 0  # nothing read
