@@ -23,7 +23,7 @@ from mailer.states import OutboxState, state_of
 from network.meetings import parse_day
 from pioniers.cli_admin import ADMIN_COMMANDS
 from pioniers.cli_admin import add_parsers as add_admin_parsers
-from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only
+from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only, sheet_options
 from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.cli_network import NETWORK_COMMANDS
 from pioniers.cli_network import add_parsers as add_network_parsers
@@ -76,8 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     att.add_argument("date")
     fmt = att.add_mutually_exclusive_group(required=True)
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout for scripts (fixed English columns)")
-    fmt.add_argument("--xlsx", metavar="FILE", help="an Excel file: header, filter, real dates")
-    fmt.add_argument("--excel-csv", metavar="FILE", help="CSV as Dutch Excel opens it (';' and a BOM)")
+    sheet_options(fmt)
 
     forget = sub.add_parser("forget", help="remove everything about a person (AVG); they are never mailed again")
     forget.add_argument("email")

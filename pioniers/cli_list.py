@@ -37,9 +37,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     imp = msub.add_parser("import", help="add members from a CSV file with a header row email,name")
     imp.add_argument("file")
     exp = msub.add_parser("export", help="active members: CSV (email,name) on stdout, the import format")
-    people = exp.add_mutually_exclusive_group()
-    people.add_argument("--xlsx", metavar="FILE", help="an Excel file: header, filter, real dates")
-    people.add_argument("--excel-csv", metavar="FILE", help="CSV as Dutch Excel opens it (';' and a BOM)")
+    sheet_options(exp.add_mutually_exclusive_group())
 
     ann = sub.add_parser("announce", help="draft, preview and send the standard announcement of a meeting")
     ann.add_argument("date")
@@ -50,6 +48,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _app(args: argparse.Namespace) -> App:
     return App.from_config(load_config(args.config))
+
+
+def sheet_options(group: argparse._MutuallyExclusiveGroup) -> None:
+    """--xlsx FILE | --excel-csv FILE: a list as a file for people (network/exports.write_sheet)."""
+    group.add_argument("--xlsx", metavar="FILE", help="an Excel file: header, filter, real dates")
+    group.add_argument("--excel-csv", metavar="FILE", help="CSV as Dutch Excel opens it (';' and a BOM)")
 
 
 def cmd_members(args: argparse.Namespace) -> None:
