@@ -98,7 +98,7 @@ class EmbeddedConfig:
 @dataclass(frozen=True)
 class LimitsConfig:
     replies_per_address_per_day: int = 10
-    replies_per_hour: int = 2000
+    replies_per_hour: int = 0  # a pace for a provider's limit, not a flood guard: 0 = none
 
 
 @dataclass(frozen=True)

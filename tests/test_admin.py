@@ -158,3 +158,10 @@ def test_database_errors_are_explained_in_one_line(tmp_path, capsys):
     assert main(["--config", str(config), "meeting", "list"]) == 2  # never initialised
     err = capsys.readouterr().err
     assert "no schema yet" in err and "run 'pioniers init'" in err and err.count("\n") == 1
+
+
+def test_the_shipped_config_paces_nothing() -> None:
+    """A busy day is no flood: as shipped, every confirmation of a burst goes out in the same run (a provider's
+    limits are set where there is one; the per-address guard against loops stays)."""
+    shipped = load_config(ROOT / "config.toml")
+    assert shipped.limits.replies_per_hour == 0 and shipped.limits.replies_per_address_per_day == 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import shutil
 import signal
 import smtplib
 import socket
@@ -32,14 +33,17 @@ def _run(*cmd: str | Path, cwd: Path, env: dict[str, str], timeout: float = 300)
 def test_the_wheel_runs_on_its_own(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIONIERS_", "VIRTUAL_ENV"))}
     dist, venv, site = tmp_path / "dist", tmp_path / "venv", tmp_path / "site"
-    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, ROOT, cwd=tmp_path, env=env)
+    source = tmp_path / "source"  # built from a copy: a build leaves build/ behind in the tree it is given
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "var", "*.egg-info", "__pycache__",
+                                                                ".mypy_cache", ".pytest_cache", ".hypothesis"))
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, source, cwd=tmp_path, env=env)
     (wheel,) = dist.glob("pioniers-*.whl")
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path, env=env)
     _run(venv / "bin" / "pip", "install", "-q", wheel, cwd=tmp_path, env=env)
     site.mkdir()
     where = _run(venv / "bin" / "python", "-c", "import mailer, pioniers; print(mailer.__file__, pioniers.__file__)",
                  cwd=site, env=env)
-    assert str(ROOT) not in where and str(venv) in where  # the installed copy, not the checkout
+    assert str(ROOT) not in where and str(source) not in where and str(venv) in where  # the installed copy, not the checkout
 
     pioniers = venv / "bin" / "pioniers"
     out = _run(pioniers, "init", cwd=site, env=env)
