@@ -99,6 +99,8 @@ class EmbeddedConfig:
 class LimitsConfig:
     replies_per_address_per_day: int = 10
     replies_per_hour: int = 0  # a pace for a provider's limit, not a flood guard: 0 = none
+    messages_per_minute: int = 0  # the provider's rate, for all sending together (replies and list): 0 = none
+    recipients_per_day: int = 0  # the provider's daily quota, for all sending together: 0 = none
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,7 @@ class Fanout:
                  progress: Callable[[FanoutStats], None] | None = None) -> None:
         self.app = app
         self.cfg = app.cfg
+        self.limits = states.ProviderLimits(app.cfg.limits.messages_per_minute, app.cfg.limits.recipients_per_day)
         self.make_transport = make_transport
         self.connections = connections or self.cfg.list.connections
         self.transports: list[Transport | None] = [None] * self.connections
@@ -269,7 +270,12 @@ class Fanout:
             states.release_dead_claims(session, Delivery, self.app.now())
         while stop is None or not stop.is_set():
             with self.app.sm.begin() as session:
-                batch = _claim(session, self.worker, self.app.now(), self.claim_size)
+                allowed = states.provider_room(session, self.limits, self.app.now())
+                if allowed == 0:
+                    log.info("fanout: the provider's limit reached; list copies wait for it")
+                    break
+                size = self.claim_size if allowed is None else min(self.claim_size, allowed)
+                batch = _claim(session, self.worker, self.app.now(), size)
             if not batch:
                 break
             if not self._send_batch(batch, stats, stop):

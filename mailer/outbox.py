@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from base.process import holder_id
 from db import lookups, pending, registry
+from db.app import App
 from db.models import OutboundMessage, table
 from db.states import OutboundStatus
 from mailer import sentlog, states
@@ -68,9 +69,11 @@ class DeliveryStats:
     sent: int = 0
     retry: int = 0
     failed: int = 0
+    paused: str = ""  # why the rest waits: a limit reached (what is due then goes the next time)
 
     def add(self, other: DeliveryStats) -> None:
         self.sent, self.retry, self.failed = self.sent + other.sent, self.retry + other.retry, self.failed + other.failed
+        self.paused = self.paused or other.paused
 
     def count(self, state: OutboxState) -> None:
         """retry: every state but sent and failed (waiting, or queued again untried)."""
@@ -190,7 +193,8 @@ def _apply_sent_log(engine: Engine, log_: sentlog.SentLog | None, now: dt.dateti
 
 
 def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
-                now: Callable[[], dt.datetime], batch: int = BATCH, replies_per_hour: int = 0) -> DeliveryStats:
+                now: Callable[[], dt.datetime], batch: int = BATCH, replies_per_hour: int = 0,
+                provider: states.ProviderLimits = states.ProviderLimits()) -> DeliveryStats:
     """Send every due message, automatic replies at most replies_per_hour in any hour (0: no pace); returns what
     happened. Never raises for SMTP trouble."""
     stats = DeliveryStats()
@@ -204,6 +208,12 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
                 _apply_sent_log(engine, log_, now())  # what is noted is never claimed again
                 with sm.begin() as session:
                     room = _auto_room(session, now(), replies_per_hour)
+                    allowed = states.provider_room(session, provider, now())
+                    if allowed == 0:
+                        stats.paused = "the provider's limit ([limits] messages_per_minute, recipients_per_day)"
+                        log.info("outbox: %s reached; the rest waits for it", stats.paused)
+                        return stats
+                    limit = limit if allowed is None else min(limit, allowed)
                     claimed = _claim(session, worker, now(), limit, room)
                     if not claimed and not released:
                         # Drained: rows a killed sender held go now too. Looked for here, where few rows are left,
@@ -257,3 +267,11 @@ def _send_claimed(sm: sessionmaker[Session], conn: Connection, transport: Transp
                     _mark_sent(conn, row_id, now())
             stats.count(state)
     return down
+
+
+def deliver(app: App, transport: Transport) -> DeliveryStats:
+    """deliver_due as this installation sends: from the registration address, within its [limits]."""
+    limits = app.cfg.limits
+    return deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now,
+                       replies_per_hour=limits.replies_per_hour,
+                       provider=states.ProviderLimits(limits.messages_per_minute, limits.recipients_per_day))

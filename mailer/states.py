@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from base.process import dead_here
@@ -129,3 +129,24 @@ def not_tried(reason: str, *, attempts: int, now: dt.datetime) -> dict[str, Any]
     out the backoff of the attempts it already had (an unreachable server is not hammered)."""
     wait = dt.timedelta(0) if reason == NOT_TRIED_STOPPING else POLICY.backoff(attempts)
     return {"claimed_by": None, "last_error": reason, "next_attempt_at": now + wait}
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    """What the provider allows for all our sending together ([limits]); 0 = no limit."""
+
+    per_minute: int = 0
+    per_day: int = 0
+
+
+def provider_room(session: Session, limits: ProviderLimits, now: dt.datetime) -> int | None:
+    """How many messages may go now within the provider's limits, replies and list copies counted together;
+    None when there are none. What does not fit waits, due, for the window to move on."""
+    room: int | None = None
+    for limit, window in ((limits.per_minute, dt.timedelta(minutes=1)), (limits.per_day, dt.timedelta(days=1))):
+        if limit > 0:
+            since = now - window
+            sent = sum(session.scalar(select(func.count(model.id)).where(
+                model.status == OutboxState.SENT, model.sent_at > since)) or 0 for model in (OutboundMessage, Delivery))
+            room = max(limit - sent, 0) if room is None else min(room, max(limit - sent, 0))
+    return room

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from db.app import App
-from mailer.outbox import DeliveryStats, deliver_due
+from mailer.outbox import DeliveryStats, deliver
 from mailer.transport import Transport
 
 log = logging.getLogger("pioniers.service")
@@ -106,12 +106,10 @@ def _die_with(parent: int) -> None:
 def _deliver_until_done(app: App, make_transport: Callable[[], Transport], rfd: int) -> DeliveryStats:
     app.sm.kw["bind"].dispose(close=False)  # the parent's pooled connections stay the parent's
     transport = make_transport()
-    sender = app.cfg.network.registration_address
     total, done = DeliveryStats(), False
     try:
         while True:
-            total.add(deliver_due(app.sm, transport, sender, app.now,
-                                  replies_per_hour=app.cfg.limits.replies_per_hour))
+            total.add(deliver(app, transport))
             _checkpoint(app)
             if done:
                 return total

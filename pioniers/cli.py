@@ -171,7 +171,8 @@ def cmd_poll(args: argparse.Namespace) -> None:
     result = poll_once(_app(args))
     print(f"inbox: {result.inbox.processed} processed, {result.inbox.attention} need attention; "
           f"reminders queued: {result.reminders}; sent: {result.outbox.sent}, "
-          f"retry later: {result.outbox.retry}, failed: {result.outbox.failed}")
+          f"retry later: {result.outbox.retry}, failed: {result.outbox.failed}"
+          + (f"; the rest waits for {result.outbox.paused}" if result.outbox.paused else ""))
 
 
 def cmd_run(args: argparse.Namespace) -> None:

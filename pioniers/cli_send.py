@@ -14,13 +14,12 @@ from network import announcements as ann_ops
 
 def send_now(app: App, queued: int) -> None:
     """Deliver what is due (the mail the command just queued, and anything waiting) and say how it went."""
-    from mailer.outbox import deliver_due
+    from mailer.outbox import deliver
     from pioniers.service import make_transport
 
     transport = make_transport(app)
     try:
-        stats = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now,
-                            replies_per_hour=app.cfg.limits.replies_per_hour)
+        stats = deliver(app, transport)
     finally:
         transport.close()
     print(f"{queued} message(s) queued; sent {stats.sent}, retry later {stats.retry}, failed {stats.failed}")

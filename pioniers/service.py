@@ -19,7 +19,7 @@ from inbox.erase import purge_mail
 from inbox.runner import RunStats, process_inbox
 from inbox.sources import ImapSource, InboxUnavailable, MaildirSource, Source
 from mailer.fanout import deliver_announcements
-from mailer.outbox import DeliveryStats, deliver_due
+from mailer.outbox import DeliveryStats, deliver
 from mailer.transport import MaildirTransport, SmtpTransport, Transport
 from db.app import App
 from db.session import explain, place
@@ -74,8 +74,7 @@ def reading_steps(app: App, source: Source, on_chunk: Callable[[int], None] | No
 def sending_steps(app: App, transport: Transport, stop: threading.Event | None = None) -> list[Step]:
     """What sends: the outbox (replies, letters) and the list's fan-out."""
     return [
-        ("outbox", lambda: deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now,
-                                          replies_per_hour=app.cfg.limits.replies_per_hour)),
+        ("outbox", lambda: deliver(app, transport)),
         ("list", lambda: deliver_announcements(app, lambda: make_transport(app), stop)),
     ]
 

@@ -116,3 +116,27 @@ def test_confirmations_wait_out_the_providers_quota(world) -> None:
     world.clock.advance(hours=1)
     world.poll()
     assert sorted(m.rcpt_tos[0] for m in world.sink.messages) == [f"deelnemer{n}@schiedam.nl" for n in range(6)]
+
+
+def test_replies_wait_within_the_providers_rate_and_daily_quota(tmp_path, db_url, mailbox, smtp_sink) -> None:
+    """[limits] messages_per_minute and recipients_per_day, for all sending together: what does not fit waits
+    (never fails) and goes when the window has moved on; poll --once says what waits and why."""
+    from helpers import World
+
+    world = World.create(tmp_path, db_url, mailbox, smtp_sink,
+                         extra="\n[limits]\nmessages_per_minute = 3\nrecipients_per_day = 5\n")
+    world.meeting()
+    for n in range(7):
+        world.deliver(mail(sender=f"deelnemer{n}@schiedam.nl"))
+    result = world.poll()
+    assert (result.outbox.sent, result.outbox.failed) == (3, 0) and "provider's limit" in result.outbox.paused
+    world.clock.advance(minutes=1)
+    assert world.poll().outbox.sent == 2  # the day's 5 reached
+    world.clock.advance(minutes=5)
+    assert world.poll().outbox.sent == 0
+    with world.app.sm.begin() as s:
+        assert sorted(m.status for m in s.query(OutboundMessage)) == ["queued"] * 2 + ["sent"] * 5
+    world.clock.advance(days=1)
+    assert world.poll().outbox.sent == 2
+    assert len(world.sink.messages) == 7
+    world.close()
