@@ -84,7 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("purge", help="remove personal data past its retention period (the service does this daily)")
 
     msgs = sub.add_parser("messages", help="recent incoming messages and what happened to them")
-    msgs.add_argument("--attention", action="store_true", help="only those that need a human")
+    which = msgs.add_mutually_exclusive_group()
+    which.add_argument("--attention", action="store_true", help="only those that need a human")
+    which.add_argument("--failed", action="store_true",
+                       help="outgoing mail that failed or waits, with the server's answer (replies and list copies)")
     msgs.add_argument("--limit", type=int, default=50)
     return p
 
@@ -198,6 +201,9 @@ def cmd_attendees(args: argparse.Namespace) -> None:
 
 def cmd_messages(args: argparse.Namespace) -> None:
     app = _app(args)
+    if args.failed:
+        _undelivered(app, args.limit)
+        return
     with app.sm.begin() as session:
         query = select(InboundMessage).order_by(InboundMessage.id.desc()).limit(args.limit)
         if args.attention:
@@ -213,6 +219,28 @@ def cmd_messages(args: argparse.Namespace) -> None:
             subject, reason = redact_tokens(m.subject), redact_tokens(m.reason)  # never a live token on screen
             print(f"#{m.id:<5} {when}  {m.sender or '?':<32}  {m.outcome:<9}  {subject[:50]!r}  -> {reason}"
                   + replies.get(f"reply:{m.id}", ""))
+
+
+def _undelivered(app: App, limit: int) -> None:
+    """Outgoing mail that failed or still waits (not the fresh queue), newest first, with the server's answer."""
+    from db.models import Delivery
+
+    now, unsent = app.now(), (OutboxState.FAILED, OutboxState.WAITING)
+    with app.sm.begin() as session:
+        replies = session.execute(
+            select(OutboundMessage.recipient, OutboundMessage.kind, OutboundMessage.status, OutboundMessage.claimed_by,
+                   OutboundMessage.next_attempt_at, OutboundMessage.last_error, OutboundMessage.attempts)
+            .where(OutboundMessage.status.in_(unsent)).order_by(OutboundMessage.id.desc()).limit(limit)).all()
+        copies = session.execute(
+            select(Delivery.email, Delivery.announcement_id, Delivery.status, Delivery.claimed_by,
+                   Delivery.next_attempt_at, Delivery.last_error, Delivery.attempts)
+            .where(Delivery.status.in_(unsent)).order_by(Delivery.id.desc()).limit(limit)).all()
+    if not replies and not copies:
+        print("nothing failed or waiting")
+    for label, rows in (("reply {}", replies), ("announcement #{}", copies)):
+        for row in rows:
+            state = _reply_state(row.status, row.claimed_by, row.next_attempt_at, row.last_error, now)
+            print(f"{row[0]:<40} {label.format(row[1]):<28} {row.attempts} attempt(s){state.replace('[reply ', '[')}")
 
 
 def _reply_state(status: str, claimed_by: str | None, next_attempt_at: dt.datetime, last_error: str,

@@ -140,3 +140,15 @@ def test_replies_wait_within_the_providers_rate_and_daily_quota(tmp_path, db_url
     assert world.poll().outbox.sent == 2
     assert len(world.sink.messages) == 7
     world.close()
+
+
+def test_messages_failed_lists_what_did_not_go_with_the_answer(world, capsys) -> None:
+    from pioniers.cli import main
+
+    world.meeting()
+    world.deliver(mail(sender="weg@schiedam.nl"))
+    world.sink.fail_with = 550
+    world.poll()
+    assert main(["--config", str(world.config_path), "messages", "--failed"]) == 0
+    out = capsys.readouterr().out
+    assert "weg@schiedam.nl" in out and "reply confirmation" in out and "[failed: 550" in out
