@@ -26,7 +26,7 @@ from base.process import holder_id
 from db.models import Announcement, Delivery, Member
 from db.session import rowcount
 from db.states import AnnouncementStatus, DeliveryStatus, MemberStatus
-from mailer import listmail, states
+from mailer import listmail, sentlog, states
 from mailer.states import OutboxState
 from mailer.transport import SendError, Transport
 from db.app import App
@@ -135,12 +135,23 @@ class Fanout:
         self.progress = progress
         rate = self.cfg.list.rate
         self.claim_size = CLAIM if rate <= 0 else max(self.connections, min(CLAIM, rate * 30))
+        log_path = sentlog.list_path(app.sm.kw["bind"], self.cfg.path("var/pioniers-list.sent"))
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        # each accepted copy noted at once by its connection's thread (marks in the database come in batches): a
+        # kill repeats at most the copy in flight on each connection
+        self.sent_log = sentlog.SentLog(log_path, Delivery)
 
     def close(self) -> None:
         for i, t in enumerate(self.transports):
             if t is not None:
                 t.close()
             self.transports[i] = None
+        self.sent_log.close()
+
+    def _apply_sent_log(self) -> None:
+        """What this or a killed sender on this machine noted is marked sent before anything is claimed."""
+        with self.app.sm.kw["bind"].connect() as conn:
+            self.sent_log.apply(conn, self.app.now())
 
     def _compiled(self, ann_id: int) -> tuple[listmail.Compiled, dt.datetime]:
         if ann_id not in self.compiled:
@@ -175,6 +186,7 @@ class Fanout:
                 transport = self.transports[index]
                 assert transport is not None
                 transport.send(listmail.envelope_sender(self.cfg, job.token), job.email, data)
+                self.sent_log.note(job.id)
                 results.put((OutboxState.SENT, job, ""))
             except SendError as exc:
                 results.put((OutboxState.WAITING if exc.temporary else OutboxState.FAILED, job, exc.reply))
@@ -266,9 +278,11 @@ class Fanout:
     def run(self, stop: threading.Event | None = None) -> FanoutStats:
         """Send every due delivery; returns when none is due (or SMTP is down, or stop is set)."""
         stats = FanoutStats()
+        self._apply_sent_log()
         with self.app.sm.begin() as session:
             states.release_dead_claims(session, Delivery, self.app.now())
         while stop is None or not stop.is_set():
+            self._apply_sent_log()
             with self.app.sm.begin() as session:
                 allowed = states.provider_room(session, self.limits, self.app.now())
                 if allowed == 0:
@@ -281,6 +295,7 @@ class Fanout:
             if not self._send_batch(batch, stats, stop):
                 log.warning("fanout: SMTP unavailable; %d list message(s) will be retried", stats.retry)
                 break
+        self._apply_sent_log()
         finish_announcements(self.app.sm, self.app.now())
         return stats
 

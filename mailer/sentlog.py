@@ -14,15 +14,19 @@ import fcntl
 import os
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, bindparam, update
+from sqlalchemy import Connection, Engine, Update, bindparam, update
 
-from db.models import OutboundMessage
+from db.models import Delivery, OutboundMessage
 from mailer import states
 
-# Only rows not yet marked (a row that waited once and then went is marked as well).
-_APPLY = (update(OutboundMessage).where(OutboundMessage.id.in_(bindparam("ids", expanding=True)),
-                                        OutboundMessage.status.in_(states.UNSENT))
-          .values(**states.sent(OutboundMessage, bindparam("now"))))
+
+def _apply_to(model: states.Outbox) -> Update:
+    """Only rows not yet marked (a row that waited once and then went is marked as well)."""
+    return (update(model).where(model.id.in_(bindparam("ids", expanding=True)), model.status.in_(states.UNSENT))
+            .values(**states.sent(model, bindparam("now"))))
+
+
+_APPLY = {OutboundMessage: _apply_to(OutboundMessage), Delivery: _apply_to(Delivery)}
 
 
 def path_for(engine: Engine) -> Path | None:
@@ -37,8 +41,8 @@ class SentLog:
     """Row ids of accepted messages, one per line. Writers and the applier take an exclusive flock, so an id
     appended while another process applies is never truncated away unapplied."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, model: states.Outbox = OutboundMessage) -> None:
+        self.path, self.model = path, model
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
 
     def note(self, row_id: int) -> None:
@@ -61,7 +65,7 @@ class SentLog:
             ids = sorted({int(line) for line in data.split() if line.isdigit()})
             with conn.begin():  # committed before the log forgets them
                 for i in range(0, len(ids), 500):  # SQLite's bound-parameter limit
-                    conn.execute(_APPLY, {"ids": ids[i:i + 500], "now": now})
+                    conn.execute(_APPLY[self.model], {"ids": ids[i:i + 500], "now": now})
             os.ftruncate(self._fd, 0)
             return len(ids)
         finally:
@@ -69,3 +73,11 @@ class SentLog:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def list_path(engine: Engine, fallback: Path) -> Path:
+    """The list copies' log: beside a SQLite database, else the installation's own file (fallback, in var/). On
+    PostgreSQL too: copies are marked in batches, and the log keeps a kill from repeating more than the copy in
+    flight on each connection, for the next sender on this machine to apply."""
+    beside = path_for(engine)
+    return Path(f"{beside}-list") if beside is not None else fallback
