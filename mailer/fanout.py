@@ -19,16 +19,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from base.config import Config
 from base.process import holder_id
 from db.models import Announcement, Delivery, Member
-from db.session import rowcount
 from db.states import AnnouncementStatus, DeliveryStatus, MemberStatus
 from mailer import listmail, sentlog, states
+from mailer.letters import send_letter_to
 from mailer.states import OutboxState
-from mailer.transport import SendError, Transport
+from mailer.sending import tell_paused
+from mailer.transport import LIMIT_SAID, SendError, Transport
 from db.app import App
 
 log = logging.getLogger("pioniers.fanout")
@@ -140,6 +142,7 @@ class Fanout:
         # each accepted copy noted at once by its connection's thread (marks in the database come in batches): a
         # kill repeats at most the copy in flight on each connection
         self.sent_log = sentlog.SentLog(log_path, Delivery)
+        self.limited = ""  # why the send paused for the provider, when it did
 
     def close(self) -> None:
         for i, t in enumerate(self.transports):
@@ -192,6 +195,8 @@ class Fanout:
                 results.put((OutboxState.WAITING if exc.temporary else OutboxState.FAILED, job, exc.reply))
                 if exc.connection:
                     down.set()
+                if exc.reply.startswith(LIMIT_SAID):
+                    self.limited = exc.reply
             except Exception as exc:  # noqa: BLE001 - one message's failure is that message's outcome
                 log.exception("fanout: delivery %s could not be sent", job.id)
                 if (broken := self.transports[index]) is not None:
@@ -287,6 +292,7 @@ class Fanout:
                 allowed = states.provider_room(session, self.limits, self.app.now())
                 if allowed == 0:
                     log.info("fanout: the provider's limit reached; list copies wait for it")
+                    self.limited = "[limits] messages_per_minute, recipients_per_day"
                     break
                 size = self.claim_size if allowed is None else min(self.claim_size, allowed)
                 batch = _claim(session, self.worker, self.app.now(), size)
@@ -295,18 +301,29 @@ class Fanout:
             if not self._send_batch(batch, stats, stop):
                 log.warning("fanout: SMTP unavailable; %d list message(s) will be retried", stats.retry)
                 break
+        if self.limited:
+            tell_paused(self.app, self.limited)
         self._apply_sent_log()
-        finish_announcements(self.app.sm, self.app.now())
+        finish_announcements(self.app.sm, self.app.now(), self.cfg)
         return stats
 
 
-def finish_announcements(sm: sessionmaker[Session], now: dt.datetime) -> int:
-    """Announcements with nothing left queued are done."""
+def finish_announcements(sm: sessionmaker[Session], now: dt.datetime, cfg: Config | None = None) -> int:
+    """Announcements with nothing left queued are done; with cfg, the organiser who posted one hears how it went."""
     with sm.begin() as session:
         pending = exists().where(and_(Delivery.announcement_id == Announcement.id,
                                       Delivery.status.in_(states.UNSENT)))
-        return rowcount(session, update(Announcement).where(Announcement.status == AnnouncementStatus.SENDING, ~pending)
-                        .values(status=AnnouncementStatus.SENT, finished_at=now))
+        done = list(session.scalars(select(Announcement).where(
+            Announcement.status == AnnouncementStatus.SENDING, ~pending).with_for_update()))
+        for ann in done:
+            ann.status, ann.finished_at = AnnouncementStatus.SENT, now
+            if cfg is not None and ann.posted_by:
+                counts = dict(session.execute(select(Delivery.status, func.count()).where(
+                    Delivery.announcement_id == ann.id).group_by(Delivery.status)).all())
+                send_letter_to(session, cfg, key=f"list-finished:{ann.id}", template="list_finished",
+                               to=ann.posted_by, name="", now=now, auto_reply=False, subject=ann.subject,
+                               sent=counts.get(DeliveryStatus.SENT, 0), failed=counts.get(DeliveryStatus.FAILED, 0))
+        return len(done)
 
 
 def deliver_announcements(app: App, make_transport: Callable[[], Transport],

@@ -14,12 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from base.process import holder_id
 from db import lookups, pending, registry
-from db.app import App
 from db.models import OutboundMessage, table
 from db.states import OutboundStatus
 from mailer import sentlog, states
 from mailer.states import POLICY, OutboxState
-from mailer.transport import SendError, Transport
+from mailer.transport import LIMIT_SAID, SendError, Transport
 
 log = logging.getLogger("pioniers.outbox")
 
@@ -226,6 +225,7 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
                 down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_)
                 if down:
                     log.warning("outbox: %s; %d message(s) stay queued and will be retried", down, stats.retry)
+                    stats.paused = down if down.startswith(LIMIT_SAID) else ""
                     return stats
                 limit = _claim_size(stats.sent, time.monotonic() - started)
     finally:
@@ -268,10 +268,3 @@ def _send_claimed(sm: sessionmaker[Session], conn: Connection, transport: Transp
             stats.count(state)
     return down
 
-
-def deliver(app: App, transport: Transport) -> DeliveryStats:
-    """deliver_due as this installation sends: from the registration address, within its [limits]."""
-    limits = app.cfg.limits
-    return deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now,
-                       replies_per_hour=limits.replies_per_hour,
-                       provider=states.ProviderLimits(limits.messages_per_minute, limits.recipients_per_day))

@@ -39,6 +39,9 @@ _PROVIDER_LIMIT = re.compile(
 )
 
 
+LIMIT_SAID = "the provider's sending limit: "  # how a SendError for a provider's limit begins
+
+
 def provider_limit(reply: str) -> bool:
     """Is this answer the provider saying the sender is over a rate or a quota (for a while), not that this
     recipient cannot get mail?"""
@@ -50,7 +53,7 @@ def refusal(code: int, text: bytes | str) -> SendError:
     said = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
     reply = f"{code} {said}".strip()
     if provider_limit(reply):
-        return SendError(f"the provider's sending limit: {reply}", temporary=True, connection=True)
+        return SendError(f"{LIMIT_SAID}{reply}", temporary=True, connection=True)
     return SendError(reply, temporary=400 <= code < 500, connection=code == 421)
 
 

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Callable
 
 from db.app import App
-from mailer.outbox import DeliveryStats, deliver
+from mailer.outbox import DeliveryStats
+from mailer.sending import deliver
 from mailer.transport import Transport
 
 log = logging.getLogger("pioniers.service")

@@ -14,7 +14,7 @@ from network import announcements as ann_ops
 
 def send_now(app: App, queued: int) -> None:
     """Deliver what is due (the mail the command just queued, and anything waiting) and say how it went."""
-    from mailer.outbox import deliver
+    from mailer.sending import deliver
     from pioniers.service import make_transport
 
     transport = make_transport(app)

@@ -19,7 +19,8 @@ from inbox.erase import purge_mail
 from inbox.runner import RunStats, process_inbox
 from inbox.sources import ImapSource, InboxUnavailable, MaildirSource, Source
 from mailer.fanout import deliver_announcements
-from mailer.outbox import DeliveryStats, deliver
+from mailer.outbox import DeliveryStats
+from mailer.sending import deliver
 from mailer.transport import MaildirTransport, SmtpTransport, Transport
 from db.app import App
 from db.session import explain, place

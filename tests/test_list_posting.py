@@ -61,6 +61,9 @@ def test_post_approved_by_reply_reaches_every_member_once_with_list_headers(worl
     assert len({str(m["Message-ID"]) for _, m, _ in copies}) == len(MEMBERS)
     # The organiser hears it is on its way; nothing goes out twice on later polls.
     assert any(r == ORGANISER and "verstuurd" in str(m["Subject"]) for r, m, _ in received(world))
+    world.poll()  # and when it has gone, how it went (queued as the send finished, sent with the next pass)
+    (done,) = [m for r, m, _ in received(world) if r == ORGANISER and str(m["Subject"]).startswith("Verstuurd:")]
+    assert f"verstuurd naar {len(MEMBERS)} leden" in text_part(done) and "lukte het niet" not in text_part(done)
     before = len(world.sink.messages)
     world.poll()
     assert len(world.sink.messages) == before

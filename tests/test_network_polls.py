@@ -153,7 +153,7 @@ def test_unclear_reply_and_poll_post_problems(world):
     assert "geen keuze lezen" in text_part(unclear) and "1. Open data in de wijk" in text_part(unclear)
     (seven,) = _to(world, "bert@schiedam.nl", start)
     assert "Er is geen thema 7" in text_part(seven)
-    (refused,) = _to(world, ORGANISER, start)
+    (refused,) = [m for m in _to(world, ORGANISER, start) if not str(m["Subject"]).startswith("Verstuurd:")]
     assert "Stemming niet geopend" in str(refused["Subject"]) and "already a theme poll" in text_part(refused)
     with world.app.sm.begin() as s:
         assert s.scalar(select(Vote.id)) is None

@@ -110,12 +110,13 @@ def test_confirmations_wait_out_the_providers_quota(world) -> None:
     world.sink.fail_with = QUOTA
     world.poll()
     with world.app.sm.begin() as s:
-        states = [m.status for m in s.query(OutboundMessage)]
+        states = [m.status for m in s.query(OutboundMessage).filter(OutboundMessage.kind == "confirmation")]
     assert len(states) == 6 and "failed" not in states and "sent" not in states
     world.sink.fail_with = None
     world.clock.advance(hours=1)
     world.poll()
-    assert sorted(m.rcpt_tos[0] for m in world.sink.messages) == [f"deelnemer{n}@schiedam.nl" for n in range(6)]
+    confirmed = [m.rcpt_tos[0] for m in world.sink.messages if m.rcpt_tos[0] != "organisatie@pioniers.test"]
+    assert sorted(confirmed) == [f"deelnemer{n}@schiedam.nl" for n in range(6)]
 
 
 def test_replies_wait_within_the_providers_rate_and_daily_quota(tmp_path, db_url, mailbox, smtp_sink) -> None:
@@ -135,10 +136,11 @@ def test_replies_wait_within_the_providers_rate_and_daily_quota(tmp_path, db_url
     world.clock.advance(minutes=5)
     assert world.poll().outbox.sent == 0
     with world.app.sm.begin() as s:
-        assert sorted(m.status for m in s.query(OutboundMessage)) == ["queued"] * 2 + ["sent"] * 5
+        confirmations = s.query(OutboundMessage).filter(OutboundMessage.kind == "confirmation")
+        assert sorted(m.status for m in confirmations) == ["queued"] * 2 + ["sent"] * 5
     world.clock.advance(days=1)
-    assert world.poll().outbox.sent == 2
-    assert len(world.sink.messages) == 7
+    assert world.poll().outbox.sent == 3  # the last two, and the organisers' note that sending waited
+    assert len(world.sink.messages) == 8
     world.close()
 
 
@@ -152,3 +154,19 @@ def test_messages_failed_lists_what_did_not_go_with_the_answer(world, capsys) ->
     assert main(["--config", str(world.config_path), "messages", "--failed"]) == 0
     out = capsys.readouterr().out
     assert "weg@schiedam.nl" in out and "reply confirmation" in out and "[failed: 550" in out
+
+
+def test_the_organisers_hear_once_a_day_that_sending_waits(world) -> None:
+    world.meeting()
+    for n in range(3):
+        world.deliver(mail(sender=f"deelnemer{n}@schiedam.nl"))
+    world.sink.fail_with = QUOTA
+    world.poll()
+    world.poll()
+    with world.app.sm.begin() as s:
+        told = [(m.recipient, m.subject) for m in s.query(OutboundMessage).filter(OutboundMessage.kind == "send_paused")]
+    assert told == [("organisatie@pioniers.test", "Verzenden wacht op je mailprovider")]
+    world.sink.fail_with = None
+    world.clock.advance(hours=1)
+    world.poll()
+    assert {m.rcpt_tos[0] for m in world.sink.messages} >= {"organisatie@pioniers.test", "deelnemer0@schiedam.nl"}
