@@ -68,9 +68,11 @@ def explain(exc: Exception, where: str = "") -> str:
     schema. where: place() of the database."""
     orig = getattr(exc, "orig", None) or exc
     reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
-    if "disk is full" in reason or "No space left" in reason or "could not extend file" in reason:
-        return (f"the disk holding the database is full ({where or 'see [database] url'}): free space there; the service carries on by "
-                "itself once there is room, and nothing that was received is lost")
+    if any(said in reason for said in ("disk is full", "No space left", "could not extend file", "disk I/O error")):
+        # SQLite says "disk I/O error" when its WAL cannot grow on a full disk
+        return (f"the disk holding the database is full or cannot be written ({where or 'see [database] url'}): "
+                "free space there; the service carries on by itself once there is room, and nothing that was "
+                "received is lost")
     if "no such table" in reason or "does not exist" in reason and "relation" in reason:
         return f"the database has no schema yet ({reason}): run 'pioniers init'"
     return f"database problem ({reason}): check [database] url"
