@@ -63,11 +63,16 @@ def place(url: str, base_dir: Path | None = None) -> str:
     return f"{parsed.host}:{parsed.port or 5432}"
 
 
+def first_line(exc: Exception) -> str:
+    """The driver's own first line of a database error (SQLAlchemy wraps it in more lines)."""
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+
+
 def explain(exc: Exception, where: str = "") -> str:
     """One line for a database error a person can act on: a full disk (named), an unreachable server, a missing
     schema. where: place() of the database."""
-    orig = getattr(exc, "orig", None) or exc
-    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+    reason = first_line(exc)
     if any(said in reason for said in ("disk is full", "No space left", "could not extend file", "disk I/O error")):
         # SQLite says "disk I/O error" when its WAL cannot grow on a full disk
         return (f"the disk holding the database is full or cannot be written ({where or 'see [database] url'}): "

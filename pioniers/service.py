@@ -23,7 +23,7 @@ from mailer.outbox import DeliveryStats
 from mailer.sending import deliver
 from mailer.transport import MaildirTransport, SmtpTransport, Transport
 from db.app import App
-from db.session import explain, place
+from db.session import explain, first_line, place
 from pioniers.background import BackgroundDelivery
 from pioniers.filemodes import readable_by_others
 from db.locks import ServiceBusy, acquire_lock, refresh_lock, release_lock
@@ -203,8 +203,7 @@ def run(app: App, stop: threading.Event | None = None, *, install_signals: bool 
                     last_purge = app.now()
                     log.info("retention: %s; kept mail %s", report, mail)
             except OperationalError as exc:  # the database went away meanwhile: the next pass waits for it
-                log.warning("service: lock refresh or retention purge failed: %s",
-                            str(exc.orig or exc).strip().splitlines()[0][:200])
+                log.warning("service: lock refresh or retention purge failed: %s", first_line(exc))
             except Exception:  # noqa: BLE001 - tried again next pass
                 log.exception("service: lock refresh or retention purge failed")
             if stop.is_set():
@@ -253,7 +252,7 @@ def database_problem(app: App) -> str | None:
         with app.sm.kw["bind"].connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except DBAPIError as exc:
-        return str(exc.orig or exc).strip().splitlines()[0][:200]
+        return first_line(exc)
     return None
 
 
