@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import sqlite3
 import textwrap
 from pathlib import Path
@@ -17,14 +16,10 @@ from db.models import OutboundMessage
 from helpers import REG, mail, write_config
 from pioniers.cli import main
 from pioniers.cli_admin import check, status
+from servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_init_in_an_empty_folder_writes_the_shipped_config_and_the_database(tmp_path, capsys, caplog):
@@ -71,7 +66,7 @@ def test_check_names_each_broken_part_in_one_line(tmp_path, mailbox, capsys):
     config = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'p.db'}",
                           imap={"host": mailbox.host, "port": mailbox.port, "user": mailbox.user,
                                 "password": "wrong"},
-                          smtp={"host": "127.0.0.1", "port": _free_port()})
+                          smtp={"host": "127.0.0.1", "port": free_port()})
     failed = _fails(config, capsys)
     assert set(failed) == {"secret", "database", "inbox", "smtp"}
     assert "run 'pioniers init'" in failed["database"] and "run 'pioniers init'" in failed["secret"]
@@ -81,7 +76,7 @@ def test_check_names_each_broken_part_in_one_line(tmp_path, mailbox, capsys):
 
 
 def test_check_names_an_unreachable_database_server(tmp_path, capsys):
-    config = write_config(tmp_path / "config.toml", f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/test")
+    config = write_config(tmp_path / "config.toml", f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")
     failed = _fails(config, capsys)
     assert "database problem" in failed["database"] and "check [database] url" in failed["database"]
     assert "Traceback" not in failed["database"]

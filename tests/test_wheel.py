@@ -8,20 +8,16 @@ import os
 import shutil
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from servers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DAY = "2099-03-19"  # far ahead of any clock this runs on: the service reads the real time
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(*cmd: str | Path, cwd: Path, env: dict[str, str], timeout: float = 300) -> str:
@@ -48,7 +44,7 @@ def test_the_wheel_runs_on_its_own(tmp_path: Path) -> None:
     pioniers = venv / "bin" / "pioniers"
     out = _run(pioniers, "init", cwd=site, env=env)
     assert "config written" in out
-    port = _free_port()
+    port = free_port()
     config = site / "config.toml"
     config.write_text(config.read_text().replace("smtp_port = 2525", f"smtp_port = {port}"))
     _run(pioniers, "meeting", "add", DAY, "--start", "14:00", "--end", "17:00", "--location", "Stadskantoor",
