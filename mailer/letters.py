@@ -19,7 +19,7 @@ from mailer import fill
 from mailer import format as fmt
 from mailer.compose import Invite, render
 from mailer.ics import Event, build_invite
-from mailer.mime import Text, build_reply_bytes
+from mailer.mime import File, Text, build_reply_bytes
 from mailer.msgid import make_msgid
 from mailer.outbox import queue
 
@@ -167,6 +167,7 @@ def send_letter_to(
     invite_method: str = "",
     reply_to: str = "",
     attach: bytes | None = None,
+    files: tuple[File, ...] = (),
     in_reply_to: str = "",
     references: tuple[str, ...] = (),
     auto_reply: bool = True,
@@ -176,7 +177,8 @@ def send_letter_to(
     goes this way. False when this key was queued before.
 
     invite_of: the meeting whose invite (invite_method REQUEST | CANCEL) goes with it, to this attendee;
-    attach: a whole message to show (a list preview: the exact copy a member gets).
+    attach: a whole message to show (a list preview: the exact copy a member gets); files: attachments for
+    people (an attendee list as XLSX).
     """
     lk = lookups.get(session)
     if lk.keys[key] if lk is not None and key in lk.keys else \
@@ -191,7 +193,7 @@ def send_letter_to(
         now=now, in_reply_to=in_reply_to, references=references, reply_to=reply_to,
         invite=invite.data if invite else None, invite_method=invite.method if invite else "",
         invite_filename="uitnodiging.ics" if net.language == "nl" else "invite.ics", attach=attach,
-        auto_reply=auto_reply, lang=net.language,
+        files=files, auto_reply=auto_reply, lang=net.language,
         msgid=make_msgid(cfg.secret, cfg.domain, to),  # marked for this recipient: a reply proves the address
     )
     return queue(session, key=key, recipient=to, kind=template, message=message, now=now,

@@ -13,6 +13,7 @@ import functools
 import itertools
 import os
 import re
+from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr
 
@@ -133,6 +134,14 @@ def _random_hex(count: int) -> list[str]:
     return [data[i:i + 32] for i in range(0, 32 * count, 32)]
 
 
+@dataclass(frozen=True)
+class File:
+    """An attachment for a person: what they save and open (an XLSX list)."""
+    filename: str
+    content_type: str
+    data: bytes
+
+
 def message_id(domain: str, token: str = "") -> str:
     return f"<{token or _random_hex(1)[0]}@{domain}>"
 
@@ -153,11 +162,13 @@ def build_reply_bytes(
     invite_method: str = "",
     invite_filename: str = "invite.ics",
     attach: bytes | None = None,
+    files: tuple[File, ...] = (),
     auto_reply: bool = True,
     lang: str = "nl",
     msgid: str = "",
 ) -> bytes:
-    """Every letter we write: attach is a whole message (message/rfc822), e.g. the exact copy a member gets."""
+    """Every letter we write: attach is a whole message (message/rfc822), e.g. the exact copy a member gets;
+    files are attachments for people (an attendee list as XLSX)."""
     domain = sender.rpartition("@")[2]
     msg_token, alt_token, mixed_token = _random_hex(3)
     head = [
@@ -187,7 +198,7 @@ def build_reply_bytes(
         b"--", alt_b, b'\r\nContent-Type: text/plain; charset="utf-8"\r\n', qp_head, _qp(text), b"\r\n",
         b"--", alt_b, b'\r\nContent-Type: text/html; charset="utf-8"\r\n', qp_head, _qp(html),
     ]
-    if invite is None and attach is None:
+    if invite is None and attach is None and not files:
         return b"".join([("\r\n".join(head) + "\r\n").encode(), *alternative, b"\r\n--", alt_b, b"--\r\n"])
     attachments: list[bytes] = []
     if invite is not None:
@@ -204,6 +215,12 @@ def build_reply_bytes(
             b"--", mixed_b, b"\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n"
             b"Content-Transfer-Encoding: ", b"7bit" if attach.isascii() else b"8bit", b"\r\n\r\n", attach,
             b"\r\n"]  # the line break before a boundary is the boundary's: the copy keeps its own last one
+    for f in files:
+        name = _header_text(f.filename).encode()  # RFC 2231 is what Outlook reads least well; encoded-words it reads
+        attachments += [
+            b"--", mixed_b, b"\r\nContent-Type: ", f.content_type.encode(), b'; name="', name,
+            b'"\r\nContent-Disposition: attachment; filename="', name,
+            b'"\r\nContent-Transfer-Encoding: base64\r\n\r\n', _b64(f.data), b"\r\n"]
     return b"".join([
         ("\r\n".join(head) + '\r\nContent-Type: multipart/mixed; boundary="').encode(), mixed_b, b'"\r\n\r\n',
         b"--", mixed_b, b"\r\n", *alternative, b"\r\n--", alt_b, b"--\r\n\r\n",

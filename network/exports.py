@@ -8,6 +8,7 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from sqlalchemy import select
@@ -131,7 +132,21 @@ def to_excel_csv(sheet: Sheet) -> bytes:
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_bytes(sheet: Sheet) -> bytes:
+    """The sheet as an Excel file in memory: for a mail attachment (write_xlsx's workbook)."""
+    out = io.BytesIO()
+    _workbook(sheet).save(out)
+    return out.getvalue()
+
+
 def write_xlsx(sheet: Sheet, path: Path) -> None:
+    save(path, _workbook(sheet).save)
+
+
+def _workbook(sheet: Sheet) -> Any:
     """A bold, frozen header with a filter, columns as wide as their content, real dates."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -157,7 +172,7 @@ def write_xlsx(sheet: Sheet, path: Path) -> None:
                     cell.number_format = "dd-mm-yyyy hh:mm"
                 elif isinstance(cell.value, dt.date):
                     cell.number_format = "dd-mm-yyyy"
-    save(path, wb.save)
+    return wb
 
 
 def write_sheet(sheet: Sheet, xlsx: str | None, excel_csv: str | None) -> str:

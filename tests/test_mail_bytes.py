@@ -240,3 +240,18 @@ def test_letter_with_reply_to_and_attached_message_reads_back() -> None:
     (attached,) = [p for p in msg.iter_attachments() if p.get_content_type() == "message/rfc822"]
     assert attached.get_payload(0).as_bytes(policy=email.policy.SMTP) == copy
     assert attached.get_payload(0).get_content().replace("\r\n", "\n") == "Zoë\n"
+
+
+def test_file_attachment_reads_back_with_invite() -> None:
+    """An XLSX for a person rides beside the letter and an invite; the stdlib parser gets the same bytes back."""
+    data = bytes(range(256)) * 40
+    raw = mime.build_reply_bytes(
+        sender="pioniers@example.nl", sender_name="Pioniers", to="anna@example.nl", subject="Deelnemers",
+        text="Hallo\n", html="<p>Hallo</p>\n",
+        now=dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.timezone.utc), invite=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+        invite_method="REQUEST", files=(mime.File("deelnemers 18-03-2027 é.xlsx", "application/x-test", data),))
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    parts = {p.get_filename(): p for p in msg.iter_attachments()}
+    assert parts["deelnemers 18-03-2027 é.xlsx"].get_content_type() == "application/x-test"
+    assert parts["deelnemers 18-03-2027 é.xlsx"].get_content() == data
+    assert "invite.ics" in parts
