@@ -70,6 +70,9 @@ class Meeting(Base):
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), default=MeetingStatus.SCHEDULED)  # db.states.MeetingStatus
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=_utcnow)
+    # The host's own contact, who gets the attendee list ([network] host_list_days before); when it went out.
+    host_contact: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    host_list_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     registrations: Mapped[list[Registration]] = relationship(back_populates="meeting")
 
@@ -103,6 +106,7 @@ class Registration(Base):
     note: Mapped[str] = mapped_column(Text, default="", server_default="")  # a need for the host: "vegetarisch"
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    attended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # checked in: they came
 
     meeting: Mapped[Meeting] = relationship(back_populates="registrations")
     person: Mapped[Person] = relationship(back_populates="registrations")
@@ -129,6 +133,9 @@ class InboundMessage(Base):
         ForeignKey("meetings.id", ondelete="SET NULL"), nullable=True
     )
     raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # An organiser acted on it (`pioniers messages resolve`, or the desk by mail): when, and what they did.
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolution: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class OutboundMessage(Base):
