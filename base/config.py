@@ -117,6 +117,7 @@ class ListConfig:
     connections: int = 4
     approval_hours: int = 72
     refusal_per_day: int = 1
+    desk_address: str = ""  # the organisers' desk (inbox/desk_rules.py); empty: the post address + "+balie"
 
 
 @dataclass(frozen=True)
@@ -138,11 +139,21 @@ class Config:
     @property
     def own_addresses(self) -> frozenset[str]:
         # The list's addresses too: mail to them (and their +tags) is ours to read, never to answer blindly.
-        return frozenset({self.network.registration_address.lower(), self.post_address, self.bounce_address})
+        return frozenset({self.network.registration_address.lower(), self.post_address, self.bounce_address,
+                          self.desk_address, _untagged(self.desk_address)})
 
     @property
     def post_address(self) -> str:
         return (self.list.post_address or f"nieuws@{self.domain}").strip().lower()
+
+    @property
+    def desk_address(self) -> str:
+        """Where organisers mail commands. By default a +tag of the post address: its +tags already reach the
+        inbox (approvals use them), so no new alias is needed, and it is not the post address itself."""
+        if self.list.desk_address:
+            return self.list.desk_address.strip().lower()
+        local, _, domain = self.post_address.partition("@")
+        return f"{local}+balie@{domain}"
 
     @property
     def bounce_address(self) -> str:
@@ -162,6 +173,12 @@ class Config:
         """A path from the config, relative to the config file's folder."""
         p = Path(value)
         return p if p.is_absolute() else self.base_dir / p
+
+
+def _untagged(address: str) -> str:
+    """'nieuws+balie@d' -> 'nieuws@d': the mailbox a tagged address is delivered to."""
+    local, _, domain = address.partition("@")
+    return f"{local.partition('+')[0]}@{domain}"
 
 
 _SECTIONS: dict[str, type] = {
@@ -241,6 +258,11 @@ def _check(cfg: Config) -> None:
         value = getattr(lst, key)
         if value and ("@" not in value or "+" in value.partition("@")[0]):
             raise ConfigError(f"[list] {key} must be an email address without a +tag")
+    if lst.desk_address and "@" not in lst.desk_address:
+        raise ConfigError("[list] desk_address must be an email address")
+    if lst.desk_address and lst.desk_address.strip().lower() in (cfg.post_address, cfg.bounce_address,
+                                                                  net.registration_address.lower()):
+        raise ConfigError("[list] desk_address must differ from the post, bounce and registration addresses")
     if lst.unsubscribe_url and not lst.unsubscribe_url.startswith("https://"):
         raise ConfigError("[list] unsubscribe_url must start with https:// (or be empty)")
     for key in ("bounce_threshold", "connections", "approval_hours"):

@@ -197,6 +197,11 @@ def _unique(refs: Iterator[DateRef]) -> list[DateRef]:
     return list(dict.fromkeys(refs))
 
 
+def date_spans(text: str) -> list[tuple[DateRef, int, int]]:
+    """Every date in the text with where it stands (start, end): a command line without its date."""
+    return list(_dates_with_spans(text))
+
+
 def find_any_date_refs(text: str) -> list[DateRef]:
     """All dates in the text, regardless of the network name."""
     return _unique(ref for ref, _, _ in _dates_with_spans(text))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from inbox import listrules, network_rules, registration_forms, registration_rules
+from inbox import desk_rules, listrules, network_rules, registration_forms, registration_rules
 from inbox.auth import dmarc_failed
 from inbox.decision import ATTENTION, CALENDAR_REPLY, IGNORE, PERSON, Context, Decision
 from inbox.decision import MeetingInfo  # noqa: F401  (decide()'s input, as inbox/runner.py builds it: d.MeetingInfo)
@@ -68,6 +68,7 @@ CHECKS: list[Callable[[Incoming, Context], Decision | None]] = [
     listrules.check_unsubscribe_token,  # List-Unsubscribe mailto: the token is the proof
     _check_machine_mail,  # auto-replies, bounces, lists: never answered (RFC 3834)
     _check_spoofing,  # our own receiving server says the From is forged
+    desk_rules.check_desk,  # organisers' commands to the desk address: never a post, a vote or a registration
     network_rules.check_poll,  # votes to nieuws+poll-ID, theme polls posted by organisers, results on request
     listrules.check_list_mail,  # approval replies, posts, (un)subscribe: before any date is read
     _check_calendar_reply,  # Accept / Decline / Tentative from Outlook and Gmail

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from db.states import MeetingStatus
+from inbox.desk_commands import Command  # an organiser's command to the desk (inbox/desk_rules.py)
 
 # Actions, each handled by one function in inbox/registration_handlers.py.
 REGISTER = "register"
@@ -39,6 +40,7 @@ class Context:
     today: dt.date
     authserv_id: str | None = None
     post_address: str = ""  # the mailing list's address (inbox/listrules.py)
+    desk_address: str = ""  # where organisers mail commands (inbox/desk_rules.py)
     bounce_address: str = ""
     organisers: frozenset[str] = frozenset()
     secret: bytes = b""  # the installation secret: checks our marked Message-IDs (inbox/proof.py)
@@ -91,7 +93,7 @@ class AlsoMeetings:
     for_person: ForPerson | None = None  # what else the mail holds for a person
 
 
-Detail = Token | PollRef | AlsoRegister | AlsoMeetings | ForPerson | None
+Detail = Token | PollRef | AlsoRegister | AlsoMeetings | ForPerson | Command | None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from db import members
 from db.models import Announcement, OutboundMessage
+from inbox import desk_handlers
 from inbox import listrules as lr
 from inbox.job import Job, proven, reply_allowed
 from mailer import listmail
@@ -70,6 +71,12 @@ def handle_refuse(job: Job) -> tuple[str, str]:
 def _handle_token(job: Job, yes: bool, unclear: bool = False) -> tuple[str, str]:
     redeemed = members.redeem(job.session, job.decision.token, job.msg.sender, job.now)
     token = redeemed.token
+    if desk_handlers.is_desk_token(token):  # a reply to the organisers' desk: its confirmation, not the list's
+        assert token is not None
+        if redeemed.ok:
+            return desk_handlers.carry_out(job, token, yes=yes, unclear=unclear)
+        if token.email == job.msg.sender:
+            return desk_handlers.refused_token(job, redeemed.problem)
     if not redeemed.ok:
         if token is not None and token.email == job.msg.sender:  # their own token, expired or used: tell them
             return "processed", f"list token not accepted: {redeemed.problem}" + _reply(

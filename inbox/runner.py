@@ -53,6 +53,7 @@ def context_for(app: App, session: Session) -> Context:
         today=app.today(),
         authserv_id=cfg.imap.authserv_id or None,
         post_address=cfg.post_address,
+        desk_address=cfg.desk_address,
         bounce_address=cfg.bounce_address,
         organisers=frozenset(cfg.network.organisers),
         secret=cfg.secret,

@@ -12,6 +12,7 @@ from typing import Any
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from base.errors import PioniersError
 from db.app import App
@@ -86,16 +87,21 @@ class Sheet:
 
 def attendee_sheet(app: App, day: dt.date) -> Sheet:
     """The attendees in waiting-list order, in the network's language, dates as dates."""
-    words = _WORDS[app.cfg.network.language]
     with app.sm.begin() as session:
-        meeting = _require(session, day, lock=False)
-        regs = session.scalars(select(Registration).where(Registration.meeting_id == meeting.id)
-                               .order_by(Registration.registered_at, Registration.id))
-        ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
-        rows: list[list[Cell]] = [
-            [r.person.name, r.person.organisation, r.person.email, words.get(r.status, r.status),
-             _local(app, r.registered_at), words.get(r.partstat, r.partstat),
-             role_label(app.cfg, r.person.role) if r.person.role else "", r.note] for r in ordered]
+        return attendee_sheet_in(session, app, day)
+
+
+def attendee_sheet_in(session: Session, app: App, day: dt.date) -> Sheet:
+    """attendee_sheet inside the caller's transaction (the desk's reply is made while a message is handled)."""
+    words = _WORDS[app.cfg.network.language]
+    meeting = _require(session, day, lock=False)
+    regs = session.scalars(select(Registration).where(Registration.meeting_id == meeting.id)
+                           .order_by(Registration.registered_at, Registration.id))
+    ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
+    rows: list[list[Cell]] = [
+        [r.person.name, r.person.organisation, r.person.email, words.get(r.status, r.status),
+         _local(app, r.registered_at), words.get(r.partstat, r.partstat),
+         role_label(app.cfg, r.person.role) if r.person.role else "", r.note] for r in ordered]
     return Sheet(f"{words['attendees']} {day.isoformat()}", [words[c] for c in COLUMNS], rows)
 
 

@@ -119,8 +119,39 @@ FALSY = dict(name="", meeting=_meeting(theme="", host=""), consent=False, role="
              count=1, rows=[dict(position=1, text="Open data", votes=1)], inviter="", in_calendar=False, failed=0)
 
 
+def _desk_meeting(**kw: Any) -> dict[str, Any]:
+    return {**_meeting(), "host_text": "de gemeente Utrecht", "confirmed": 12, "waitlisted": 2, "free": 28, **kw}
+
+
+# What the desk's letters (inbox/desk_handlers.py) are given, and the same with every branch's other side.
+DESK = dict(desk_address="nieuws+balie@pioniers.test", asked="wat kan ik hier", example_day="12 maart", example_id=12,
+            meetings=[_desk_meeting(), _desk_meeting(theme="", host="", capacity=None, free=None)],
+            meeting=_desk_meeting(), cancelled=1,
+            waiting=[dict(id=12, sender="jan@schiedam.nl", subject="Vraag over parkeren", reason="een vraag",
+                          received="maandag 1 februari 2027, 10.00 uur")],
+            action="register", email="piet@gouda.nl", person_name="Piet Jansen", organisation="Gemeente Gouda",
+            message=None, changed=True, dutch="Piet Jansen is aangemeld.", told=["piet@gouda.nl"],
+            command="aanmelden piet@gouda.nl 12 maart", problem="no_meeting")
+DESK_FALSY = dict(asked="", meetings=[], meeting=_desk_meeting(host="", capacity=None, free=None), waiting=[],
+                  person_name="", organisation="", changed=False, told=[])
+
+
+def _desk_variants(name: str, full: dict[str, Any]) -> list[dict[str, Any]]:
+    desk, bare = {**full, **DESK}, {**full, **FALSY, **DESK, **DESK_FALSY}
+    variants = [desk, bare]
+    if name == "desk_confirm":
+        message = dict(id=12, sender="jan@schiedam.nl", subject="Vraag")
+        variants += [{**desk, "meeting": _desk_meeting(free=0)}, {**desk, "action": "cancel"},
+                     {**bare, "action": "cancel"}, {**desk, "action": "done", "meeting": None, "message": message}]
+    if name == "desk_problem":
+        variants += [{**desk, "problem": p} for p in ("no_date", "no_address", "already", "not_registered", "")]
+    return variants
+
+
 def _variants(name: str) -> list[dict[str, Any]]:
     full = _base()
+    if name.startswith("desk_") or name == "_desk_greeting":
+        return _desk_variants(name, full)
     variants = [full, {**full, **FALSY}]
     if name == "poll_reply":
         for problem in ("closed", "not_member", "no_poll", "unclear"):
