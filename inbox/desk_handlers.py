@@ -31,9 +31,11 @@ from network.meetings import UserError, in_text
 KIND = "desk:"  # ListToken.kind of a desk confirmation: "desk:<the asking message's id>"
 
 
-def _send(job: Job, template: str, *, key: str = "", budget: bool = False, **context: Any) -> str:
-    """The reply to this message. A proven organiser's desk replies are not counted against the daily reply
-    limit (a loop guard for strangers: a busy organiser asks more than ten things a day); refusals are."""
+def _reply(job: Job, template: str, *, key: str = "", budget: bool = False, reply_to: str | None = None,
+           **context: Any) -> str:
+    """The reply to this message; answering it reaches the desk again (reply_to). A proven organiser's desk replies
+    are not counted against the daily reply limit (a loop guard for strangers: a busy organiser asks more than ten
+    things a day); refusals are."""
     if budget:
         allowed, note = reply_allowed(job)
         if not allowed:
@@ -43,7 +45,8 @@ def _send(job: Job, template: str, *, key: str = "", budget: bool = False, **con
     cfg = job.app.cfg
     send_letter_to(job.session, cfg, key=key or f"reply:{job.row_id}", template=template, to=job.msg.sender,
                    name=job.msg.name, now=job.now, in_reply_to=job.msg.message_id,
-                   references=job.msg.references, desk_address=cfg.desk_address, **context)
+                   references=job.msg.references, desk_address=cfg.desk_address,
+                   reply_to=cfg.desk_address if reply_to is None else reply_to, **context)
     return ""
 
 
@@ -56,7 +59,7 @@ def _sent_today(job: Job, kind: str) -> int:
 def handle_refuse(job: Job) -> tuple[str, str]:
     if _sent_today(job, "desk_refusal") >= job.app.cfg.list.refusal_per_day:
         return "processed", job.decision.reason + "; refused before today: no reply"
-    return "processed", job.decision.reason + _send(job, "desk_refusal", budget=True)
+    return "processed", job.decision.reason + _reply(job, "desk_refusal", budget=True, reply_to="")
 
 
 def handle_unverified(job: Job) -> tuple[str, str]:
@@ -64,7 +67,7 @@ def handle_unverified(job: Job) -> tuple[str, str]:
     forger reads nothing of it)."""
     if _sent_today(job, "desk_unverified") >= 1:
         return "attention", job.decision.reason + "; told before today: no reply"
-    return "attention", job.decision.reason + _send(job, "desk_unverified", budget=True)
+    return "attention", job.decision.reason + _reply(job, "desk_unverified", budget=True)
 
 
 # --- reading commands ------------------------------------------------------------------------------
@@ -83,7 +86,7 @@ def _meeting_line(job: Job, m: Meeting) -> dict[str, Any]:
 
 
 def _help(job: Job, command: dc.Command) -> tuple[str, str]:
-    return "processed", f"desk: help sent{' (not understood)' if command.unknown else ''}" + _send(
+    return "processed", f"desk: help sent{' (not understood)' if command.unknown else ''}" + _reply(
         job, "desk_help", asked=command.text if command.unknown else "", example_day=_example_day(job))
 
 
@@ -95,7 +98,7 @@ def _example_day(job: Job) -> str:
 
 def _overview(job: Job, command: dc.Command) -> tuple[str, str]:
     lines = [_meeting_line(job, m) for m in _upcoming(job)]
-    return "processed", f"desk: overview of {len(lines)} meeting(s) sent" + _send(
+    return "processed", f"desk: overview of {len(lines)} meeting(s) sent" + _reply(
         job, "desk_overview", meetings=lines)
 
 
@@ -103,7 +106,7 @@ def _no_meeting(job: Job, command: dc.Command, day: dt.date | None) -> tuple[str
     lang = job.app.cfg.network.language
     asked = fmt.long_date(day, lang) if day else ""
     what = f"no meeting on {day}" if day else "no meeting coming"
-    return "processed", f"desk: {command.kind}: {what}" + _send(
+    return "processed", f"desk: {command.kind}: {what}" + _reply(
         job, "desk_problem", problem="no_meeting", asked=asked, command=command.text,
         meetings=[_meeting_line(job, m) for m in _upcoming(job)])
 
@@ -121,7 +124,7 @@ def _attendees(job: Job, command: dc.Command) -> tuple[str, str]:
     xlsx = File(f"{word}-{day.isoformat()}.xlsx", XLSX_TYPE, xlsx_bytes(sheet))
     line = _meeting_line(job, meeting)
     cancelled = registry.count(job.session, meeting, RegistrationStatus.CANCELLED)
-    return "processed", f"desk: attendee list of {day} sent ({len(sheet.rows)} rows)" + _send(
+    return "processed", f"desk: attendee list of {day} sent ({len(sheet.rows)} rows)" + _reply(
         job, "desk_attendees", files=(xlsx,), meeting=line, cancelled=cancelled)
 
 
@@ -134,7 +137,7 @@ def _moment(job: Job, moment: dt.datetime) -> str:
 def _attention(job: Job, command: dc.Command) -> tuple[str, str]:
     waiting = [{"id": w.id, "sender": w.sender, "subject": w.subject, "reason": w.reason,
                 "received": _moment(job, w.received_at)} for w in desk.waiting_for_person(job.session)]
-    return "processed", f"desk: {len(waiting)} message(s) waiting for a person sent" + _send(
+    return "processed", f"desk: {len(waiting)} message(s) waiting for a person sent" + _reply(
         job, "desk_attention", waiting=waiting, example_id=waiting[0]["id"] if waiting else 12,
         example_day=_example_day(job))
 
@@ -143,7 +146,7 @@ def _attention(job: Job, command: dc.Command) -> tuple[str, str]:
 
 
 def _incomplete(job: Job, command: dc.Command) -> tuple[str, str]:
-    return "processed", f"desk: {command.describe()}: incomplete" + _send(
+    return "processed", f"desk: {command.describe()}: incomplete" + _reply(
         job, "desk_problem", problem=command.problem, asked="", command=command.text,
         meetings=[_meeting_line(job, m) for m in _upcoming(job)])
 
@@ -183,14 +186,14 @@ def _what(job: Job, command: dc.Command) -> dict[str, Any] | str:
 def _ask(job: Job, command: dc.Command) -> tuple[str, str]:
     what = _what(job, command)
     if isinstance(what, str):
-        return "processed", f"desk: {command.describe()}: {what}" + _send(
+        return "processed", f"desk: {command.describe()}: {what}" + _reply(
             job, "desk_problem", problem=what, command=command.text,
             asked=fmt.long_date(command.day, job.app.cfg.network.language) if command.day else "",
             meetings=[_meeting_line(job, m) for m in _upcoming(job)])
     cfg = job.app.cfg
     valid = dt.timedelta(hours=cfg.list.approval_hours)
     token = members.issue_token(job.session, f"{KIND}{job.row_id}", job.msg.sender, job.now, valid)
-    note = _send(job, "desk_confirm", reply_to=cfg.desk_address, token=token,
+    note = _reply(job, "desk_confirm", token=token,
                  expires=_moment(job, job.now + valid), **what)
     return "processed", f"desk: {command.describe()}: confirmation asked (token, by reply)" + note
 
@@ -203,10 +206,12 @@ def handle_command(job: Job) -> tuple[str, str]:
     command = job.decision.detail
     assert isinstance(command, dc.Command)  # set by desk_rules.check_desk
     if command.problem:
-        return _incomplete(job, command)
-    if command.kind in dc.CHANGES:
-        return _ask(job, command)
-    return _READING[command.kind](job, command)
+        outcome, why = _incomplete(job, command)
+    elif command.kind in dc.CHANGES:
+        outcome, why = _ask(job, command)
+    else:
+        outcome, why = _READING[command.kind](job, command)
+    return outcome, f"{job.decision.reason}; {why.removeprefix('desk: ')}"  # who asked, how proven, what was done
 
 
 # --- the reply to a confirmation -----------------------------------------------------------------------
@@ -218,7 +223,7 @@ def is_desk_token(token: ListToken | None) -> bool:
 
 def refused_token(job: Job, problem: str) -> tuple[str, str]:
     """The organiser's own desk token, expired or used: nothing is done, and they hear so."""
-    return "processed", f"desk confirmation not accepted: {problem}" + _send(job, "desk_token_invalid")
+    return "processed", f"desk confirmation not accepted: {problem}" + _reply(job, "desk_token_invalid")
 
 
 def _asked(job: Job, token: ListToken) -> dc.Command | None:
@@ -240,10 +245,10 @@ def carry_out(job: Job, token: ListToken, *, yes: bool, unclear: bool) -> tuple[
         return "attention", "desk confirmation: the message that asked can no longer be read"
     if unclear:
         token.used_at = None  # single use: still valid for a plain "ja", until it expires
-        return "processed", f"desk: {command.describe()}: not done, no plain yes ({job.decision.reason})" + _send(
-            job, "desk_unclear", reply_to=job.app.cfg.desk_address, token=job.decision.token, command=command.text)
+        return "processed", f"desk: {command.describe()}: not done, no plain yes ({job.decision.reason})" + _reply(
+            job, "desk_unclear", token=job.decision.token, command=command.text)
     if not yes:
-        return "processed", f"desk: {command.describe()}: declined by the organiser, nothing done" + _send(
+        return "processed", f"desk: {command.describe()}: declined by the organiser, nothing done" + _reply(
             job, "desk_discarded", command=command.text)
     cfg, session, now, by = job.app.cfg, job.session, job.now, job.msg.sender
     try:
@@ -259,24 +264,24 @@ def carry_out(job: Job, token: ListToken, *, yes: bool, unclear: bool) -> tuple[
             outcome = desk.resolve(session, cfg, message_id=command.message_id, action=command.action,
                                    day=command.day, now=now, by=by)
     except UserError as exc:
-        return "processed", f"desk: {command.describe()}: not done: {exc}" + _send(
+        return "processed", f"desk: {command.describe()}: not done: {exc}" + _reply(
             job, "desk_done", changed=False, dutch=dutch_problem(str(exc)), told=[], command=command.text)
     return "processed", f"desk: {command.describe()} confirmed by the organiser: {outcome.said}" + (
-        f"; told {', '.join(outcome.told)}" if outcome.told else "") + _send(
+        f"; told {', '.join(outcome.told)}" if outcome.told else "") + _reply(
         job, "desk_done", changed=outcome.changed, dutch=outcome.dutch, told=list(outcome.told),
         command=command.text)
 
 
 _PROBLEMS = (  # network.desk's English one-liners, in the words an organiser reads
-    ("no meeting", "Er is geen bijeenkomst op die datum."),
+    ("no meeting on", "Er is geen bijeenkomst op die datum."),
+    ("is cancelled", "Die bijeenkomst gaat niet door."),
     ("has passed", "Die bijeenkomst is al geweest."),
-    ("cancelled", "Die bijeenkomst gaat niet door."),
-    ("forgotten", "Dit adres staat op de lijst van mensen die niet meer gemaild willen worden."),
-    ("not registered", "Deze persoon is niet aangemeld voor die bijeenkomst."),
-    ("already", "Dit was al zo: er is niets veranderd."),
-    ("not an email", "Dat is geen geldig e-mailadres."),
-    ("no message", "Er is geen bericht met dat nummer in de map Aandacht."),
-    ("resolved", "Dat bericht is al afgehandeld."),
+    ("asked to be forgotten", "Dit adres staat op de lijst van mensen die niet meer gemaild willen worden."),
+    ("is not an email address", "Dat is geen geldig e-mailadres."),
+    ("waits for a person", "Er is geen bericht met dat nummer dat nog op een mens wacht."),
+    ("already resolved", "Dat bericht is al afgehandeld."),
+    ("no sender address", "Dat bericht heeft geen afzender om aan of af te melden."),
+    ("needs the meeting's date", "Zet de datum van de bijeenkomst erbij."),
 )
 
 
