@@ -158,8 +158,11 @@ def _name_and_organisation(rest: str) -> tuple[str, str]:
     head, _, tail = rest.partition(",")
 
     def words(text: str) -> str:
-        kept = [w for w in re.split(r"[\s()<>\[\]\"]+", text) if w and w.lower().strip(":") not in _FILLER
-                and _NAME_WORD.match(w)]
+        kept = [w for w in re.split(r"[\s()<>\[\]\"]+", text) if w and _NAME_WORD.match(w)]
+        while kept and kept[0].lower().strip(":") in _FILLER:  # "voor", "op do": around the name, not in it
+            kept.pop(0)
+        while kept and kept[-1].lower().strip(":") in _FILLER:
+            kept.pop()
         return " ".join(kept[:6])
 
     name = words(head)

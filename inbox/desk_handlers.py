@@ -154,13 +154,13 @@ def _incomplete(job: Job, command: dc.Command) -> tuple[str, str]:
 def _what(job: Job, command: dc.Command) -> dict[str, Any] | str:
     """What the command will do, for the confirmation and the report; a problem name when it cannot be done."""
     session = job.session
-    view: dict[str, Any] | None = None
+    meeting: Meeting | None = None
     if command.day is not None:
         meeting = registry.meeting_on(session, command.day)
         if meeting is None or meeting.status != MeetingStatus.SCHEDULED or meeting.date < job.app.today():
             return "no_meeting"
-        view = _meeting_line(job, meeting)
-    context: dict[str, Any] = {"action": command.action or command.kind, "meeting": view, "email": command.email,
+    context: dict[str, Any] = {"action": command.action or command.kind, "email": command.email,
+                               "meeting": _meeting_line(job, meeting) if meeting is not None else None,
                                "person_name": command.name, "organisation": command.organisation,
                                "message": None}
     if command.kind == dc.RESOLVE:
@@ -169,16 +169,15 @@ def _what(job: Job, command: dc.Command) -> dict[str, Any] | str:
             return "no_message"
         context["message"] = {"id": row.id, "sender": row.sender, "subject": row.subject}
         context["email"] = row.sender
-        return context
-    person = registry.find_person(session, command.email)
+    person = registry.find_person(session, context["email"]) if context["email"] else None
     if person is not None:
         context["person_name"] = command.name or person.name
-    if view is not None:
+    if meeting is not None:
         reg = registry.registration_of(session, meeting, person) if person is not None else None
         active = reg is not None and reg.status != RegistrationStatus.CANCELLED
-        if command.kind == dc.REGISTER and active:
+        if context["action"] == dc.REGISTER and active:
             return "already"
-        if command.kind == dc.CANCEL and not active:
+        if context["action"] == dc.CANCEL and not active:
             return "not_registered"
     return context
 
