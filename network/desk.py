@@ -111,18 +111,21 @@ def register_for(session: Session, cfg: Config, *, email: str, day: dt.date, now
     if result.outcome.startswith("already_"):
         status = result.outcome.removeprefix("already_")
         place = f", place {result.position} on the waiting list" if result.position else ""
-        lijst = f"de wachtlijst (plaats {result.position})" if result.position else "de deelnemerslijst"
+        was = (f"stond al op de wachtlijst voor de bijeenkomst van {when} (plaats {result.position})"
+               if result.position else f"was al aangemeld voor de bijeenkomst van {when}")
         return Outcome(False, f"{address} is already registered for {day} ({status}{place}); nobody was mailed",
-                       f"{who} stond al op {lijst} van {when}; er is niets veranderd.")
+                       f"{who} {was}; er is niets veranderd.")
     tell = _teller(session, cfg, person, meeting, now, key or _key("register", meeting), in_reply_to, references)
     signups.tell_registered(result, tell)
     log.info("registered for %s by %s: %s", day, by or "the command line", result.outcome)  # no address in logs
     if result.outcome == RegistrationStatus.CONFIRMED:
         return Outcome(True, f"registered {address} for {day} (confirmed); they were mailed",
-                       f"{who} staat nu op de deelnemerslijst van {when}.", (address,))
+                       f"{who} is aangemeld voor de bijeenkomst van {when} en heeft de bevestiging met de "
+                       "agenda-uitnodiging gekregen.", (address,))
     return Outcome(True, f"registered {address} for {day} (waitlisted, place {result.position}: the meeting is "
                          "full); they were mailed",
-                   f"{who} staat nu op de wachtlijst van {when} (plaats {result.position}): de bijeenkomst is vol.",
+                   f"De bijeenkomst van {when} is vol: {who} staat op de wachtlijst (plaats {result.position}) en "
+                   "heeft daarover een mail gekregen.",
                    (address,))
 
 
@@ -141,15 +144,17 @@ def cancel_for(session: Session, cfg: Config, *, email: str, day: dt.date, now: 
         done = signups.cancel_and_tell(session, cfg, meeting, person, now, tell)
     if person is None or done is None:
         return Outcome(False, f"{address} was not registered for {day}; nobody was mailed",
-                       f"{address} stond niet op de lijst van {when}; er is niets veranderd.")
+                       f"{address} was niet aangemeld voor de bijeenkomst van {when}; er is niets veranderd.")
     log.info("cancelled for %s by %s (was %s); %d moved up", day, by or "the command line", done.previous,
              len(done.promoted))
     moved = [p.email for p in done.promoted]
     said = f"cancelled {address} for {day} (was {done.previous}); they were mailed"
-    dutch = f"{_who(person)} is afgemeld voor {when} en heeft daarover een mail gekregen."
+    dutch = f"{_who(person)} is afgemeld voor de bijeenkomst van {when} en heeft daarover een mail gekregen."
     if moved:
         said += f"; moved up from the waiting list (they get the invite): {', '.join(moved)}"
-        dutch += f" Van de wachtlijst schuift door: {', '.join(_who(p) for p in done.promoted)}."
+        names = ", ".join(_who(p) for p in done.promoted)
+        dutch += (f" {names} schuift door van de wachtlijst en krijgt de bevestiging." if len(moved) == 1 else
+                  f" {names} schuiven door van de wachtlijst en krijgen de bevestiging.")
     return Outcome(True, said, dutch, (address, *moved))
 
 

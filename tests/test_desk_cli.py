@@ -225,3 +225,35 @@ def test_resolve_cancel_answers_in_the_thread(world, monkeypatch, capsys):
     assert letter["In-Reply-To"] == "<eva-2@client.example>" and _method(letter) == "CANCEL"
     code, _, err = _cli(world, monkeypatch, capsys, "messages", "resolve", str(msg_id), "register")
     assert code == 2 and "already resolved" in err
+
+
+def test_outcomes_for_the_desk_by_mail(world):
+    """The same actions through network/desk.py, as the desk by mail calls them: one Dutch sentence for the
+    organiser, and who was told."""
+    from network import desk
+
+    world.meeting(DAY, capacity=1)
+    day, cfg = dt.date(2027, 3, 18), world.app.cfg
+    with world.app.sm.begin() as s:
+        first = desk.register_for(s, cfg, email="piet@gouda.nl", day=day, now=world.app.now(), name="Piet Jansen",
+                                  by="organisatie@pioniers.test")
+        again = desk.register_for(s, cfg, email="piet@gouda.nl", day=day, now=world.app.now())
+        waiting = desk.register_for(s, cfg, email="anna@utrecht.nl", day=day, now=world.app.now(), name="Anna")
+        gone = desk.cancel_for(s, cfg, email="piet@gouda.nl", day=day, now=world.app.now())
+        nothing = desk.cancel_for(s, cfg, email="piet@gouda.nl", day=day, now=world.app.now())
+    assert (first.changed, first.told) == (True, ("piet@gouda.nl",))
+    assert first.dutch == ("Piet Jansen (piet@gouda.nl) is aangemeld voor de bijeenkomst van 18 maart 2027 en heeft "
+                           "de bevestiging met de agenda-uitnodiging gekregen.")
+    assert (again.changed, again.told) == (False, ())
+    assert again.dutch == "Piet Jansen (piet@gouda.nl) was al aangemeld voor de bijeenkomst van 18 maart 2027; " \
+                         "er is niets veranderd."
+    assert waiting.dutch.startswith("De bijeenkomst van 18 maart 2027 is vol: Anna (anna@utrecht.nl) staat op de "
+                                    "wachtlijst (plaats 1)")
+    assert (gone.changed, gone.told) == (True, ("piet@gouda.nl", "anna@utrecht.nl"))
+    assert gone.dutch == ("Piet Jansen (piet@gouda.nl) is afgemeld voor de bijeenkomst van 18 maart 2027 en heeft "
+                          "daarover een mail gekregen. Anna (anna@utrecht.nl) schuift door van de wachtlijst en "
+                          "krijgt de bevestiging.")
+    assert (nothing.changed, nothing.told) == (False, ())
+    world.poll()
+    assert sorted(str(m["To"]) for m in world.replies()) == ["anna@utrecht.nl", "anna@utrecht.nl",
+                                                            "piet@gouda.nl", "piet@gouda.nl"]
