@@ -189,7 +189,7 @@ def test_register_waits_for_the_organisers_yes_to_the_token(world):
     (confirmation,) = _to(world, "piet@gouda.nl", mark)
     assert "text/calendar" in parts(confirmation) and "organisator" in text_of(confirmation)
     (done,) = _to(world, ORGANISER, mark)
-    assert "Piet Jansen (piet@gouda.nl) staat nu op de deelnemerslijst van 17 juni 2027." in text_of(done)
+    assert "Piet Jansen (piet@gouda.nl) is aangemeld voor de bijeenkomst van 17 juni 2027" in text_of(done)
     assert "Een mail ging naar: piet@gouda.nl." in text_of(done)
     # The same token again: used, so nothing happens; the organiser hears why.
     mark = len(world.sink.messages)
