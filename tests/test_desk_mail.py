@@ -269,3 +269,34 @@ def test_the_desk_never_takes_a_post_for_a_command_nor_a_command_for_a_post(worl
         assert s.scalar(select(func.count(Announcement.id))) == 1
     # And "aanmelden ..." to the desk never registers the organiser themselves.
     assert ORGANISER not in _registrations(world) and POST not in _registrations(world)
+
+
+def test_cancel_after_yes_moves_the_waiting_list_up_and_says_who_was_told(world):
+    world.meeting(DAY, capacity=1)
+    _sign_up(world, ("anna@utrecht.nl", "Anna de Vries"), ("bert@schiedam.nl", "Bert"))
+    assert _registrations(world) == {"anna@utrecht.nl": "confirmed", "bert@schiedam.nl": "waitlisted"}
+    # Registering someone for a full meeting says beforehand that they go on the waiting list.
+    _order(world, "aanmelden carla@delft.nl 17 juni")
+    assert "De bijeenkomst is vol: carla@delft.nl komt op de wachtlijst" in text_of(_to(world, ORGANISER)[-1])
+    start = len(world.sink.messages)
+    _order(world, "afmelden anna@utrecht.nl 17 juni")
+    ask = _to(world, ORGANISER)[-1]
+    world.deliver(reply_to(ask, f"Organisatie <{ORGANISER}>", body="Ja, graag.\n"))
+    world.poll()
+    assert _registrations(world) == {"anna@utrecht.nl": "cancelled", "bert@schiedam.nl": "confirmed"}
+    assert _to(world, "anna@utrecht.nl", start) and _to(world, "bert@schiedam.nl", start)
+    report = text_of(_to(world, ORGANISER)[-1])
+    assert "Anna de Vries (anna@utrecht.nl) is afgemeld" in report
+    assert "Een mail ging naar: anna@utrecht.nl, bert@schiedam.nl." in report
+
+
+def test_an_expired_confirmation_does_nothing(world):
+    world.meeting(DAY)
+    _order(world, "aanmelden piet@gouda.nl 17 juni")
+    ask = _to(world, ORGANISER)[-1]
+    world.clock.advance(hours=73)
+    world.deliver(reply_to(ask, f"Organisatie <{ORGANISER}>", body="ja\n"))
+    world.poll()
+    assert _registrations(world) == {}
+    assert "verlopen of al gebruikt" in text_of(_to(world, ORGANISER)[-1])
+    assert _outcomes(world)[-1][0] == "processed" and "token expired" in _outcomes(world)[-1][1]
