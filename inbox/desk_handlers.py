@@ -134,8 +134,33 @@ def _moment(job: Job, moment: dt.datetime) -> str:
         " uur" if job.app.cfg.network.language == "nl" else "")
 
 
+_REASONS = (  # the message log's English reasons, as an organiser reads them in a Dutch mail (first match wins)
+    ("no usable sender", "geen bruikbaar afzenderadres"),
+    ("no usable from", "geen bruikbaar afzenderadres"),
+    ("dmarc failed", "de afzender is mogelijk vervalst (DMARC mislukt)"),
+    ("desk command from an organiser", "een opdracht aan de balie waarvan niet vast te stellen was dat die van de "
+     "organisator kwam"),
+    ("no meeting date recognised", "geen datum van een bijeenkomst gevonden"),
+    ("cancellation without a recognisable", "een afmelding zonder herkenbare datum"),
+    ("question about", "een vraag over een bijeenkomst"),
+    ("the month named holds", "de genoemde maand heeft meer dan een bijeenkomst"),
+    ("a reply to our mail, for a person", "een antwoord op onze mail, om te lezen"),
+    ("also for a person", "aangemeld, maar er staat ook iets in om te lezen"),
+    ("who-is-who", "een antwoord over rol of onderwerp van iemand die nooit is aangemeld"),
+    ("list token not accepted", "een antwoord met een onbekende of andermans bevestiging"),
+    ("error while handling", "een fout bij het verwerken"),
+    ("unreadable message", "een bericht dat niet te lezen was"),
+)
+
+
+def dutch_reason(reason: str) -> str:
+    """Why a message waits for a person, in Dutch where we know the words; else as the log says it."""
+    lowered = reason.lower()
+    return next((dutch for words, dutch in _REASONS if words in lowered), reason)
+
+
 def _attention(job: Job, command: dc.Command) -> tuple[str, str]:
-    waiting = [{"id": w.id, "sender": w.sender, "subject": w.subject, "reason": w.reason,
+    waiting = [{"id": w.id, "sender": w.sender, "subject": w.subject, "reason": dutch_reason(w.reason),
                 "received": _moment(job, w.received_at)} for w in desk.waiting_for_person(job.session)]
     return "processed", f"desk: {len(waiting)} message(s) waiting for a person sent" + _reply(
         job, "desk_attention", waiting=waiting, example_id=waiting[0]["id"] if waiting else 12,

@@ -157,3 +157,28 @@ def test_a_yes_to_a_desk_token_is_a_token_reply():
     decision = _decide(DESK, subject="RE: [#" + "a" * 26 + "] Balie: graag je bevestiging", body="ja\n",
                        proven=False)
     assert (decision.action, decision.token) == (lr.TOKEN_YES, "a" * 26)
+
+
+@pytest.mark.parametrize("english, dutch", [
+    ("no meeting on 2027-06-18: see 'pioniers meeting list'", "Er is geen bijeenkomst op die datum."),
+    ("the meeting on 2027-06-17 is cancelled", "Die bijeenkomst gaat niet door."),
+    ("the meeting on 2027-01-14 has passed", "Die bijeenkomst is al geweest."),
+    ("piet@gouda.nl asked to be forgotten: they are on the do-not-mail list", "niet meer gemaild"),
+    ("'piet@' is not an email address", "Dat is geen geldig e-mailadres."),
+    ("no message #12 waits for a person: see 'pioniers messages --attention'", "geen bericht met dat nummer"),
+    ("message #12 was already resolved: done by x", "Dat bericht is al afgehandeld."),
+    ("message #12 has no sender address to act for", "geen afzender"),
+])
+def test_the_desks_mistakes_reach_the_organiser_in_dutch(english, dutch):
+    from inbox.desk_handlers import dutch_problem
+    said = dutch_problem(english)
+    assert dutch in said and "pioniers" not in said and not said.startswith("Dat kon niet")
+    assert dutch_problem("something new went wrong").startswith("Dat kon niet: ")  # the fallback
+
+
+def test_why_a_message_waits_is_said_in_dutch():
+    from inbox.desk_handlers import dutch_reason
+    assert dutch_reason("no meeting date recognised near the network name: for a person") == \
+        "geen datum van een bijeenkomst gevonden"
+    assert "vervalst" in dutch_reason("DMARC failed for evil.example: sender may be forged")
+    assert dutch_reason("something else") == "something else"

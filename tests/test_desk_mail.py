@@ -236,6 +236,7 @@ def test_attention_lists_what_waits_and_done_resolves_it_after_yes(world):
     (reply,) = _to(world, ORGANISER, start)
     text = text_of(reply)
     assert f"{number}. Vraag over parkeren" in text and "karin@zwolle.nl" in text and f"behandeld {number}" in text
+    assert "Reden: geen datum van een bijeenkomst gevonden" in text and "ontvangen maandag 1 februari 2027" in text
     _order(world, f"behandeld {number}")
     ask = _to(world, ORGANISER)[-1]
     assert f"Bericht {number} van karin@zwolle.nl" in text_of(ask)
