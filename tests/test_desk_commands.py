@@ -182,3 +182,24 @@ def test_why_a_message_waits_is_said_in_dutch():
         "geen datum van een bijeenkomst gevonden"
     assert "vervalst" in dutch_reason("DMARC failed for evil.example: sender may be forged")
     assert dutch_reason("something else") == "something else"
+
+
+def test_machine_mail_to_the_desk_is_never_answered():
+    for headers in ({"Auto-Submitted": "auto-replied"}, {"Precedence": "list"}, {"X-Autoreply": "yes"}):
+        raw = mail(sender=f"Anna <{ORG}>", to=DESK, subject="Automatisch antwoord: overzicht",
+                   headers={**authenticated(ORG), **headers})
+        decision = decide(parse_message(raw), CTX)
+        assert decision.action == d.IGNORE and not decision.may_reply, headers
+
+
+def test_the_desk_address_defaults_to_a_tag_of_the_post_address_and_is_our_own(tmp_path):
+    from base.config import ConfigError, load_config
+    from helpers import write_config
+
+    cfg = load_config(write_config(tmp_path / "a.toml", "sqlite://"))
+    assert cfg.desk_address == DESK and DESK in cfg.own_addresses
+    cfg = load_config(write_config(tmp_path / "b.toml", "sqlite://", extra='[list]\ndesk_address = "Balie@pioniers.test"\n'))
+    assert cfg.desk_address == "balie@pioniers.test" and "balie@pioniers.test" in cfg.own_addresses
+    for wrong in ("nieuws@pioniers.test", "balie"):
+        with pytest.raises(ConfigError, match="desk_address"):
+            load_config(write_config(tmp_path / "c.toml", "sqlite://", extra=f'[list]\ndesk_address = "{wrong}"\n'))
