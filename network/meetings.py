@@ -3,11 +3,12 @@ moving up when a place comes free (a cancellation by mail, a larger capacity).""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from base.errors import PioniersError
@@ -37,10 +38,24 @@ def parse_time(text: str) -> str:
         raise UserError(f"{text!r} is not a time: write it as HH:MM") from None
 
 
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")  # as members.check_address reads one
+
+
+def check_contact(text: str) -> str:
+    """A host contact: one address (lower case), or "" for none."""
+    email = text.strip().lower()
+    if email and not _ADDRESS.match(email):
+        raise UserError(f"--host-contact {text!r} is not an email address")
+    return email
+
+
 def add_meeting(app: App, day: dt.date, start: str, end: str, location: str, host: str,
-                theme: str = "", capacity: int | None = None, *, past: bool = False) -> Meeting:
-    """Schedule a meeting. past: one that has taken place (the network's history, for hosts and figures)."""
+                theme: str = "", capacity: int | None = None, *, past: bool = False,
+                host_contact: str = "") -> Meeting:
+    """Schedule a meeting. past: one that has taken place (the network's history, for hosts and figures);
+    host_contact: who at the host gets the attendee list (network/hostlist.py)."""
     start, end = parse_time(start), parse_time(end)
+    host_contact = check_contact(host_contact)
     location, host = location.strip(), host.strip()
     if end <= start:
         raise UserError("--end must be after --start")
@@ -55,7 +70,7 @@ def add_meeting(app: App, day: dt.date, start: str, end: str, location: str, hos
             raise UserError(f"there is already a meeting on {day}; use 'meeting update'")
         meeting = Meeting(date=day, start=start, end=end, location=location, host=host, theme=theme,
                           capacity=capacity, uid=f"{uuid.uuid4()}@{app.cfg.domain}", sequence=0,
-                          status=MeetingStatus.SCHEDULED, created_at=app.now())
+                          status=MeetingStatus.SCHEDULED, created_at=app.now(), host_contact=host_contact)
         session.add(meeting)
     return meeting
 
@@ -65,14 +80,18 @@ class MeetingRow:
     meeting: Meeting
     confirmed: int
     waitlisted: int
+    came: int | None = None  # checked in (pioniers checkin); None: no check-in recorded
 
 
 def list_meetings(app: App) -> list[MeetingRow]:
     with app.sm.begin() as session:
+        came = dict(session.execute(select(Registration.meeting_id, func.count(Registration.id))
+                                    .where(Registration.attended_at.is_not(None))
+                                    .group_by(Registration.meeting_id)).tuples())
         rows = []
         for m in session.scalars(select(Meeting).order_by(Meeting.date)):
             rows.append(MeetingRow(m, registry.count(session, m, RegistrationStatus.CONFIRMED),
-                                   registry.count(session, m, RegistrationStatus.WAITLISTED)))
+                                   registry.count(session, m, RegistrationStatus.WAITLISTED), came.get(m.id)))
         return rows
 
 
@@ -145,12 +164,16 @@ class Update:
     queued: int  # updates queued, one per confirmed attendee
     capacity: tuple[int | None, int | None] | None = None  # (before, after) when it changed; nobody is mailed
     promoted: tuple[str, ...] = ()  # who moved up from the waiting list (a larger capacity)
+    host_contact: tuple[str, str] | None = None  # (before, after) when it changed; nobody is mailed
 
 
 def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str | None = None,
                    location: str | None = None, host: str | None = None, theme: str | None = None,
-                   new_date: dt.date | None = None, capacity: int | None = None) -> Update:
-    """Apply the changes and queue one update per confirmed attendee, in one transaction."""
+                   new_date: dt.date | None = None, capacity: int | None = None,
+                   host_contact: str | None = None) -> Update:
+    """Apply the changes and queue one update per confirmed attendee, in one transaction. A new host contact
+    is the organisers' business: it mails nobody (the host's list goes to it when it is due)."""
+    contact = check_contact(host_contact) if host_contact is not None else None
     with app.sm.begin() as session:
         m = _require(session, day)
         if m.status != MeetingStatus.SCHEDULED:
@@ -176,6 +199,9 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
         m.location = location if location is not None else m.location
         m.host = host if host is not None else m.host
         m.theme = theme if theme is not None else m.theme
+        contact_change = (m.host_contact, contact) if contact is not None and contact != m.host_contact else None
+        if contact_change is not None:
+            m.host_contact = contact_change[1]
         before_capacity = m.capacity
         if capacity is not None:
             m.capacity = capacity
@@ -189,7 +215,7 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
                                       invite_method="REQUEST", auto_reply=False, changes=changes)
         promoted = promote_waitlisted(session, app, m) if capacity is not None else []
         resized = (before_capacity, capacity) if capacity is not None and capacity != before_capacity else None
-        return Update(changes, queued, resized, tuple(promoted))
+        return Update(changes, queued, resized, tuple(promoted), contact_change)
 
 
 def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> list[str]:
