@@ -23,6 +23,8 @@ from mailer.states import OutboxState, state_of
 from network.meetings import parse_day
 from pioniers.cli_admin import ADMIN_COMMANDS
 from pioniers.cli_admin import add_parsers as add_admin_parsers
+from pioniers.cli_host import HOST_COMMANDS
+from pioniers.cli_host import add_parsers as add_host_parsers
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only, sheet_options
 from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.cli_network import NETWORK_COMMANDS
@@ -51,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--host", required=True)
     add.add_argument("--theme", default="")
     add.add_argument("--capacity", type=int)
+    add.add_argument("--host-contact", default="", metavar="EMAIL", help="who at the host gets the attendee list")
     msub.add_parser("list", help="meetings with confirmed / waitlisted / capacity")
     upd = msub.add_parser("update", help="change a meeting; attendees get an updated invite")
     upd.add_argument("date")
@@ -58,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         upd.add_argument(opt)
     upd.add_argument("--date", dest="new_date")
     upd.add_argument("--capacity", type=int)
+    upd.add_argument("--host-contact", metavar="EMAIL", help="who at the host gets the attendee list (mails nobody)")
     upd.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
     can = msub.add_parser("cancel", help="cancel a meeting; everyone registered is told")
     can.add_argument("date")
@@ -71,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="an extra worker: only send mailing-list deliveries, never read the inbox")
     add_list_parsers(sub)
     add_network_parsers(sub)
+    add_host_parsers(sub)
 
     att = sub.add_parser("attendees", help="export the attendees of a meeting")
     att.add_argument("date")
@@ -125,32 +130,39 @@ def cmd_meeting(args: argparse.Namespace) -> None:
     app = _app(args)
     if args.action == "add":
         m = meetings.add_meeting(app, parse_day(args.date), args.start, args.end, args.location, args.host,
-                                 args.theme, args.capacity)
-        print(f"meeting added: {m.date} {m.start}-{m.end} at {m.location} (host {m.host})")
+                                 args.theme, args.capacity, host_contact=args.host_contact)
+        print(f"meeting added: {m.date} {m.start}-{m.end} at {m.location} (host {m.host}"
+              + (f", attendee list to {m.host_contact})" if m.host_contact else ")"))
     elif args.action == "list":
         from network.profiles import role_counts
 
         with app.sm.begin() as session:
             roles = role_counts(session)  # confirmed: pioneer / learner / meedenker / not said
         print(f"{'date':<10}  {'time':<11}  {'status':<9}  {'confirmed':>9}  {'waitlist':>8}  {'capacity':>8}  "
-              f"{'roles P/L/M/?':>13}  host / location / theme")
+              f"{'came':>4}  {'roles P/L/M/?':>13}  host / location / theme")
         for row in meetings.list_meetings(app):
             m = row.meeting
             cap = str(m.capacity) if m.capacity else "-"
             r: dict[str, int] = roles.get(m.id, {})
             mix = "/".join(str(r.get(k, 0)) for k in ("pioneer", "learner", "meedenker", ""))
+            came = "-" if row.came is None else str(row.came)  # checked in, once recorded
             print(f"{m.date.isoformat():<10}  {m.start}-{m.end}  {m.status:<9}  {row.confirmed:>9}  "
-                  f"{row.waitlisted:>8}  {cap:>8}  {mix:>13}  {m.host} / {m.location} / {m.theme or '-'}")
+                  f"{row.waitlisted:>8}  {cap:>8}  {came:>4}  {mix:>13}  {m.host} / {m.location} / {m.theme or '-'}")
     elif args.action == "update":
         confirmed, _ = meetings.audience(app, parse_day(args.date))
-        if confirmed and not agreed(f"Change the meeting on {args.date}? Its {confirmed} confirmed attendee(s) get "
+        mails = any(getattr(args, k) is not None for k in ("start", "end", "location", "host", "theme", "new_date",
+                                                          "capacity"))  # --host-contact alone mails nobody
+        if confirmed and mails and not agreed(f"Change the meeting on {args.date}? Its {confirmed} confirmed attendee(s) get "
                                     "an updated invite", args.yes):
             print("nothing changed")
             return
         update = meetings.update_meeting(
             app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
-            theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None, capacity=args.capacity)
+            theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None, capacity=args.capacity,
+            host_contact=args.host_contact)
         lines = [*update.changes]
+        if update.host_contact is not None:
+            lines.append(f"host contact {update.host_contact[0] or '-'} -> {update.host_contact[1] or '-'}")
         if update.capacity is not None:
             lines.append(f"capacity {update.capacity[0] or 'unlimited'} -> {update.capacity[1]}")
         print("no changes" if not lines else "changed: " + " ".join(lines))
@@ -295,6 +307,7 @@ COMMANDS = {
 COMMANDS.update(LIST_COMMANDS)
 COMMANDS.update(ADMIN_COMMANDS)
 COMMANDS.update(NETWORK_COMMANDS)
+COMMANDS.update(HOST_COMMANDS)
 
 
 def _quiet_gc() -> None:
