@@ -85,9 +85,9 @@ class MeetingRow:
 
 def list_meetings(app: App) -> list[MeetingRow]:
     with app.sm.begin() as session:
-        came = dict(session.execute(select(Registration.meeting_id, func.count(Registration.id))
-                                    .where(Registration.attended_at.is_not(None))
-                                    .group_by(Registration.meeting_id)).tuples())
+        came: dict[int, int] = {meeting_id: n for meeting_id, n in session.execute(
+            select(Registration.meeting_id, func.count(Registration.id))
+            .where(Registration.attended_at.is_not(None)).group_by(Registration.meeting_id))}
         rows = []
         for m in session.scalars(select(Meeting).order_by(Meeting.date)):
             rows.append(MeetingRow(m, registry.count(session, m, RegistrationStatus.CONFIRMED),

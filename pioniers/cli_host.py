@@ -31,7 +31,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     ci.add_argument("--from", dest="file", metavar="FILE",
                     help="a text file (one address a line), or a CSV/XLSX with an email column (the filled "
                          "sign-in sheet: only rows ticked under 'Aanwezig' count)")
-    ci.add_argument("--undo", action="store_true", help="mark these addresses as not come")
+    ci.add_argument("--undo", nargs="+", metavar="EMAIL", help="a mistake: mark these addresses as not come")
     ci.add_argument("--sheet", metavar="FILE.xlsx", help="write the sign-in sheet to print (name, organisation, "
                                                          "signature)")
 
@@ -68,12 +68,14 @@ def cmd_checkin(args: argparse.Namespace) -> None:
         people = len(sheet.rows) - sheet.rows.count(["", "", "", "", ""])
         print(f"sign-in sheet for {day} ({people} confirmed, and empty rows) written to {args.sheet}")
         return
-    addresses = list(args.emails)
+    if args.undo and (args.emails or args.file):
+        raise UserError("--undo takes its own addresses: give no others or --from with it")
+    addresses = list(args.undo or args.emails)
     if args.file:
         addresses += checkin.read_addresses(Path(args.file))
     if not addresses:
         raise UserError("name who came: pioniers checkin DATE EMAIL... or --from FILE (or --sheet FILE to print)")
-    report = checkin.check_in(_app(args), day, addresses, undo=args.undo)
+    report = checkin.check_in(_app(args), day, addresses, undo=bool(args.undo))
     done = "not come" if args.undo else "came"
     print(f"{len(report.recorded)} recorded as {done}" + (f": {', '.join(report.recorded)}" if report.recorded else ""))
     if report.already:
