@@ -59,11 +59,13 @@ def _counts(session: Session, meeting: Meeting) -> tuple[int, int]:
 def _queue(session: Session, cfg: Config, meeting: Meeting, sheet: Sheet, key: str, now: dt.datetime,
            updated: bool) -> Sent | None:
     confirmed, waiting = _counts(session, meeting)
-    name = ("deelnemers" if cfg.network.language == "nl" else "attendees") + f"-{meeting.date.isoformat()}.xlsx"
+    nl = cfg.network.language == "nl"
+    name = ("deelnemers" if nl else "attendees") + f"-{meeting.date.isoformat()}.xlsx"
     queued = send_letter_to(
         session, cfg, key=key, template="host_list", to=meeting.host_contact, name="", now=now, auto_reply=False,
-        meeting=meeting_view(cfg, meeting), host_name=in_text(meeting.host), confirmed=confirmed, waiting=waiting,
-        updated=updated, reply_to=cfg.network.organisers[0] if cfg.network.organisers else "",  # a question
+        meeting=meeting_view(cfg, meeting), host_name=in_text(meeting.host) if nl else meeting.host,
+        confirmed=confirmed, waiting=waiting, updated=updated,
+        reply_to=cfg.network.organisers[0] if cfg.network.organisers else "",  # the host's question reaches a person
         files=(File(name, XLSX_TYPE, xlsx_bytes(sheet)),))
     if not queued:
         return None
@@ -86,12 +88,16 @@ def queue_host_lists(app: App) -> int:
         for meeting in meetings:
             prefix = f"{key_prefix(meeting.id)}{meeting.date.isoformat()}:"
             sent = _sent_keys(session, prefix)
+            update_due = (meeting.date - today).days <= 1 and not any(k.endswith(":update") for k in sent)
+            if sent and not update_due:
+                continue  # looked at every round: the list is read only when one may go out
             sheet = host_sheet(session, cfg, meeting)
             digest = _digest(sheet)
-            if not sent:
-                queued += _queue(session, cfg, meeting, sheet, f"{prefix}{digest}", now, updated=False) is not None
-            elif (meeting.date - today).days <= 1 and not any(k.endswith(":update") for k in sent) \
-                    and not any(k.startswith(f"{prefix}{digest}") for k in sent):
+            if not sent:  # the first for this date; "updated" when one went out before (the meeting moved, or
+                # `forget` removed a list that named someone)
+                queued += _queue(session, cfg, meeting, sheet, f"{prefix}{digest}", now,
+                                 updated=meeting.host_list_sent_at is not None) is not None
+            elif not any(k.startswith(f"{prefix}{digest}") for k in sent):  # it changed since the last one
                 queued += _queue(session, cfg, meeting, sheet, f"{prefix}{digest}:update", now,
                                  updated=True) is not None
     return queued

@@ -96,7 +96,7 @@ def test_the_host_gets_the_list_exactly_host_list_days_before_once(world, monkey
     text, html = text_part(letter), html_part(letter)
     assert text.startswith("Beste gastheer,") and "Fijn dat de gemeente Schiedam de bijeenkomst" in text
     assert "14.00" in text and "Stadskantoor, Stadserf 1, Schiedam" in text
-    assert "Aangemeld: 3 deelnemers, en 1 op de wachtlijst." in text
+    assert "Aangemeld: 3 deelnemers en 1 op de wachtlijst." in text
     assert "persoonsgegevens" in text and "verwijder hem na afloop" in text
     for need in NEEDS:  # the needs travel only in the attachment
         assert need not in text.lower() and need not in html.lower()
