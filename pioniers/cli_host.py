@@ -72,7 +72,11 @@ def cmd_checkin(args: argparse.Namespace) -> None:
         raise UserError("--undo takes its own addresses: give no others or --from with it")
     addresses = list(args.undo or args.emails)
     if args.file:
-        addresses += checkin.read_addresses(Path(args.file))
+        found = checkin.read_addresses(Path(args.file))
+        if not found:
+            raise UserError(f"no addresses in {args.file} (on the sign-in sheet: put an x under 'Aanwezig' for who "
+                            "came)")
+        addresses += found
     if not addresses:
         raise UserError("name who came: pioniers checkin DATE EMAIL... or --from FILE (or --sheet FILE to print)")
     report = checkin.check_in(_app(args), day, addresses, undo=bool(args.undo))

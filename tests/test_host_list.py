@@ -195,6 +195,8 @@ def test_checkin_by_address_and_by_file_the_sheet_and_attendance_in_stats(world,
     assert "Pioniersnetwerk 18 maart 2027, de gemeente Schiedam" in ws.oddHeader.center.text
     assert "vegetarisch" not in " ".join(str(c.value) for row in ws.iter_rows() for c in row)
 
+    assert _cli(world, monkeypatch, "checkin", DAY.isoformat(), "--from", str(sheet)) == 2  # nobody ticked yet
+    assert "Aanwezig" in capsys.readouterr().err
     # By address: one unknown address is reported, the others recorded.
     assert _cli(world, monkeypatch, "checkin", DAY.isoformat(), "Anna@Utrecht.nl", "niemand@example.org") == 0
     out = capsys.readouterr().out
