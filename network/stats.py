@@ -52,7 +52,8 @@ class MeetingFigures:
         return sorted(o for o in self.organisations if is_municipality(o))
 
 
-def _live(session: Session, meeting: Meeting) -> tuple[int, int, Counter[str], Counter[str]]:
+def live_figures(session: Session, meeting: Meeting) -> tuple[int, int, Counter[str], Counter[str]]:
+    """(registrations, confirmed, confirmed by role, confirmed by organisation) from the registrations."""
     rows = session.execute(select(Registration.status, Person.role, Person.organisation)
                            .join(Person, Person.id == Registration.person_id)
                            .where(Registration.meeting_id == meeting.id)).all()
@@ -66,13 +67,18 @@ def archive_meetings(session: Session, meeting_ids: Any, now: dt.datetime) -> in
     done = select(MeetingSummary.meeting_id)
     meetings = list(session.scalars(select(Meeting).where(Meeting.id.in_(meeting_ids), Meeting.id.not_in(done))))
     for meeting in meetings:
-        registrations, attended, roles, organisations = _live(session, meeting)
-        session.add(MeetingSummary(meeting_id=meeting.id, registrations=registrations, attended=attended,
-                                   roles=json.dumps(dict(roles), sort_keys=True),
-                                   organisations=json.dumps(dict(organisations), sort_keys=True),
-                                   archived_at=now))
+        keep_figures(session, meeting, *live_figures(session, meeting), now)
     session.flush()
     return len(meetings)
+
+
+def keep_figures(session: Session, meeting: Meeting, registrations: int, attended: int, roles: Counter[str],
+                 organisations: Counter[str], now: dt.datetime) -> None:
+    """A meeting's summary: counts per role and per organisation, no names (the purge, and an old history)."""
+    session.add(MeetingSummary(meeting_id=meeting.id, registrations=registrations, attended=attended,
+                               roles=json.dumps(dict(roles), sort_keys=True),
+                               organisations=json.dumps(dict(organisations), sort_keys=True),
+                               archived_at=now))
 
 
 def figures(session: Session, today: dt.date) -> list[MeetingFigures]:
@@ -85,7 +91,7 @@ def figures(session: Session, today: dt.date) -> list[MeetingFigures]:
             f = MeetingFigures(m.date, m.host, m.location, m.date <= today, s.registrations, s.attended,
                                json.loads(s.roles), json.loads(s.organisations), archived=True)
         else:
-            registrations, attended, roles, organisations = _live(session, m)
+            registrations, attended, roles, organisations = live_figures(session, m)
             f = MeetingFigures(m.date, m.host, m.location, m.date <= today, registrations, attended, dict(roles),
                                dict(organisations))
         out.append(f)

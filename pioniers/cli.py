@@ -22,6 +22,8 @@ from db.models import InboundMessage, OutboundMessage
 from mailer.states import OutboxState, state_of
 from network.meetings import parse_day
 from pioniers.cli_admin import ADMIN_COMMANDS
+from pioniers.cli_history import add_parser as add_history_parser
+from pioniers.cli_history import import_history_file
 from pioniers.cli_admin import add_parsers as add_admin_parsers
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only, sheet_options
 from pioniers.cli_list import add_parsers as add_list_parsers
@@ -63,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     can.add_argument("date")
     can.add_argument("--reason", required=True)
     can.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+    add_history_parser(msub)
 
     poll = sub.add_parser("poll", help="process the inbox and send what is due")
     poll.add_argument("--once", action="store_true", required=True)
@@ -156,7 +159,9 @@ def cmd_meeting(args: argparse.Namespace) -> None:
         print("no changes" if not lines else "changed: " + " ".join(lines))
         if update.promoted:
             print(f"moved up from the waiting list (they get the invite): {', '.join(update.promoted)}")
-        send_now(app, update.queued + len(update.promoted))
+        send_now(app, update.queued + len(update.promoted), "sending updates")
+    elif args.action == "import":
+        import_history_file(app, args)
     elif args.action == "cancel":
         confirmed, waiting = meetings.audience(app, parse_day(args.date))
         if not agreed(f"Cancel the meeting on {args.date} and tell its {confirmed} confirmed and {waiting} waiting "
@@ -165,7 +170,7 @@ def cmd_meeting(args: argparse.Namespace) -> None:
             return
         queued = meetings.cancel_meeting(app, parse_day(args.date), args.reason)
         print(f"meeting on {args.date} cancelled")
-        send_now(app, queued)
+        send_now(app, queued, "sending cancellations")
 
 
 def cmd_poll(args: argparse.Namespace) -> None:

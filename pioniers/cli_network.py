@@ -108,7 +108,7 @@ def cmd_themes(args: argparse.Namespace) -> None:
         print("nobody voted: the meeting's theme is unchanged")
         return
     print(f"theme set: {t.winner.text}" if changes else f"theme was already: {t.winner.text}")
-    send_now(app, queued)
+    send_now(app, queued, "sending updated invites")
 
 
 def cmd_hosts(args: argparse.Namespace) -> None:
