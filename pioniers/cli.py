@@ -31,6 +31,7 @@ from pioniers.cli_network import NETWORK_COMMANDS
 from pioniers.cli_network import add_parsers as add_network_parsers
 from pioniers.cli_send import send_now
 from pioniers.filemodes import keep_private, readable_by_others
+from pioniers.progress import Progress
 from pioniers.prompt import agreed
 
 
@@ -150,9 +151,11 @@ def cmd_meeting(args: argparse.Namespace) -> None:
                                     "an updated invite", args.yes):
             print("nothing changed")
             return
-        update = meetings.update_meeting(
-            app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
-            theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None, capacity=args.capacity)
+        with Progress("preparing updates", confirmed) as bar:
+            update = meetings.update_meeting(
+                app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
+                theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None,
+                capacity=args.capacity, progress=bar.update)
         lines = [*update.changes]
         if update.capacity is not None:
             lines.append(f"capacity {update.capacity[0] or 'unlimited'} -> {update.capacity[1]}")
@@ -168,7 +171,8 @@ def cmd_meeting(args: argparse.Namespace) -> None:
                       "people?", args.yes):
             print("nothing changed")
             return
-        queued = meetings.cancel_meeting(app, parse_day(args.date), args.reason)
+        with Progress("preparing cancellations", confirmed + waiting) as bar:
+            queued = meetings.cancel_meeting(app, parse_day(args.date), args.reason, progress=bar.update)
         print(f"meeting on {args.date} cancelled")
         send_now(app, queued, "sending cancellations")
 

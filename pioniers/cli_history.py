@@ -32,9 +32,9 @@ def import_history_file(app: App, args: argparse.Namespace) -> None:
 
 def report_lines(report: ImportReport, retention_days: int) -> list[str]:
     lines = [f"meetings: {len(report.added)} added, {len(report.merged)} already there (merged: empty fields "
-             "filled, nothing overwritten)",
-             f"attendees: {report.attendees} added, {report.known} already recorded"]
+             "filled, nothing overwritten)"]
     lines += [f"  {note}" for note in report.notes]
+    lines.append(f"attendees: {report.attendees} added, {report.known} already recorded")
     if report.figures_only:
         lines.append(f"{len(report.figures_only)} meeting(s) before {report.cutoff} are older than the retention "
                      f"({retention_days} days): only their figures are kept (counts per organisation and role), "

@@ -40,7 +40,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.started = clock()
         self.last = float("-inf")
-        self.done, self.detail, self.drawn = 0, "", False
+        self.done, self.detail, self.drawn, self.finished = 0, "", False, False
 
     def due(self) -> bool:
         now = self.clock()
@@ -69,20 +69,22 @@ class Progress:
         self.stream.flush()
 
     def finish(self, done: int | None = None, detail: str | None = None) -> None:
-        """The last count, drawn where progress was shown (at a terminal, also for a large total)."""
+        """The last count, where progress was shown (nothing was done: nothing to show). Once."""
+        if self.finished:
+            return
+        self.finished = True
         if done is not None:
             self.done = done
         if detail is not None:
             self.detail = detail
-        if self.drawn or (self.terminal and self.total > THRESHOLD):
+        if self.drawn:
             self._draw()
             if self.terminal:
                 self.stream.write("\n")
                 self.stream.flush()
 
     def __enter__(self) -> Progress:
-        self.update(0)
-        return self
+        return self  # drawn at the first update: a command that finds nothing to do shows nothing
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is None:

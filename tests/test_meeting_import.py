@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from db.models import Meeting, MeetingSummary, Member, OutboundMessage, Person, Registration
 from network.privacy import forget
-from pioniers import cli, cli_network, progress
+from pioniers import cli, cli_list, cli_network, progress
 
 # The world's clock is 1 February 2027; retention_days 90: meetings before 3 November 2026 keep only figures.
 HEADER = "Datum;Gastgemeente;Locatie;Thema;Start;Eind;E-mail;Naam;Organisatie"
@@ -212,10 +212,25 @@ def test_meeting_update_shows_progress_at_a_terminal(world, monkeypatch, capsys)
     assert code == 0, err
     assert "250 message(s) queued; sent 250, retry later 0, failed 0" in out
     assert "\r" not in out  # stdout is the result, for scripts
-    assert err.startswith("\rsending updates [") and err.endswith("\n")
-    final = err.rstrip("\n").rsplit("\r", 1)[1]
+    preparing, sending = err.rstrip("\n").split("\n")  # one line each, redrawn in place
+    assert preparing.startswith("\rpreparing updates [") and sending.startswith("\rsending updates [")
+    assert preparing.rsplit("\r", 1)[1].startswith("preparing updates [" + "#" * progress.WIDTH + "] 250/250")
+    final = sending.rsplit("\r", 1)[1]
     assert final.startswith("sending updates [" + "#" * progress.WIDTH + "] 250/250 (sent 250, failed 0)")
+    assert sending.count("\r") >= 2 and "] 1/250 (sent 1, failed 0)" in sending  # it moved along the way
     assert len(world.sink.messages) == 250
+
+
+def test_members_import_shows_progress_at_a_terminal(world, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "leden.csv"
+    path.write_text("email,name\n" + "".join(f"lid{i}@gemeente.nl,Lid {i}\n" for i in range(2500)))
+    monkeypatch.setattr(progress, "is_terminal", lambda: True)
+    monkeypatch.setattr(cli_list, "_app", lambda _args: world.app)
+    code, out, err = _cli(monkeypatch, world, capsys, "members", "import", str(path))
+    assert code == 0 and out.startswith("2500 added")
+    draws = [d.removesuffix("\x1b[K").split("] ")[1] for d in err.rstrip("\n").split("\r") if d]
+    assert draws[0] == "1000/2500" and draws[-1] == "2500/2500"  # from the first chunk on, to the last count
+    assert set(draws) <= {"1000/2500", "2000/2500", "2500/2500"}  # redrawn at most five times a second
 
 
 def test_no_progress_without_a_terminal_for_a_quick_send(world, monkeypatch, capsys):
