@@ -257,3 +257,20 @@ def test_progress_without_a_terminal_is_a_line_every_few_seconds():
     with progress.Progress("sending", 150, terminal=True, clock=lambda: 0.0, stream=short) as bar:
         bar.update(150)
     assert short.getvalue() == ""  # a few at a terminal, quickly: nothing
+
+
+def test_a_theme_poll_to_the_list_shows_the_announce_bar_at_a_terminal(world, tmp_path, monkeypatch, capsys):
+    from network.members import import_csv
+
+    world.meeting("2027-03-18")
+    path = tmp_path / "leden.csv"
+    path.write_text("email,name\n" + "".join(f"lid{i}@gemeente.nl,Lid {i}\n" for i in range(220)))
+    import_csv(world.app, path)
+    monkeypatch.setattr(progress, "is_terminal", lambda: True)
+    code, out, err = _cli(monkeypatch, world, capsys, "themes", "open", "2027-03-18", "--option", "Open data",
+                          "--option", "Algoritmes", "--yes")
+    assert code == 0, err
+    assert err.startswith("\rsending to the list [") and err.endswith("\n") and err.count("\n") == 1
+    final = err.rstrip("\n").rsplit("\r", 1)[1]
+    assert final.startswith("sending to the list [" + "#" * progress.WIDTH + "] 220/220 (sent 220, failed 0)")
+    assert len(world.sink.messages) == 220
