@@ -78,6 +78,7 @@ class History:
     meetings: list[PastMeeting]
     skipped: list[Skipped]
     notes: list[str]  # rows of one meeting that disagree: the first value is kept, and said
+    unread: list[str] = field(default_factory=list)  # headers of columns this does not read
 
     @property
     def rows(self) -> int:
@@ -193,7 +194,9 @@ def parse(rows: list[tuple[int, list[Cell]]], source: str, today: dt.date) -> Hi
         raise UserError(f"{source}: the file is empty")
     (_, header), body = filled[0], filled[1:]
     columns = _columns(header, source)
+    unread = [_text(c) for i, c in enumerate(header) if i not in columns and _text(c)]
     meetings: dict[dt.date, PastMeeting] = {}
+    given_on: dict[tuple[dt.date, str], int] = {}  # the row a meeting's field came from
     first_row: dict[tuple[dt.date, str], int] = {}
     skipped: list[Skipped] = []
     notes: list[str] = []
@@ -216,9 +219,10 @@ def parse(rows: list[tuple[int, list[Cell]]], source: str, today: dt.date) -> Hi
             kept = getattr(meeting, name)
             if value and not kept:
                 setattr(meeting, name, value)
+                given_on[day, name] = number
             elif value and value != kept:
-                notes.append(f"row {number}: {name} {value!r} for {day} differs from {kept!r} "
-                             f"(row {meeting.row} or earlier); kept {kept!r}")
+                notes.append(f"row {number}: {name} {value!r} for {day} differs from row {given_on[day, name]}; "
+                             f"kept {kept!r}")
         email = _text(cells.get("email")).lower()
         name, organisation = _text(cells.get("name")), _text(cells.get("organisation"))
         if not email:
@@ -233,4 +237,4 @@ def parse(rows: list[tuple[int, list[Cell]]], source: str, today: dt.date) -> Hi
             continue
         first_row[day, email] = number
         meeting.attendees.append(Attendee(number, email, name, organisation))
-    return History(sorted(meetings.values(), key=lambda m: m.date), skipped, notes)
+    return History(sorted(meetings.values(), key=lambda m: m.date), skipped, notes, unread)

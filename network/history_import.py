@@ -34,13 +34,15 @@ class ImportReport:
     figures_only: list[dt.date] = field(default_factory=list)  # older than the retention: counts, no names
     cutoff: dt.date | None = None
     skipped: list[Skipped] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # the file's columns not read
     notes: list[str] = field(default_factory=list)  # what was kept where the file says otherwise
 
 
 def import_history(app: App, history: History, progress: Callable[[int], None] | None = None) -> ImportReport:
     """Store the history in one transaction; progress(rows done) after each meeting."""
     cutoff = app.today() - dt.timedelta(days=app.cfg.network.retention_days)
-    report = ImportReport(cutoff=cutoff, skipped=list(history.skipped), notes=list(history.notes))
+    report = ImportReport(cutoff=cutoff, skipped=list(history.skipped), notes=list(history.notes),
+                          unread=list(history.unread))
     done = 0
     with app.sm.begin() as session:
         for past in history.meetings:

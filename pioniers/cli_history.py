@@ -44,5 +44,7 @@ def report_lines(report: ImportReport, retention_days: int) -> list[str]:
         lines += [f"  row {s.row}: {s.why}" for s in report.skipped]
     else:
         lines.append("rows skipped: 0")
+    if report.unread:
+        lines.append("columns not read: " + ", ".join(report.unread))
     lines.append("nobody was mailed; nobody was added to the mailing list")
     return lines

@@ -139,9 +139,10 @@ def test_hosts_and_stats_read_the_imported_history(world, tmp_path, monkeypatch,
 def test_xlsx_with_real_dates_and_times(world, tmp_path, monkeypatch, capsys):
     book = openpyxl.Workbook()
     sheet = book.active
-    sheet.append(["Date", "Host", "Location", "Theme", "Start", "End", "Email", "Name", "Organisation"])
+    sheet.append(["Date", "Host", "Location", "Theme", "Start", "End", "Email", "Name", "Organisation", "Rol"])
     sheet.append([dt.datetime(2025, 6, 12), "Gemeente Zwolle", "Stadhuis", "AI", dt.time(13, 30), dt.time(17, 0),
                   "a@zwolle.nl", "Anna", "Gemeente Zwolle"])
+    sheet.append([dt.datetime(2025, 6, 12), "Zwolle", None, None, None, None, None, None, None])
     sheet.append([dt.date(2026, 12, 3), "Gemeente Delft", "Stadskantoor", "", dt.time(14, 0), None,
                   "b@delft.nl", "Bram", "Gemeente Delft"])
     sheet.append([dt.date(2026, 12, 3), None, None, None, None, None, "c@leiden.nl", "Cleo", "Gemeente Leiden"])
@@ -151,6 +152,8 @@ def test_xlsx_with_real_dates_and_times(world, tmp_path, monkeypatch, capsys):
     code, out, err = _cli(monkeypatch, world, capsys, "meeting", "import", str(path))
     assert code == 0, err
     assert "meetings: 2 added" in out and "attendees: 3 added" in out
+    assert "row 3: host 'Zwolle' for 2025-06-12 differs from row 2; kept 'Gemeente Zwolle'" in out
+    assert "columns not read: Rol" in out
     with world.app.sm.begin() as s:
         zwolle = s.scalar(select(Meeting).where(Meeting.date == dt.date(2025, 6, 12)))
         delft = s.scalar(select(Meeting).where(Meeting.date == dt.date(2026, 12, 3)))
