@@ -105,7 +105,7 @@ def read_file(path: Path) -> list[tuple[int, list[Cell]]]:
     header = lines[0] if lines else ""
     delimiter = max((";", ",", "\t"), key=header.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    # line_num: the row's last line in the file, as Excel numbers rows (a quoted value may hold a line break)
+    # line_num: the file's line, which is Excel's row number (also past blank lines) unless a value holds a line break
     return [(reader.line_num, list(row)) for row in reader]
 
 

@@ -22,9 +22,9 @@ from db.models import InboundMessage, OutboundMessage
 from mailer.states import OutboxState, state_of
 from network.meetings import parse_day
 from pioniers.cli_admin import ADMIN_COMMANDS
+from pioniers.cli_admin import add_parsers as add_admin_parsers
 from pioniers.cli_history import add_parser as add_history_parser
 from pioniers.cli_history import import_history_file
-from pioniers.cli_admin import add_parsers as add_admin_parsers
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only, sheet_options
 from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.cli_network import NETWORK_COMMANDS

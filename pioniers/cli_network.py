@@ -12,11 +12,11 @@ from base.config import load_config
 from db import registry
 from db.app import App
 from db.models import Poll
-from db.states import PollStatus, RegistrationStatus
+from db.states import PollStatus
 from network import announcements as ann_ops
 from network import polls
 from network import stats as network_stats
-from network.meetings import UserError, parse_day
+from network.meetings import UserError, audience, parse_day
 from pioniers.cli_send import discard_held, send_held_now, send_now
 from pioniers.progress import Progress
 from pioniers.prompt import agreed
@@ -103,9 +103,7 @@ def cmd_themes(args: argparse.Namespace) -> None:
         raise UserError(f"the theme poll for {day} is already closed: see 'pioniers themes results {day}'")
     if status == PollStatus.DISCARDED:
         raise UserError(f"the theme poll for {day} was discarded")
-    with app.sm.begin() as session:  # who get the updated invite, for the progress while they are written
-        meeting = registry.meeting_on(session, day)
-        confirmed = registry.count(session, meeting, RegistrationStatus.CONFIRMED) if meeting is not None else 0
+    confirmed, _ = audience(app, day)  # who get the updated invite: the progress while they are written
     with Progress("preparing updated invites", confirmed) as bar:
         t, changes, queued = polls.close_poll(app, poll_id, progress=bar.update)
     print(polls.format_tally(app.cfg, t))
