@@ -2,6 +2,8 @@
 waits for the provider."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import func, select
 
 from db.app import App
@@ -12,13 +14,15 @@ from mailer.outbox import DeliveryStats, deliver_due
 from mailer.transport import LIMIT_SAID, Transport
 
 
-def deliver(app: App, transport: Transport) -> DeliveryStats:
+def deliver(app: App, transport: Transport,
+            progress: Callable[[DeliveryStats], None] | None = None) -> DeliveryStats:
     """deliver_due as this installation sends: from the registration address, within its [limits]. A send that
-    pauses for the provider's limit is told to the organisers, once a day."""
+    pauses for the provider's limit is told to the organisers, once a day. progress: after each message."""
     limits = app.cfg.limits
     stats = deliver_due(app.sm, transport, app.cfg.network.registration_address, app.now,
                         replies_per_hour=limits.replies_per_hour,
-                        provider=states.ProviderLimits(limits.messages_per_minute, limits.recipients_per_day))
+                        provider=states.ProviderLimits(limits.messages_per_minute, limits.recipients_per_day),
+                        progress=progress)
     if stats.paused:
         tell_paused(app, stats.paused)
     return stats

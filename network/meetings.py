@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -170,9 +170,10 @@ class Update:
 def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str | None = None,
                    location: str | None = None, host: str | None = None, theme: str | None = None,
                    new_date: dt.date | None = None, capacity: int | None = None,
-                   host_contact: str | None = None) -> Update:
+                   host_contact: str | None = None, progress: Callable[[int], None] | None = None) -> Update:
     """Apply the changes and queue one update per confirmed attendee, in one transaction. A new host contact
-    is the organisers' business: it mails nobody (the host's list goes to it when it is due)."""
+    is the organisers' business: it mails nobody (the host's list goes to it when it is due). progress(queued so
+    far): a command's progress while a thousand letters are written."""
     contact = check_contact(host_contact) if host_contact is not None else None
     with app.sm.begin() as session:
         m = _require(session, day)
@@ -213,6 +214,8 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
                 queued += send_letter(session, app.cfg, key=f"update:{m.id}:{m.sequence}:{reg.person_id}",
                                       template="meeting_update", person=reg.person, now=app.now(), meeting=m,
                                       invite_method="REQUEST", auto_reply=False, changes=changes)
+                if progress is not None:
+                    progress(queued)
         promoted = promote_waitlisted(session, app, m) if capacity is not None else []
         resized = (before_capacity, capacity) if capacity is not None and capacity != before_capacity else None
         return Update(changes, queued, resized, tuple(promoted), contact_change)
@@ -227,7 +230,7 @@ def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> list[str
     return [reg.person.email for reg in promoted]
 
 
-def cancel_meeting(app: App, day: dt.date, reason: str) -> int:
+def cancel_meeting(app: App, day: dt.date, reason: str, progress: Callable[[int], None] | None = None) -> int:
     with app.sm.begin() as session:
         m = _require(session, day)
         if m.status != MeetingStatus.CANCELLED:
@@ -240,4 +243,6 @@ def cancel_meeting(app: App, day: dt.date, reason: str) -> int:
                                   template="meeting_cancelled", person=reg.person, now=app.now(), meeting=m,
                                   invite_method="CANCEL" if in_calendar else None, auto_reply=False,
                                   reason=reason, in_calendar=in_calendar)
+            if progress is not None:
+                progress(queued)
         return queued

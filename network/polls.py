@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,7 +252,8 @@ def find_poll(session: Session, day: dt.date) -> Poll:
     return poll
 
 
-def close_poll(app: App, poll_id: int) -> tuple[Tally, list[str], int]:
+def close_poll(app: App, poll_id: int,
+               progress: Callable[[int], None] | None = None) -> tuple[Tally, list[str], int]:
     """Stop the votes, set the winning theme on the meeting (attendees get the updated invite), tell the
     organisers. Safe to repeat: a poll left 'closing' by a crash is finished by the next run."""
     with app.sm.begin() as session:
@@ -264,7 +266,7 @@ def close_poll(app: App, poll_id: int) -> tuple[Tally, list[str], int]:
     changes: list[str] = []
     queued = 0
     if winner is not None and not cancelled and poll.status == PollStatus.CLOSING:
-        update = update_meeting(app, day, theme=winner.text)
+        update = update_meeting(app, day, theme=winner.text, progress=progress)
         changes, queued = update.changes, update.queued
     with app.sm.begin() as session:
         poll = session.get(Poll, poll_id, with_for_update=True)

@@ -58,7 +58,7 @@ class MeetingFigures:
 CHECKED_IN = "(checked in)"
 
 
-def _live(session: Session, meeting: Meeting) -> tuple[int, int, Counter[str], Counter[str], bool]:
+def live_figures(session: Session, meeting: Meeting) -> tuple[int, int, Counter[str], Counter[str], bool]:
     """(registrations, attended, attended by role, by organisation, whether attended counts check-ins)."""
     rows = session.execute(select(Registration.status, Registration.attended_at, Person.role, Person.organisation)
                            .join(Person, Person.id == Registration.person_id)
@@ -75,14 +75,19 @@ def archive_meetings(session: Session, meeting_ids: Any, now: dt.datetime) -> in
     done = select(MeetingSummary.meeting_id)
     meetings = list(session.scalars(select(Meeting).where(Meeting.id.in_(meeting_ids), Meeting.id.not_in(done))))
     for meeting in meetings:
-        registrations, attended, roles, organisations, checked_in = _live(session, meeting)
-        session.add(MeetingSummary(meeting_id=meeting.id, registrations=registrations, attended=attended,
-                                   roles=json.dumps(dict(roles) | ({CHECKED_IN: 1} if checked_in else {}),
-                                                    sort_keys=True),
-                                   organisations=json.dumps(dict(organisations), sort_keys=True),
-                                   archived_at=now))
+        keep_figures(session, meeting, *live_figures(session, meeting), now)
     session.flush()
     return len(meetings)
+
+
+def keep_figures(session: Session, meeting: Meeting, registrations: int, attended: int, roles: Counter[str],
+                 organisations: Counter[str], checked_in: bool, now: dt.datetime) -> None:
+    """A meeting's summary: counts per role and per organisation, no names (the purge, and an old history)."""
+    session.add(MeetingSummary(meeting_id=meeting.id, registrations=registrations, attended=attended,
+                               roles=json.dumps(dict(roles) | ({CHECKED_IN: 1} if checked_in else {}),
+                                                sort_keys=True),
+                               organisations=json.dumps(dict(organisations), sort_keys=True),
+                               archived_at=now))
 
 
 def figures(session: Session, today: dt.date) -> list[MeetingFigures]:
@@ -97,7 +102,7 @@ def figures(session: Session, today: dt.date) -> list[MeetingFigures]:
             f = MeetingFigures(m.date, m.host, m.location, m.date <= today, s.registrations, s.attended,
                                roles, json.loads(s.organisations), archived=True, checked_in=checked_in)
         else:
-            registrations, attended, live_roles, organisations, checked_in = _live(session, m)
+            registrations, attended, live_roles, organisations, checked_in = live_figures(session, m)
             f = MeetingFigures(m.date, m.host, m.location, m.date <= today, registrations, attended,
                                dict(live_roles), dict(organisations), checked_in=checked_in)
         out.append(f)

@@ -23,6 +23,8 @@ from mailer.states import OutboxState, state_of
 from network.meetings import parse_day
 from pioniers.cli_admin import ADMIN_COMMANDS
 from pioniers.cli_admin import add_parsers as add_admin_parsers
+from pioniers.cli_history import add_parser as add_history_parser
+from pioniers.cli_history import import_history_file
 from pioniers.cli_host import HOST_COMMANDS
 from pioniers.cli_host import add_parsers as add_host_parsers
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only, sheet_options
@@ -31,6 +33,7 @@ from pioniers.cli_network import NETWORK_COMMANDS
 from pioniers.cli_network import add_parsers as add_network_parsers
 from pioniers.cli_send import send_now
 from pioniers.filemodes import keep_private, readable_by_others
+from pioniers.progress import Progress
 from pioniers.prompt import agreed
 
 
@@ -67,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     can.add_argument("date")
     can.add_argument("--reason", required=True)
     can.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+    add_history_parser(msub)
 
     poll = sub.add_parser("poll", help="process the inbox and send what is due")
     poll.add_argument("--once", action="store_true", required=True)
@@ -156,10 +160,11 @@ def cmd_meeting(args: argparse.Namespace) -> None:
                                     "an updated invite", args.yes):
             print("nothing changed")
             return
-        update = meetings.update_meeting(
-            app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
-            theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None, capacity=args.capacity,
-            host_contact=args.host_contact)
+        with Progress("preparing updates", confirmed) as bar:
+            update = meetings.update_meeting(
+                app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
+                theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None,
+                capacity=args.capacity, host_contact=args.host_contact, progress=bar.update)
         lines = [*update.changes]
         if update.host_contact is not None:
             lines.append(f"host contact {update.host_contact[0] or '-'} -> {update.host_contact[1] or '-'}")
@@ -168,16 +173,19 @@ def cmd_meeting(args: argparse.Namespace) -> None:
         print("no changes" if not lines else "changed: " + " ".join(lines))
         if update.promoted:
             print(f"moved up from the waiting list (they get the invite): {', '.join(update.promoted)}")
-        send_now(app, update.queued + len(update.promoted))
+        send_now(app, update.queued + len(update.promoted), "sending updates")
+    elif args.action == "import":
+        import_history_file(app, args)
     elif args.action == "cancel":
         confirmed, waiting = meetings.audience(app, parse_day(args.date))
         if not agreed(f"Cancel the meeting on {args.date} and tell its {confirmed} confirmed and {waiting} waiting "
                       "people?", args.yes):
             print("nothing changed")
             return
-        queued = meetings.cancel_meeting(app, parse_day(args.date), args.reason)
+        with Progress("preparing cancellations", confirmed + waiting) as bar:
+            queued = meetings.cancel_meeting(app, parse_day(args.date), args.reason, progress=bar.update)
         print(f"meeting on {args.date} cancelled")
-        send_now(app, queued)
+        send_now(app, queued, "sending cancellations")
 
 
 def cmd_poll(args: argparse.Namespace) -> None:
