@@ -24,7 +24,7 @@ from inbox.text import organisation_from_domain, organisation_from_signature, st
 from mailer.format import long_date
 from mailer.letters import meeting_ref, open_meetings, send_letter
 from mailer.msgid import is_own, sent_to
-from network.meetings import promote_waitlisted
+from network import signups
 from network.members import subscribe_registrant
 
 log = logging.getLogger("pioniers.inbox")
@@ -113,14 +113,17 @@ def for_person(detail: d.Detail) -> d.ForPerson | None:
     return detail if isinstance(detail, d.ForPerson) else None
 
 
+def _teller(job: Job, person: Person, meeting: Meeting, key: str = "") -> signups.Tell:
+    """How the shared register / cancel path (network/signups.py) answers this message: a reply through the gate."""
+    def tell(*, template: str, invite: str | None, **context: Any) -> str:
+        return _reply(job, person, template, meeting, invite, key=key, **context)
+    return tell
+
+
 def _confirm(job: Job, person: Person, meeting: Meeting, result: registry.RegisterResult, key: str = "",
              **context: Any) -> str:
     """The letter that answers a registration: confirmed (with the invite), already registered, or waitlisted."""
-    if result.outcome == "confirmed":
-        return _reply(job, person, "confirmation", meeting, "REQUEST", key=key, **context)
-    if result.outcome == "already_confirmed":
-        return _reply(job, person, "already_registered", meeting, "REQUEST", key=key)
-    return _reply(job, person, "waitlisted", meeting, key=key, position=result.position)  # now or before
+    return signups.tell_registered(result, _teller(job, person, meeting, key), **context)
 
 
 def declines_our_letter(job: Job) -> bool:
@@ -215,18 +218,12 @@ def handle_cancel(job: Job) -> tuple[str, str]:
         return ask_to_confirm(job, person, "confirm_cancel", f"cancel for {meeting.date}", meeting)
     if how == REPLY and _declines(job.msg):
         return "processed", f"cancel for {meeting.date} declined in reply to our mail: registration kept"
-    previous = registry.cancel(job.session, meeting, person, job.now) if person else None
-    if previous is None:
+    done = signups.cancel_and_tell(job.session, job.app.cfg, meeting, person, job.now,
+                                   _teller(job, person, meeting)) if person else None
+    if done is None:
         note = _reply(job, _transient_person(job), "not_registered", meeting)
         return "processed", f"cancel for {meeting.date}: was not registered{note}"
-    assert person is not None
-    # Only a confirmed attendee has the meeting in their calendar; a CANCEL invite takes it out.
-    in_calendar = previous == RegistrationStatus.CONFIRMED
-    if in_calendar:
-        meeting.sequence += 1  # a CANCEL must outrank every REQUEST they hold; a later one outranks it again
-    note = _reply(job, person, "cancelled", meeting, "CANCEL" if in_calendar else None, with_invite=in_calendar)
-    promote_waitlisted(job.session, job.app, meeting)
-    return "processed", f"cancelled ({previous}) for {meeting.date} ({how}){note}"
+    return "processed", f"cancelled ({done.previous}) for {meeting.date} ({how}){done.note}"
 
 
 def handle_calendar_reply(job: Job) -> tuple[str, str]:
@@ -244,12 +241,12 @@ def handle_calendar_reply(job: Job) -> tuple[str, str]:
     reg.partstat = partstat
     if partstat != "DECLINED":
         return "processed", f"calendar reply {partstat} recorded for {meeting.date}"
-    if registry.cancel(job.session, meeting, person, job.now) is None:
-        return "processed", f"calendar reply DECLINED for {meeting.date}: was already cancelled"
     # They already removed it from their calendar: a short confirmation, without an invite.
-    note = _reply(job, person, "cancelled", meeting, None, with_invite=False)
-    promote_waitlisted(job.session, job.app, meeting)
-    return "processed", f"declined in calendar: cancelled for {meeting.date}{note}"
+    done = signups.cancel_and_tell(job.session, job.app.cfg, meeting, person, job.now, _teller(job, person, meeting),
+                                   invite=False)
+    if done is None:
+        return "processed", f"calendar reply DECLINED for {meeting.date}: was already cancelled"
+    return "processed", f"declined in calendar: cancelled for {meeting.date}{done.note}"
 
 
 def handle_unknown_date(job: Job) -> tuple[str, str]:

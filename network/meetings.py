@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from base.config import Config
 from base.errors import PioniersError
 from db import registry
 from db.app import App
-from db.models import Meeting, Registration
+from db.models import Meeting, Person, Registration
 from db.states import MeetingStatus, RegistrationStatus
 from mailer import format as fmt
 from mailer.letters import send_letter
@@ -223,11 +224,17 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
 
 def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> list[str]:
     """Fill free places from the waiting list; each promoted attendee gets the invite. Returns who (addresses)."""
-    promoted = registry.fill_from_waitlist(session, meeting, app.now())
+    return [person.email for person in promote(session, app.cfg, meeting, app.now())]
+
+
+def promote(session: Session, cfg: Config, meeting: Meeting, now: dt.datetime) -> list[Person]:
+    """promote_waitlisted for a caller with a configuration and a time rather than an App (network/desk.py);
+    returns the people who moved up, first come first served."""
+    promoted = registry.fill_from_waitlist(session, meeting, now)
     for reg in promoted:
-        send_letter(session, app.cfg, key=f"promoted:{reg.id}:{reg.updated_at.isoformat()}",
-                    template="promoted", person=reg.person, now=app.now(), meeting=meeting, invite_method="REQUEST")
-    return [reg.person.email for reg in promoted]
+        send_letter(session, cfg, key=f"promoted:{reg.id}:{reg.updated_at.isoformat()}",
+                    template="promoted", person=reg.person, now=now, meeting=meeting, invite_method="REQUEST")
+    return [reg.person for reg in promoted]
 
 
 def cancel_meeting(app: App, day: dt.date, reason: str, progress: Callable[[int], None] | None = None) -> int:

@@ -27,6 +27,8 @@ from pioniers.cli_history import add_parser as add_history_parser
 from pioniers.cli_history import import_history_file
 from pioniers.cli_host import HOST_COMMANDS
 from pioniers.cli_host import add_parsers as add_host_parsers
+from pioniers.cli_desk import DESK_COMMANDS, add_message_parsers, desk_messages
+from pioniers.cli_desk import add_parsers as add_desk_parsers
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only, sheet_options
 from pioniers.cli_list import add_parsers as add_list_parsers
 from pioniers.cli_network import NETWORK_COMMANDS
@@ -80,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     add_list_parsers(sub)
     add_network_parsers(sub)
     add_host_parsers(sub)
+    add_desk_parsers(sub)
 
     att = sub.add_parser("attendees", help="export the attendees of a meeting")
     att.add_argument("date")
@@ -98,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--failed", action="store_true",
                        help="outgoing mail that failed or waits, with the server's answer (replies and list copies)")
     msgs.add_argument("--limit", type=int, default=50)
+    add_message_parsers(msgs)
     return p
 
 
@@ -220,6 +224,8 @@ def cmd_attendees(args: argparse.Namespace) -> None:
 
 
 def cmd_messages(args: argparse.Namespace) -> None:
+    if desk_messages(args):  # the work list (--attention) and `messages resolve`: pioniers/cli_desk.py
+        return
     app = _app(args)
     if args.failed:
         _undelivered(app, args.limit)
@@ -238,7 +244,7 @@ def cmd_messages(args: argparse.Namespace) -> None:
             when = m.received_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M")
             subject, reason = redact_tokens(m.subject), redact_tokens(m.reason)  # never a live token on screen
             print(f"#{m.id:<5} {when}  {m.sender or '?':<32}  {m.outcome:<9}  {subject[:50]!r}  -> {reason}"
-                  + replies.get(f"reply:{m.id}", ""))
+                  + replies.get(f"reply:{m.id}", "") + (f"  resolved: {m.resolution}" if m.resolved_at else ""))
 
 
 def _undelivered(app: App, limit: int) -> None:
@@ -316,6 +322,7 @@ COMMANDS.update(LIST_COMMANDS)
 COMMANDS.update(ADMIN_COMMANDS)
 COMMANDS.update(NETWORK_COMMANDS)
 COMMANDS.update(HOST_COMMANDS)
+COMMANDS.update(DESK_COMMANDS)
 
 
 def _quiet_gc() -> None:

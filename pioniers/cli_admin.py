@@ -216,10 +216,10 @@ def status(app: App) -> dict[str, object]:
                 select(Delivery.status, func.count()).where(Delivery.announcement_id == ann.id)
                 .group_by(Delivery.status))}
             sending.append({"id": ann.id, "subject": ann.subject, **counts})
-        attention = session.scalar(select(func.count()).where(
-            InboundMessage.outcome == "attention", InboundMessage.received_at >= now - dt.timedelta(days=30))) or 0
+        attention = session.scalar(select(func.count()).where(  # what nobody resolved yet: the work list
+            InboundMessage.outcome == "attention", InboundMessage.resolved_at.is_(None))) or 0
     return {"service": service, "inbox_waiting": _waiting(app), "replies": replies, "list_sends": sending,
-            "attention_last_30_days": attention}
+            "attention_waiting": attention}
 
 
 def _waiting(app: App) -> int | str:
@@ -266,8 +266,7 @@ def cmd_status(args: argparse.Namespace) -> None:
         print(f"list       announcement #{send['id']} {send['subject']!r}: {counts}")
     if not sends:
         print("list       no announcement being sent")
-    print(f"attention  {report['attention_last_30_days']} message(s) for a person in the last 30 days"
-          " (pioniers messages --attention)")
+    print(f"attention  {report['attention_waiting']} message(s) wait for a person (pioniers messages --attention)")
 
 
 # -- backup ------------------------------------------------------------------------------------------------------

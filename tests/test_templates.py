@@ -109,7 +109,7 @@ def _base() -> dict[str, Any]:
         closed=False, voters=5, rows=[dict(position=1, text="Open data", votes=3),
                                       dict(position=2, text="Woo-verzoeken", votes=1)],
         proposals=[dict(text="Algoritmeregister", who="Carla")], inviter="Anouk de Vries", in_calendar=True,
-        sent=120, failed=3,
+        sent=120, failed=3, by_organiser=True,
         host_name="de gemeente Utrecht", confirmed=12, waiting=2, updated=True,  # the host's list
     )
 
@@ -118,7 +118,8 @@ FALSY = dict(name="", meeting=_meeting(theme="", host=""), consent=False, role="
              list_subscribed=False, reason="", previous=None, option=None, proposal="", winner="", closes="",
              proposals=[], days=1, voters=1, number=0, open_meetings=[], list_options=False, reply_to_members=False,
              count=1, rows=[dict(position=1, text="Open data", votes=1)], inviter="", in_calendar=False, failed=0,
-             confirmed=1, waiting=0, updated=False)
+             confirmed=1, waiting=0, updated=False,
+             by_organiser=False)
 
 
 def _variants(name: str) -> list[dict[str, Any]]:
