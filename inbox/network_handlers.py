@@ -181,7 +181,7 @@ def handle_profile(job: Job) -> tuple[str, str]:
         reg = registry.registration_of(session, meeting, person) if person is not None else None
         # Not registered yet, or registering again after cancelling (a new mail, not a reply to ours).
         if reg is None or (reg.status == RegistrationStatus.CANCELLED and not nr.is_reply(job.msg)):
-            registering = dataclasses.replace(job.decision, detail=None)
+            registering = dataclasses.replace(job.decision, detail=job.decision.detail.registering)
             outcome, reason = handle_register(dataclasses.replace(job, decision=registering))
             person = registry.find_person(session, job.msg.sender)
             if person is not None and _unproven_profile(job, profile):
