@@ -120,3 +120,22 @@ def test_times_in_code_are_the_product_format() -> None:
     moment = fmt.moment(dt.datetime(2026, 12, 7, 16, 12), "nl")
     assert moment == "maandag 7 december 16.12 uur" and not problems_nl(f"Dat kan tot {moment}.")
     assert fmt.moment(dt.datetime(2026, 12, 7, 16, 12), "en") == "Monday 7 December 16:12"
+
+
+# Mail that goes to organisers only: they are addressed as organisers, never as "deelnemer".
+ORGANISER_LETTERS = ("list_preview", "list_approved", "list_discarded", "list_finished", "list_token_invalid",
+                     "list_token_unclear", "poll_proposal", "poll_refused", "poll_results", "send_paused")
+
+
+@pytest.mark.parametrize("lang, greeting", [("nl", "Beste organisator,"), ("en", "Dear organiser,")])
+def test_organisers_are_addressed_as_organisers(lang: str, greeting: str) -> None:
+    env = environment(lang)
+    marked = {p.stem for p in (TEMPLATES / lang).glob("*.txt") if "set organiser = true" in p.read_text("utf-8")}
+    assert set(ORGANISER_LETTERS) <= marked
+    for name in sorted(marked):
+        for ctx in _variants(name):
+            for kind in ("txt", "html"):
+                out = env.get_template(f"{name}.{kind}").render(**{**ctx, "name": ""})
+                assert greeting in out and "deelnemer," not in out and "participant," not in out, f"{lang}/{name}"
+                named = env.get_template(f"{name}.{kind}").render(**{**ctx, "name": "Olga"})
+                assert ("Beste Olga," if lang == "nl" else "Dear Olga,") in named
