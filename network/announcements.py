@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from base.config import Config
 from base.dates import find_date_refs, resolve
-from db import members
+from db import members, registry
 from db.app import App
 from db.models import Announcement, Delivery, Meeting, Member, UTCDateTime
 from db.states import AnnouncementStatus, DeliveryStatus, MeetingStatus, MemberStatus
@@ -77,7 +77,9 @@ def member_copy(session: Session, cfg: Config, ann: Announcement, fallback: str)
     compiled = listmail.compile_prepared(cfg, ann.prepared)
     if member is None:
         return compiled.fill(email=fallback, member_id=0, token="0" * 26, name="")
-    return compiled.fill(email=member.email, member_id=member.id, token=member.token, name=member.name)
+    registered = registry.registered_emails(session, ann.meeting_id).get(member.email, "")
+    return compiled.fill(email=member.email, member_id=member.id, token=member.token, name=member.name,
+                         registered=registered)
 
 
 def text_of(msg: EmailMessage) -> str:

@@ -130,6 +130,8 @@ def _variants(name: str) -> list[dict[str, Any]]:
         variants += [{**full, "previous": None}, {**full, "problem": "no_poll", "meeting": None}]
     if name == "poll_results":
         variants += [{**full, "closed": True}, {**full, **FALSY, "closed": True}]
+    if name == "_list_registered":
+        variants = [{**full, "status": "confirmed"}, {**full, "status": "waitlisted"}]
     if name == "_greeting":
         variants += [{**full, **FALSY, "organiser": True}]
     if name == "poll_refused":
