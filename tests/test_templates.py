@@ -127,7 +127,8 @@ def _variants(name: str) -> list[dict[str, Any]]:
     if name == "poll_reply":
         for problem in ("closed", "not_member", "no_poll", "unclear"):
             variants += [{**full, "problem": problem}, {**full, **FALSY, "problem": problem}]
-        variants += [{**full, "previous": None}, {**full, "problem": "no_poll", "meeting": None}]
+        variants += [{**full, "previous": None}, {**full, "problem": "no_poll", "meeting": None},
+                     {**full, "option": None, "previous": None}]  # a proposal only: no vote was cast
     if name == "poll_results":
         variants += [{**full, "closed": True}, {**full, **FALSY, "closed": True}]
     if name == "_list_registered":
