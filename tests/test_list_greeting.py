@@ -3,10 +3,13 @@ greeting (the post's own, or ours when it has none), and a member already regist
 names reads that at the top instead of being invited as if not."""
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from db.models import Person, Registration
 from helpers import mail
+from test_wording import problems_nl
 from list_helpers import ORGANISER, add_members, html_part, list_copies, post, received, reply_to, text_part
 
 MEMBERS = [("anna@utrecht.nl", "Anna de Vries"), ("bert@schiedam.nl", "Bert"), ("carla@rijk.example", "")]
@@ -21,6 +24,9 @@ def _send(world, raw: bytes) -> dict[str, tuple[str, str]]:
     world.deliver(raw)
     world.poll()
     (preview,) = [m for r, m, _ in received(world, since) if r == ORGANISER and "[#" in str(m["Subject"])]
+    said = text_part(preview)
+    assert re.search(r"dat kan tot (maan|dins|woens|donder|vrij|zater|zon)dag \d{1,2} [a-z]+ \d{1,2}\.\d{2} uur\.", said)
+    assert said.startswith("Beste Organisatie,") and not problems_nl(said), problems_nl(said)
     world.deliver(reply_to(preview, f"Organisatie <{ORGANISER}>"))
     world.poll()
     return {r: (text_part(m).replace("\r\n", "\n"), html_part(m)) for r, m, _ in list_copies(world, since)}
