@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,20 @@ def test_a_proposal_without_a_vote_is_not_told_its_last_vote_counts() -> None:
     assert "laatste stem" not in proposal_only and "Stemmen op een thema kan tot en met 19 februari 2026" in proposal_only
     voted = env.get_template("poll_reply.txt").render(**base)
     assert "alleen je laatste stem telt" in voted
+
+
+def test_the_change_sentences_the_code_builds_read_as_dutch() -> None:
+    from types import SimpleNamespace
+
+    from db.models import Meeting
+    from network.meetings import _describe_changes
+    app: Any = SimpleNamespace(cfg=SimpleNamespace(network=SimpleNamespace(language="nl")))
+    before = Meeting(date=dt.date(2027, 3, 18), start="14:00", end="17:00", location="Stadskantoor, Schiedam",
+                     host="Gemeente Schiedam", theme="")
+    after = Meeting(date=dt.date(2027, 3, 25), start="13:30", end="16:30", location="Raadzaal, Gouda",
+                    host="Gemeente Gouda", theme="Algoritmes")
+    said = _describe_changes(app, before, after)
+    assert len(said) == 6 and "De bijeenkomst begint nu om 13.30 uur in plaats van 14.00 uur." in said
+    assert "Gastheer is nu de gemeente Gouda in plaats van de gemeente Schiedam." in said
+    for sentence in said + _describe_changes(app, after, before):
+        assert not problems_nl(sentence), sentence
