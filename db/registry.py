@@ -200,9 +200,9 @@ def registered_emails(session: Session, meeting_id: int | None) -> dict[str, str
     already registered (a meeting has hundreds at most)."""
     if meeting_id is None:
         return {}
+    held = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
     rows = session.execute(select(Person.email, Registration.status).join(Person, Person.id == Registration.person_id)
-                           .where(Registration.meeting_id == meeting_id,
-                                  Registration.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED))))
+                           .where(Registration.meeting_id == meeting_id, Registration.status.in_(held)))
     return {email: status for email, status in rows}
 
 

@@ -139,8 +139,8 @@ def _insert_html(html: str, greeting: str, footer: str) -> str:
 # A post that opens with its own greeting ("Beste pioniers,", "Hallo allemaal!"): the organiser's words stay and the
 # member's copy gets no second one. A short first line, or one ending in ',' or '!': "Dag van de Open Overheid op
 # 17 juni" is a title, not a greeting.
-_GREETING = re.compile(r"(?i)\s*(?:beste|hallo|hoi|hey|hi|dag|goedemorgen|goedemiddag|goedenavond|goede(?:morgen|middag|"
-                       r"avond)|geachte|lieve|dear|hello|good\s+(?:morning|afternoon|evening))\b")
+_GREETING = re.compile(r"(?i)\s*(?:beste|hallo|hoi|hey|hi|dag|goede(?:morgen|middag|n?avond)|geachte|lieve|dear|hello"
+                       r"|good\s+(?:morning|afternoon|evening))\b")
 
 
 def greets(text: str) -> bool:
@@ -230,7 +230,8 @@ class Compiled:
             gt, gh = self.greeting_text[1], self.greeting_html[1]
         nt, nh = self.notes.get(registered, (b"", b""))
         return self.body.fill({"TO": clean(email).encode(), "MID": str(member_id).encode(), "TOKEN": token.encode(),
-                               "GT": gt, "GH": gh, "OPEN": gt + b"\r\n\r\n" + nt, "OH": gh + b"\r\n" + nh, "NOTE": nt, "NH": nh})
+                               "GT": gt, "GH": gh, "OPEN": gt + b"\r\n\r\n" + nt, "OH": gh + b"\r\n" + nh,
+                               "NOTE": nt, "NH": nh})
 
 
 def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:

@@ -25,7 +25,8 @@ def _send(world, raw: bytes) -> dict[str, tuple[str, str]]:
     world.poll()
     (preview,) = [m for r, m, _ in received(world, since) if r == ORGANISER and "[#" in str(m["Subject"])]
     said = text_part(preview)
-    assert re.search(r"dat kan tot (maan|dins|woens|donder|vrij|zater|zon)dag \d{1,2} [a-z]+ \d{1,2}\.\d{2} uur\.", said)
+    day = r"(?:maan|dins|woens|donder|vrij|zater|zon)dag"
+    assert re.search(rf"dat kan tot {day} \d{{1,2}} [a-z]+ \d{{1,2}}\.\d{{2}} uur\.", said)
     assert said.startswith("Beste Organisatie,") and not problems_nl(said), problems_nl(said)
     world.deliver(reply_to(preview, f"Organisatie <{ORGANISER}>"))
     world.poll()
@@ -49,8 +50,9 @@ def test_one_greeting_and_a_word_for_who_is_already_registered(world):
     anna, bert, carla = (copies[a] for a, _ in MEMBERS)
     assert anna[0].startswith(f"Beste Anna de Vries,\n\n{REGISTERED}\n\nHet programma staat vast.\n")
     assert bert[0].startswith(f"Beste Bert,\n\n{WAITING}\n\nHet programma staat vast.\n")
-    assert carla[0].startswith("Beste deelnemer,\n\nHet programma staat vast.\n") and "aangemeld voor deze" not in carla[0]
-    assert f"<p>{REGISTERED}</p>" in anna[1] and f"<p>{WAITING}</p>" in bert[1] and "aangemeld voor deze" not in carla[1]
+    assert carla[0].startswith("Beste deelnemer,\n\nHet programma staat vast.\n")
+    assert f"<p>{REGISTERED}</p>" in anna[1] and f"<p>{WAITING}</p>" in bert[1]
+    assert "aangemeld voor deze" not in carla[0] + carla[1] and "wachtlijst" not in carla[0] + carla[1]
     assert anna[1].index("Beste Anna de Vries,") < anna[1].index(REGISTERED) < anna[1].index("Het programma")
 
     # A post that greets: the organiser's greeting stays and is the only one; the note still comes first.
@@ -83,3 +85,24 @@ def test_what_counts_as_the_posts_own_greeting():
     for text in ("Het programma staat vast.\nBeste groet", "Dag van de Open Overheid op 17 juni in Utrecht",
                  "Bestemmingsplannen en open data", "Halloweenfeest", "", "Dagprogramma:\n- 14.00 uur"):
         assert not greets(text), text
+
+
+def test_a_copy_prepared_before_this_change_is_still_filled(tmp_path):
+    """An announcement prepared by the previous version (a GT greeting, then a blank line) sends as it did."""
+    import datetime as dt
+
+    from base.config import load_config
+    from helpers import write_config
+    from mailer import listmail
+
+    cfg = load_config(write_config(tmp_path / "config.toml", "sqlite:///x.db"))
+    src = listmail.Source(subject="Nieuws", text="Het nieuws.\n")
+    prepared = listmail.prepare(cfg, src, announcement_id=1, reply_to="", now=dt.datetime(2027, 2, 1))
+    nonce = prepared.split(b"\r\n", 1)[0].removeprefix(listmail.MAGIC)
+    old = prepared.replace(b"@@" + nonce + b":OPEN@@", b"@@" + nonce + b":GT@@\r\n\r\n")
+    for data in (prepared, old):
+        body = listmail.as_message(listmail.compile_prepared(cfg, data).fill(
+            email="a@b.nl", member_id=1, token="f" * 26, name="Jan", registered="confirmed")).get_body(("plain",))
+        text = body.get_content().replace("\r\n", "\n")
+        assert text.startswith("Beste Jan,\n\n")
+        assert (REGISTERED in text) == (data is prepared)  # the note needs the new placeholder; old copies go as before
