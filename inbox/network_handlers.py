@@ -59,7 +59,8 @@ def handle_poll_post(job: Job) -> tuple[str, str]:
     try:
         poll, ann = polls.create_poll(session, app, meeting, options, closes, created_by=job.msg.sender, src=src)
     except UserError as exc:
-        return "processed", f"theme poll not opened: {exc}" + _letter(job, "poll_refused", problem=str(exc),
+        said = exc.said(app.cfg.network.language) if isinstance(exc, polls.PollRefused) else str(exc)
+        return "processed", f"theme poll not opened: {exc}" + _letter(job, "poll_refused", problem=said,
                                                                       subject=src.subject)
     ann_ops.send_preview(session, app, ann, job.msg.sender, job.msg.name, in_reply_to=job.msg.message_id,
                          references=job.msg.references)

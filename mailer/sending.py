@@ -28,6 +28,19 @@ def deliver(app: App, transport: Transport,
     return stats
 
 
+# Why sending waits, in the organiser's words: (our own [limits], the provider's answer). The server's answer itself
+# is English jargon; it stays in `pioniers messages --failed` and the log.
+_PAUSED = {"nl": ("de grens per minuut of per dag die voor het versturen is ingesteld, is bereikt",
+                  "de grens van je mailprovider voor versturen is bereikt"),
+           "en": ("the limit per minute or per day set for sending has been reached",
+                  "the provider says its sending limit has been reached")}
+
+
+def paused_reason(why: str, lang: str) -> str:
+    ours, theirs = _PAUSED.get(lang, _PAUSED["en"])
+    return theirs if why.startswith(LIMIT_SAID) else ours
+
+
 def tell_paused(app: App, why: str) -> None:
     """One mail a day to the organisers: sending waits for the provider; how much waits; nothing is lost."""
     with app.sm.begin() as session:
@@ -36,4 +49,4 @@ def tell_paused(app: App, why: str) -> None:
         for organiser in app.cfg.network.organisers:
             send_letter_to(session, app.cfg, key=f"send-paused:{app.today().isoformat()}:{organiser}",
                          template="send_paused", to=organiser, name="", now=app.now(), auto_reply=False,
-                         count=waiting, reason=why.removeprefix(LIMIT_SAID))
+                         count=waiting, reason=paused_reason(why, app.cfg.network.language))

@@ -119,8 +119,7 @@ def _people(session: Session, meeting: Meeting, statuses: tuple[str, ...]) -> li
 
 def in_text(host: str) -> str:
     """A host as running text writes it: "Gemeente Schiedam" -> "de gemeente Schiedam"."""
-    word, _, rest = host.partition(" ")
-    return f"de gemeente {rest}" if word.lower() == "gemeente" and rest else host
+    return fmt.in_text(host, "nl")
 
 
 def _describe_changes(app: App, before: Meeting, after: Meeting) -> list[str]:

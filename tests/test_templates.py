@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from base.html import html_to_text
+from mailer import format as fmt
 from mailer.compose import environment, render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,8 +83,9 @@ def test_every_letter_is_sent_by_the_code() -> None:
 # --- the same words in text and HTML -------------------------------------------------------------------------
 
 def _meeting(theme: str = "Open data in de gemeente", host: str = "Gemeente Utrecht") -> dict[str, Any]:
-    return dict(date=dt.date(2026, 3, 12), when="donderdag 12 maart 2026, 14:00-17:00", when_date="12 maart 2026",
-                location="Stadskantoor, Utrecht", host=host, theme=theme, capacity=40,
+    return dict(date=dt.date(2026, 3, 12), when=fmt.when(dt.date(2026, 3, 12), "14:00", "17:00", "nl"),
+                when_date="12 maart 2026", location="Stadskantoor, Utrecht", host=host,
+                host_in_text=fmt.in_text(host, "nl"), theme=theme, capacity=40,
                 ref="Pioniersnetwerk 12 maart 2026")
 
 
@@ -128,9 +130,14 @@ def _variants(name: str) -> list[dict[str, Any]]:
     if name == "poll_reply":
         for problem in ("closed", "not_member", "no_poll", "unclear"):
             variants += [{**full, "problem": problem}, {**full, **FALSY, "problem": problem}]
-        variants += [{**full, "previous": None}, {**full, "problem": "no_poll", "meeting": None}]
+        variants += [{**full, "previous": None}, {**full, "problem": "no_poll", "meeting": None},
+                     {**full, "option": None, "previous": None}]  # a proposal only: no vote was cast
     if name == "poll_results":
         variants += [{**full, "closed": True}, {**full, **FALSY, "closed": True}]
+    if name == "_list_registered":
+        variants = [{**full, "status": "confirmed"}, {**full, "status": "waitlisted"}]
+    if name == "_greeting":
+        variants += [{**full, **FALSY, "organiser": True}]
     if name == "poll_refused":
         variants = [{**v, "problem": "er staan geen thema's in"} for v in variants]
     return variants
