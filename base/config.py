@@ -35,6 +35,7 @@ class NetworkConfig:
     reminder_days: int = 3
     retention_days: int = 90
     participant_list_days: int = 3  # consenting attendees get the participant list this many days before (0 = never)
+    host_list_days: int = 3  # the host contact gets the attendee list (with needs) this many days before (0 = never)
     poll_close_days: int = 7  # a theme poll without a closing date closes this many days before the meeting
     secret_file: str = "var/pioniers.secret"  # the installation secret (base/secret.py); or PIONIERS_SECRET
     templates: str = ""  # a folder of our own letters (nl/, en/ as in templates/): its files win over the shipped
@@ -253,6 +254,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError(f"[network] timezone {net.timezone!r} is not a known time zone") from None
     if not net.name.strip():
         raise ConfigError("[network] name must not be empty")
+    if net.host_list_days < 0:
+        raise ConfigError("[network] host_list_days must be 0 (never) or more")
     lst = cfg.list
     for key in ("post_address", "bounce_address"):
         value = getattr(lst, key)

@@ -334,8 +334,8 @@ class MeetingSummary(Base):
 
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True)
     registrations: Mapped[int] = mapped_column(Integer, default=0)
-    attended: Mapped[int] = mapped_column(Integer, default=0)
-    roles: Mapped[str] = mapped_column(Text, default="{}")  # JSON {role: attendees}
+    attended: Mapped[int] = mapped_column(Integer, default=0)  # checked in where recorded, else confirmed
+    roles: Mapped[str] = mapped_column(Text, default="{}")  # JSON {role: attendees}; "(checked in)": 1 if so
     organisations: Mapped[str] = mapped_column(Text, default="{}")  # JSON {organisation: attendees}
     archived_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 

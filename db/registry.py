@@ -195,6 +195,17 @@ def fill_from_waitlist(session: Session, meeting: Meeting, now: dt.datetime) -> 
     return promoted
 
 
+def registered_emails(session: Session, meeting_id: int | None) -> dict[str, str]:
+    """{email: confirmed|waitlisted} of the people registered for a meeting: who an announcement of it greets as
+    already registered (a meeting has hundreds at most)."""
+    if meeting_id is None:
+        return {}
+    held = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
+    rows = session.execute(select(Person.email, Registration.status).join(Person, Person.id == Registration.person_id)
+                           .where(Registration.meeting_id == meeting_id, Registration.status.in_(held)))
+    return {email: status for email, status in rows}
+
+
 def is_forgotten(session: Session, secret: bytes, email: str) -> bool:
     """On the do-not-mail list: under the keyed hash, or the unkeyed one written before it was keyed."""
     return session.scalar(select(Forgotten.address_hash).where(

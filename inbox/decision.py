@@ -65,6 +65,8 @@ class PollRef:
 class AlsoRegister:
     """A who-is-who answer that also asks to register for the decision's meeting (inbox/network_rules.py)."""
 
+    registering: ForPerson | None = None  # the registration's own detail: a need to keep, a question to hand on
+
 
 @dataclass(frozen=True)
 class ForPerson:

@@ -59,7 +59,8 @@ def handle_poll_post(job: Job) -> tuple[str, str]:
     try:
         poll, ann = polls.create_poll(session, app, meeting, options, closes, created_by=job.msg.sender, src=src)
     except UserError as exc:
-        return "processed", f"theme poll not opened: {exc}" + _letter(job, "poll_refused", problem=str(exc),
+        said = exc.said(app.cfg.network.language) if isinstance(exc, polls.PollRefused) else str(exc)
+        return "processed", f"theme poll not opened: {exc}" + _letter(job, "poll_refused", problem=said,
                                                                       subject=src.subject)
     ann_ops.send_preview(session, app, ann, job.msg.sender, job.msg.name, in_reply_to=job.msg.message_id,
                          references=job.msg.references)
@@ -181,7 +182,7 @@ def handle_profile(job: Job) -> tuple[str, str]:
         reg = registry.registration_of(session, meeting, person) if person is not None else None
         # Not registered yet, or registering again after cancelling (a new mail, not a reply to ours).
         if reg is None or (reg.status == RegistrationStatus.CANCELLED and not nr.is_reply(job.msg)):
-            registering = dataclasses.replace(job.decision, detail=None)
+            registering = dataclasses.replace(job.decision, detail=job.decision.detail.registering)
             outcome, reason = handle_register(dataclasses.replace(job, decision=registering))
             person = registry.find_person(session, job.msg.sender)
             if person is not None and _unproven_profile(job, profile):

@@ -24,7 +24,8 @@ from base.dates import find_any_date_refs, find_date_refs, resolve
 from base.text import scrub
 from db.states import MeetingStatus
 from inbox import listrules
-from inbox.decision import ASK_BACK, NOTED, PAST_MEETING, PERSON, REGISTER, AlsoRegister, Context, Decision, PollRef
+from inbox.decision import (ASK_BACK, NOTED, PAST_MEETING, PERSON, REGISTER, AlsoRegister, Context, Decision,
+                            ForPerson, PollRef)
 from inbox.registration_rules import asks_to_cancel, meeting_request
 from inbox.text import may_contain, strip_prefixes
 from network.profiles import Profile
@@ -362,5 +363,6 @@ def check_profile(msg: Incoming, ctx: Context) -> Decision | None:
         return Decision(PROFILE, f"who-is-who: {profile.describe()}")
     if request.action == REGISTER:
         return Decision(PROFILE, f"who-is-who: {profile.describe()}; {request.reason}",
-                        meeting_date=request.meeting_date, detail=AlsoRegister())
+                        meeting_date=request.meeting_date,
+                        detail=AlsoRegister(request.detail if isinstance(request.detail, ForPerson) else None))
     return None

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from base.config import Config
 from base.process import holder_id
+from db import registry
 from db.models import Announcement, Delivery, Member
 from db.states import AnnouncementStatus, DeliveryStatus, MemberStatus
 from mailer import listmail, sentlog, states
@@ -133,7 +134,8 @@ class Fanout:
         self.transports: list[Transport | None] = [None] * self.connections
         self.pacer = _Pacer(self.cfg.list.rate)
         self.worker = holder_id()
-        self.compiled: dict[int, tuple[listmail.Compiled, dt.datetime]] = {}
+        # per announcement: the compiled copy, when it was approved, and who is registered for the meeting it names
+        self.compiled: dict[int, tuple[listmail.Compiled, dt.datetime, dict[str, str]]] = {}
         self.progress = progress
         rate = self.cfg.list.rate
         self.claim_size = CLAIM if rate <= 0 else max(self.connections, min(CLAIM, rate * 30))
@@ -156,13 +158,14 @@ class Fanout:
         with self.app.sm.kw["bind"].connect() as conn:
             self.sent_log.apply(conn, self.app.now())
 
-    def _compiled(self, ann_id: int) -> tuple[listmail.Compiled, dt.datetime]:
+    def _compiled(self, ann_id: int) -> tuple[listmail.Compiled, dt.datetime, dict[str, str]]:
         if ann_id not in self.compiled:
             with self.app.sm.begin() as session:
                 ann = session.get(Announcement, ann_id)
                 assert ann is not None
                 self.compiled[ann_id] = (listmail.compile_prepared(self.cfg, ann.prepared),
-                                         ann.approved_at or self.app.now())
+                                         ann.approved_at or self.app.now(),
+                                         registry.registered_emails(session, ann.meeting_id))
         return self.compiled[ann_id]
 
     def _sender(self, index: int, jobs: queue.SimpleQueue[Job | None], results: queue.SimpleQueue,
@@ -181,8 +184,9 @@ class Fanout:
                 results.put((OutboxState.SKIPPED, job, ""))
                 continue
             try:
-                compiled, _ = self.compiled[job.announcement_id]
-                data = compiled.fill(email=job.email, member_id=job.member_id, token=job.token, name=job.name)
+                compiled, _, registered = self.compiled[job.announcement_id]
+                data = compiled.fill(email=job.email, member_id=job.member_id, token=job.token, name=job.name,
+                                     registered=registered.get(job.email, ""))
                 self.pacer.wait()
                 if self.transports[index] is None:
                     self.transports[index] = self.make_transport()
@@ -215,7 +219,7 @@ class Fanout:
                 session.execute(update(Delivery).where(Delivery.id.in_(marks.skipped)).values(
                     status=DeliveryStatus.SKIPPED, claimed_by=None, last_error="member left before sending"))
             for job, reply, temporary in marks.refused:
-                _, approved = self.compiled[job.announcement_id]  # a list copy's age counts from the approval
+                _, approved, _ = self.compiled[job.announcement_id]  # a list copy's age counts from the approval
                 values = states.refused(reply, temporary=temporary, attempts=job.attempts + 1, since=approved,
                                         now=now)
                 session.execute(update(Delivery).where(Delivery.id == job.id).values(**values))

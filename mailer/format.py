@@ -32,3 +32,16 @@ def time_range(start: str, end: str, lang: str) -> str:
 
 def when(day: dt.date, start: str, end: str, lang: str) -> str:
     return f"{long_date(day, lang)}, {time_range(start, end, lang)}"
+
+
+def in_text(host: str, lang: str) -> str:
+    """A host as running text writes it: "Gemeente Schiedam" -> "de gemeente Schiedam"."""
+    word, _, rest = host.partition(" ")
+    return f"de gemeente {rest}" if lang == "nl" and word.lower() == "gemeente" and rest else host
+
+
+def moment(at: dt.datetime, lang: str) -> str:
+    """'maandag 7 december 16.12 uur': a deadline within the coming days, as the letters write times."""
+    if lang == "en":
+        return f"{_EN_DAYS[at.weekday()]} {at.day} {_EN_MONTHS[at.month - 1]} {at:%H:%M}"
+    return f"{_NL_DAYS[at.weekday()]} {at.day} {_NL_MONTHS[at.month - 1]} {at:%H.%M} uur"

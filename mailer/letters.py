@@ -47,6 +47,7 @@ def _view(name: str, lang: str, day: dt.date, start: str, end: str, location: st
         ("when_date", fmt.long_date(day, lang)),
         ("location", location),
         ("host", host),
+        ("host_in_text", fmt.in_text(host, lang)),  # "bij de gemeente Schiedam"
         ("theme", theme),
         ("capacity", capacity),
         ("ref", _ref(name, lang, day)),

@@ -136,20 +136,39 @@ def _insert_html(html: str, greeting: str, footer: str) -> str:
     return html[:end] + footer + html[end:] if end >= 0 else html + footer
 
 
+# A post that opens with its own greeting ("Beste pioniers,", "Hallo allemaal!"): the organiser's words stay and the
+# member's copy gets no second one. A short first line, or one ending in ',' or '!': "Dag van de Open Overheid op
+# 17 juni" is a title, not a greeting.
+_GREETING = re.compile(r"(?i)\s*(?:beste|hallo|hoi|hey|hi|dag|goede(?:morgen|middag|n?avond)|geachte|lieve|dear|hello"
+                       r"|good\s+(?:morning|afternoon|evening))\b")
+
+
+def greets(text: str) -> bool:
+    """Whether a post's first line is a greeting of its own; decided once per post."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return bool(_GREETING.match(first)) and (len(first.split()) <= 4 or first.endswith((",", "!")))
+
+
 def prepare(cfg: Config, src: Source, *, announcement_id: int, reply_to: str, now: dt.datetime) -> bytes:
-    """The member message with placeholders, stored with the announcement (see fill())."""
+    """The member message with placeholders, stored with the announcement (see fill()).
+
+    The opening before the post is per member: OPEN/OH (a greeting, then a note for a member already registered
+    for the meeting the post names) or, when the post greets of its own, NOTE/NH (the note alone). Messages
+    prepared before this have GT/GH (the greeting) followed by a blank line; fill() still fills those."""
     nonce = secrets.token_hex(4)
-    ph = {name: _placeholder(nonce, name) for name in ("TO", "MID", "TOKEN", "GT", "GH")}
+    ph = {name: _placeholder(nonce, name) for name in ("TO", "MID", "TOKEN", "OPEN", "OH", "NOTE", "NH")}
+    own = greets(src.text)
+    opening_text, opening_html = (ph["NOTE"], ph["NH"]) if own else (ph["OPEN"], ph["OH"])
     keep = _pattern(nonce)
     env = environment(cfg.network.language, cfg.templates)
     footer_ctx: dict[str, Any] = {"network": cfg.network, "unsubscribe_address": unsubscribe_address(cfg, ph["TOKEN"]),
                                   "registration_address": cfg.network.registration_address}
     footer_text = env.get_template("_list_footer.txt").render(**footer_ctx).strip()
     footer_html = env.get_template("_list_footer.html").render(**footer_ctx).strip()
-    text = f"{ph['GT']}\n\n{src.text.strip()}\n\n-- \n{footer_text}\n"
+    text = f"{opening_text}{src.text.strip()}\n\n-- \n{footer_text}\n"
     body: Message = _leaf("plain", qp(text, keep).decode("ascii"))
     if src.html:
-        html = _insert_html(src.html, ph["GH"], footer_html)
+        html = _insert_html(src.html, opening_html, footer_html)
         html_part: Message = _leaf("html", qp(html, keep).decode("ascii"))
         if src.related:
             html_part = _multi("related", [html_part, *src.related])
@@ -199,16 +218,20 @@ class Compiled:
     body: Holes[bytes]
     greeting_text: tuple[Holes[bytes], bytes]  # (with a name: a NAME hole, without a name)
     greeting_html: tuple[Holes[bytes], bytes]
+    notes: dict[str, tuple[bytes, bytes]]  # registration status -> (text, html) of "Je bent al aangemeld ..."
 
-    def fill(self, *, email: str, member_id: int, token: str, name: str) -> bytes:
+    def fill(self, *, email: str, member_id: int, token: str, name: str, registered: str = "") -> bytes:
+        """registered: the member's status for the meeting the post names (confirmed|waitlisted), or ''."""
         name = clean(name)[:MAX_NAME]
         if name:
             gt = self.greeting_text[0].fill({"NAME": qp_value(name)})
             gh = self.greeting_html[0].fill({"NAME": qp_value(htmllib.escape(name))})
         else:
             gt, gh = self.greeting_text[1], self.greeting_html[1]
+        nt, nh = self.notes.get(registered, (b"", b""))
         return self.body.fill({"TO": clean(email).encode(), "MID": str(member_id).encode(), "TOKEN": token.encode(),
-                               "GT": gt, "GH": gh})
+                               "GT": gt, "GH": gh, "OPEN": gt + b"\r\n\r\n" + nt, "OH": gh + b"\r\n" + nh,
+                               "NOTE": nt, "NH": nh})
 
 
 def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:
@@ -225,8 +248,13 @@ def compile_prepared(cfg: Config, prepared: bytes) -> Compiled:
         rendered = env.get_template(f"_greeting.{kind}").render(name=name).strip()
         return qp(rendered, keep)
 
+    def note(kind: str, status: str) -> bytes:
+        rendered = env.get_template(f"_list_registered.{kind}").render(status=status).strip()
+        return qp(rendered + "\n\n" if kind == "txt" else rendered)
+
+    notes = {status: (note("txt", status), note("html", status)) for status in ("confirmed", "waitlisted")}
     return Compiled(cut(template, holes), (cut(greeting("txt", marker), holes), greeting("txt", "")),
-                    (cut(greeting("html", marker), holes), greeting("html", "")))
+                    (cut(greeting("html", marker), holes), greeting("html", "")), notes)
 
 
 def as_message(data: bytes) -> EmailMessage:

@@ -57,13 +57,16 @@ def qp(text: str, keep: re.Pattern[str] | None = None) -> bytes:
     encoded = binascii.b2a_qp(data, istext=True)
     if lone_cr:
         encoded = encoded.replace(b"=FF", b"=0D")
-    if keep is not None and keep.search(text):
-        encoded = _keep_whole(encoded, re.compile(keep.pattern.encode()))
+    kept = keep is not None and keep.search(text) is not None
+    # b2a_qp writes a line of 77 or 78 characters when it ends in an encoded space or tab (=20, =09)
+    if kept or ((b"=20" in encoded or b"=09" in encoded) and max(map(len, encoded.split(b"\n"))) > 76):
+        encoded = _keep_whole(encoded, re.compile(keep.pattern.encode()) if kept and keep is not None else None)
     return encoded.replace(b"\n", b"\r\n")
 
 
-def _keep_whole(encoded: bytes, keep: re.Pattern[bytes]) -> bytes:
-    """b2a_qp's lines again, where a soft line break cut a match of `keep`: those lines broken before it."""
+def _keep_whole(encoded: bytes, keep: re.Pattern[bytes] | None) -> bytes:
+    """b2a_qp's lines again, where a soft line break cut a match of `keep` (those lines broken before it) or a
+    line is longer than 76 characters."""
     out: list[bytes] = []
     soft: list[bytes] = []  # the soft-broken lines of one line of text so far, without their '='
     for line in encoded.split(b"\n"):
@@ -72,9 +75,9 @@ def _keep_whole(encoded: bytes, keep: re.Pattern[bytes]) -> bytes:
             continue
         parts, soft = [*soft, line], []
         whole = b"".join(parts)
-        matches = {m.start(): m.end() for m in keep.finditer(whole)} if len(parts) > 1 else {}
+        matches = {m.start(): m.end() for m in keep.finditer(whole)} if len(parts) > 1 and keep is not None else {}
         cuts = itertools.accumulate(len(part) for part in parts[:-1])
-        if not any(start < cut < end for cut in cuts for start, end in matches.items()):
+        if len(parts[-1]) <= 76 and not any(start < cut < end for cut in cuts for start, end in matches.items()):
             out.append(b"=\n".join(parts))
             continue
         tokens: list[bytes] = []  # of the line being written: at most 75 characters and the '=', as b2a_qp

@@ -193,9 +193,10 @@ def _apply_sent_log(engine: Engine, log_: sentlog.SentLog | None, now: dt.dateti
 
 def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
                 now: Callable[[], dt.datetime], batch: int = BATCH, replies_per_hour: int = 0,
-                provider: states.ProviderLimits = states.ProviderLimits()) -> DeliveryStats:
+                provider: states.ProviderLimits = states.ProviderLimits(),
+                progress: Callable[[DeliveryStats], None] | None = None) -> DeliveryStats:
     """Send every due message, automatic replies at most replies_per_hour in any hour (0: no pace); returns what
-    happened. Never raises for SMTP trouble."""
+    happened. Never raises for SMTP trouble. progress(stats so far) after each message (a command's bar)."""
     stats = DeliveryStats()
     engine = sm.kw["bind"]
     path = sentlog.path_for(engine)
@@ -222,7 +223,7 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
                             claimed = _claim(session, worker, now(), limit, room)
                 if not claimed:
                     return stats
-                down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_)
+                down = _send_claimed(sm, conn, transport, sender, now, claimed, stats, log_, progress)
                 if down:
                     log.warning("outbox: %s; %d message(s) stay queued and will be retried", down, stats.retry)
                     stats.paused = down if down.startswith(LIMIT_SAID) else ""
@@ -236,7 +237,8 @@ def deliver_due(sm: sessionmaker[Session], transport: Transport, sender: str,
 
 def _send_claimed(sm: sessionmaker[Session], conn: Connection, transport: Transport, sender: str,
                   now: Callable[[], dt.datetime], claimed: list[tuple[int, str, dt.datetime]],
-                  stats: DeliveryStats, log_: sentlog.SentLog | None) -> str:
+                  stats: DeliveryStats, log_: sentlog.SentLog | None,
+                  progress: Callable[[DeliveryStats], None] | None = None) -> str:
     """Send leased rows a slice at a time; returns why the connection is down, or ''."""
     down = ""
     for i in range(0, len(claimed), BATCH):
@@ -266,5 +268,7 @@ def _send_claimed(sm: sessionmaker[Session], conn: Connection, transport: Transp
                 else:
                     _mark_sent(conn, row_id, now())
             stats.count(state)
+            if progress is not None:
+                progress(stats)
     return down
 

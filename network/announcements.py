@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from base.config import Config
 from base.dates import find_date_refs, resolve
-from db import members
+from db import members, registry
 from db.app import App
 from db.models import Announcement, Delivery, Meeting, Member, UTCDateTime
 from db.states import AnnouncementStatus, DeliveryStatus, MeetingStatus, MemberStatus
+from mailer import format as fmt
 from mailer import listmail
 from mailer.compose import render
 from mailer.letters import meeting_ref, meeting_view, send_letter_to
@@ -76,7 +77,9 @@ def member_copy(session: Session, cfg: Config, ann: Announcement, fallback: str)
     compiled = listmail.compile_prepared(cfg, ann.prepared)
     if member is None:
         return compiled.fill(email=fallback, member_id=0, token="0" * 26, name="")
-    return compiled.fill(email=member.email, member_id=member.id, token=member.token, name=member.name)
+    registered = registry.registered_emails(session, ann.meeting_id).get(member.email, "")
+    return compiled.fill(email=member.email, member_id=member.id, token=member.token, name=member.name,
+                         registered=registered)
 
 
 def text_of(msg: EmailMessage) -> str:
@@ -92,7 +95,7 @@ def send_preview(session: Session, app: App, ann: Announcement, organiser: str, 
     token = members.issue_token(session, "approve", organiser, app.now(), valid, ann.id)
     copy = member_copy(session, cfg, ann, organiser)
     member_msg = listmail.as_message(copy)
-    expires = (app.now() + valid).astimezone(app.tz).strftime("%d-%m-%Y %H:%M")
+    expires = fmt.moment((app.now() + valid).astimezone(app.tz), cfg.network.language)
     send_letter_to(session, cfg, key=f"list-preview:{ann.id}", template="list_preview", to=organiser, name=name,
                    now=app.now(), reply_to=listmail.approve_address(cfg, token), attach=copy,
                    in_reply_to=in_reply_to, references=references, token=token, subject=ann.subject,

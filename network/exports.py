@@ -14,9 +14,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from base.config import Config
 from base.errors import PioniersError
 from db.app import App
-from db.models import Member, Registration
+from db.models import Meeting, Member, Registration
 from db.states import MemberStatus, RegistrationStatus
 from network.meetings import _require
 from network.profiles import role_label
@@ -69,12 +70,14 @@ _WORDS = {
            "registered_at": "Aangemeld op", "partstat": "Antwoord in agenda", "role": "Rol", "note": "Wensen (dieet, toegankelijkheid)", "since": "Lid sinds",
            "confirmed": "aangemeld", "waitlisted": "wachtlijst", "cancelled": "afgemeld",
            "ACCEPTED": "geaccepteerd", "TENTATIVE": "onder voorbehoud", "DECLINED": "afgeslagen",
-           "NEEDS-ACTION": "nog geen antwoord", "attendees": "Deelnemers", "members": "Leden"},
+           "NEEDS-ACTION": "nog geen antwoord", "attendees": "Deelnemers", "members": "Leden",
+           "signature": "Handtekening", "present": "Aanwezig", "sign_in": "Presentielijst"},
     "en": {"name": "Name", "organisation": "Organisation", "email": "Email address", "status": "Status",
            "registered_at": "Registered at", "partstat": "Calendar answer", "role": "Role", "note": "Needs (diet, access)", "since": "Member since",
            "confirmed": "registered", "waitlisted": "waiting list", "cancelled": "cancelled",
            "ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined",
-           "NEEDS-ACTION": "no answer yet", "attendees": "Attendees", "members": "Members"},
+           "NEEDS-ACTION": "no answer yet", "attendees": "Attendees", "members": "Members",
+           "signature": "Signature", "present": "Present", "sign_in": "Sign-in"},
 }
 
 
@@ -103,6 +106,68 @@ def attendee_sheet_in(session: Session, app: App, day: dt.date) -> Sheet:
          _local(app, r.registered_at), words.get(r.partstat, r.partstat),
          role_label(app.cfg, r.person.role) if r.person.role else "", r.note] for r in ordered]
     return Sheet(f"{words['attendees']} {day.isoformat()}", [words[c] for c in COLUMNS], rows)
+
+
+def host_sheet(session: Session, cfg: Config, meeting: Meeting) -> Sheet:
+    """The host's list (network/hostlist.py): who comes, then the waiting list in its order, with the needs
+    people wrote (possibly health data: this list and the organiser's own exports only). No addresses: the
+    host needs none."""
+    words = _WORDS[cfg.network.language]
+    regs = session.scalars(select(Registration).where(
+        Registration.meeting_id == meeting.id,
+        Registration.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)))
+        .order_by(Registration.registered_at, Registration.id))
+    ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
+    rows: list[list[Cell]] = [
+        [r.person.name, r.person.organisation, role_label(cfg, r.person.role) if r.person.role else "",
+         words.get(r.status, r.status), r.note] for r in ordered]
+    return Sheet(f"{words['attendees']} {meeting.date.isoformat()}",
+                 [words[c] for c in ("name", "organisation", "role", "status", "note")], rows)
+
+
+SIGN_IN_BLANK = 5  # empty rows at the end, for who comes unannounced
+
+
+def sign_in_sheet(app: App, day: dt.date) -> Sheet:
+    """The sign-in list to print: the confirmed by name, an empty signature column and a column to tick.
+    The address column is for `pioniers checkin --from` and is hidden and never printed."""
+    words = _WORDS[app.cfg.network.language]
+    with app.sm.begin() as session:
+        meeting = _require(session, day, lock=False)
+        regs = session.scalars(select(Registration).where(Registration.meeting_id == meeting.id,
+                                                          Registration.status == RegistrationStatus.CONFIRMED))
+        people = sorted((r.person for r in regs), key=lambda p: (p.name.casefold() or "\uffff", p.email))
+        rows: list[list[Cell]] = [[p.name, p.organisation, "", "", p.email] for p in people]
+    rows += [["", "", "", "", ""] for _ in range(SIGN_IN_BLANK)]
+    return Sheet(f"{words['sign_in']} {day.isoformat()}",
+                 [words[c] for c in ("name", "organisation", "signature", "present", "email")], rows)
+
+
+def write_sign_in(sheet: Sheet, path: Path, heading: str) -> None:
+    """The sign-in sheet, set up for paper: landscape, one page wide, the header row on every page, gridlines,
+    rows high enough to sign in, the heading on top of each page; the address column hidden and not printed."""
+    from openpyxl.utils import get_column_letter
+
+    wb = _workbook(sheet)
+    ws = wb.active
+    last = get_column_letter(len(sheet.columns) - 1)  # the address column is the last one
+    for col, width in (("A", 32), ("B", 32), ("C", 40), ("D", 12)):
+        ws.column_dimensions[col].width = width
+    ws.column_dimensions[get_column_letter(len(sheet.columns))].hidden = True
+    for row in range(2, len(sheet.rows) + 2):
+        ws.row_dimensions[row].height = 30
+    ws.auto_filter.ref = None  # no filter buttons on paper
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0  # as many pages down as it takes
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.print_area = f"A1:{last}{len(sheet.rows) + 1}"
+    ws.print_options.gridLines = True
+    ws.oddHeader.center.text = heading.replace("&", "&&")  # & starts a code in Excel's page header
+    ws.oddFooter.right.text = "&P / &N"  # page x of n
+    save(path, wb.save)
 
 
 def member_sheet(app: App) -> Sheet:

@@ -3,11 +3,12 @@ moving up when a place comes free (a cancellation by mail, a larger capacity).""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from base.config import Config
@@ -38,10 +39,24 @@ def parse_time(text: str) -> str:
         raise UserError(f"{text!r} is not a time: write it as HH:MM") from None
 
 
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")  # as members.check_address reads one
+
+
+def check_contact(text: str) -> str:
+    """A host contact: one address (lower case), or "" for none."""
+    email = text.strip().lower()
+    if email and not _ADDRESS.match(email):
+        raise UserError(f"--host-contact {text!r} is not an email address")
+    return email
+
+
 def add_meeting(app: App, day: dt.date, start: str, end: str, location: str, host: str,
-                theme: str = "", capacity: int | None = None, *, past: bool = False) -> Meeting:
-    """Schedule a meeting. past: one that has taken place (the network's history, for hosts and figures)."""
+                theme: str = "", capacity: int | None = None, *, past: bool = False,
+                host_contact: str = "") -> Meeting:
+    """Schedule a meeting. past: one that has taken place (the network's history, for hosts and figures);
+    host_contact: who at the host gets the attendee list (network/hostlist.py)."""
     start, end = parse_time(start), parse_time(end)
+    host_contact = check_contact(host_contact)
     location, host = location.strip(), host.strip()
     if end <= start:
         raise UserError("--end must be after --start")
@@ -56,7 +71,7 @@ def add_meeting(app: App, day: dt.date, start: str, end: str, location: str, hos
             raise UserError(f"there is already a meeting on {day}; use 'meeting update'")
         meeting = Meeting(date=day, start=start, end=end, location=location, host=host, theme=theme,
                           capacity=capacity, uid=f"{uuid.uuid4()}@{app.cfg.domain}", sequence=0,
-                          status=MeetingStatus.SCHEDULED, created_at=app.now())
+                          status=MeetingStatus.SCHEDULED, created_at=app.now(), host_contact=host_contact)
         session.add(meeting)
     return meeting
 
@@ -66,14 +81,18 @@ class MeetingRow:
     meeting: Meeting
     confirmed: int
     waitlisted: int
+    came: int | None = None  # checked in (pioniers checkin); None: no check-in recorded
 
 
 def list_meetings(app: App) -> list[MeetingRow]:
     with app.sm.begin() as session:
+        came: dict[int, int] = {meeting_id: n for meeting_id, n in session.execute(
+            select(Registration.meeting_id, func.count(Registration.id))
+            .where(Registration.attended_at.is_not(None)).group_by(Registration.meeting_id))}
         rows = []
         for m in session.scalars(select(Meeting).order_by(Meeting.date)):
             rows.append(MeetingRow(m, registry.count(session, m, RegistrationStatus.CONFIRMED),
-                                   registry.count(session, m, RegistrationStatus.WAITLISTED)))
+                                   registry.count(session, m, RegistrationStatus.WAITLISTED), came.get(m.id)))
         return rows
 
 
@@ -100,8 +119,7 @@ def _people(session: Session, meeting: Meeting, statuses: tuple[str, ...]) -> li
 
 def in_text(host: str) -> str:
     """A host as running text writes it: "Gemeente Schiedam" -> "de gemeente Schiedam"."""
-    word, _, rest = host.partition(" ")
-    return f"de gemeente {rest}" if word.lower() == "gemeente" and rest else host
+    return fmt.in_text(host, "nl")
 
 
 def _describe_changes(app: App, before: Meeting, after: Meeting) -> list[str]:
@@ -146,12 +164,17 @@ class Update:
     queued: int  # updates queued, one per confirmed attendee
     capacity: tuple[int | None, int | None] | None = None  # (before, after) when it changed; nobody is mailed
     promoted: tuple[str, ...] = ()  # who moved up from the waiting list (a larger capacity)
+    host_contact: tuple[str, str] | None = None  # (before, after) when it changed; nobody is mailed
 
 
 def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str | None = None,
                    location: str | None = None, host: str | None = None, theme: str | None = None,
-                   new_date: dt.date | None = None, capacity: int | None = None) -> Update:
-    """Apply the changes and queue one update per confirmed attendee, in one transaction."""
+                   new_date: dt.date | None = None, capacity: int | None = None,
+                   host_contact: str | None = None, progress: Callable[[int], None] | None = None) -> Update:
+    """Apply the changes and queue one update per confirmed attendee, in one transaction. A new host contact
+    is the organisers' business: it mails nobody (the host's list goes to it when it is due). progress(queued so
+    far): a command's progress while a thousand letters are written."""
+    contact = check_contact(host_contact) if host_contact is not None else None
     with app.sm.begin() as session:
         m = _require(session, day)
         if m.status != MeetingStatus.SCHEDULED:
@@ -177,6 +200,9 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
         m.location = location if location is not None else m.location
         m.host = host if host is not None else m.host
         m.theme = theme if theme is not None else m.theme
+        contact_change = (m.host_contact, contact) if contact is not None and contact != m.host_contact else None
+        if contact_change is not None:
+            m.host_contact = contact_change[1]
         before_capacity = m.capacity
         if capacity is not None:
             m.capacity = capacity
@@ -188,9 +214,11 @@ def update_meeting(app: App, day: dt.date, *, start: str | None = None, end: str
                 queued += send_letter(session, app.cfg, key=f"update:{m.id}:{m.sequence}:{reg.person_id}",
                                       template="meeting_update", person=reg.person, now=app.now(), meeting=m,
                                       invite_method="REQUEST", auto_reply=False, changes=changes)
+                if progress is not None:
+                    progress(queued)
         promoted = promote_waitlisted(session, app, m) if capacity is not None else []
         resized = (before_capacity, capacity) if capacity is not None and capacity != before_capacity else None
-        return Update(changes, queued, resized, tuple(promoted))
+        return Update(changes, queued, resized, tuple(promoted), contact_change)
 
 
 def promote_waitlisted(session: Session, app: App, meeting: Meeting) -> list[str]:
@@ -208,7 +236,7 @@ def promote(session: Session, cfg: Config, meeting: Meeting, now: dt.datetime) -
     return [reg.person for reg in promoted]
 
 
-def cancel_meeting(app: App, day: dt.date, reason: str) -> int:
+def cancel_meeting(app: App, day: dt.date, reason: str, progress: Callable[[int], None] | None = None) -> int:
     with app.sm.begin() as session:
         m = _require(session, day)
         if m.status != MeetingStatus.CANCELLED:
@@ -221,4 +249,6 @@ def cancel_meeting(app: App, day: dt.date, reason: str) -> int:
                                   template="meeting_cancelled", person=reg.person, now=app.now(), meeting=m,
                                   invite_method="CANCEL" if in_calendar else None, auto_reply=False,
                                   reason=reason, in_calendar=in_calendar)
+            if progress is not None:
+                progress(queued)
         return queued

@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -60,9 +61,10 @@ def remove_member(app: App, email: str) -> str:
         return f"{email} removed" if was else f"{email} was not an active member"
 
 
-def import_csv(app: App, path: Path) -> tuple[int, int, int, int]:
+def import_csv(app: App, path: Path,
+               progress: Callable[[int, int], None] | None = None) -> tuple[int, int, int, int]:
     """CSV with a header row 'email,name'. (added, already there, skipped because they left or bounced,
-    skipped because they asked to be forgotten: an old CSV never brings them back)."""
+    skipped because they asked to be forgotten: an old CSV never brings them back). progress(rows done, rows)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -83,15 +85,18 @@ def import_csv(app: App, path: Path) -> tuple[int, int, int, int]:
         except UserError:
             raise UserError(f"{path} line {number}: {row[0]!r} is not an email address") from None
         parsed.append((email, restore(row[1].strip()) if len(row) > 1 else ""))
-    added = already = skipped = 0
+    added = already = skipped = forgotten = 0
     secret = app.cfg.secret
     with app.sm.begin() as session:
-        forgotten = [(e, n) for e, n in parsed if is_forgotten(session, secret, e)]
-        parsed = [row for row in parsed if row not in forgotten]
         for start in range(0, len(parsed), IMPORT_CHUNK):  # one query and one INSERT per chunk, not per row
-            a, b, c = _import_chunk(session, parsed[start:start + IMPORT_CHUNK], app.now())
+            chunk = parsed[start:start + IMPORT_CHUNK]
+            gone = [(e, n) for e, n in chunk if is_forgotten(session, secret, e)]
+            forgotten += len(gone)
+            a, b, c = _import_chunk(session, [row for row in chunk if row not in gone], app.now())
             added, already, skipped = added + a, already + b, skipped + c
-    return added, already, skipped, len(forgotten)
+            if progress is not None:
+                progress(start + len(chunk), len(parsed))
+    return added, already, skipped, forgotten
 
 
 IMPORT_CHUNK = 1000

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,17 @@ def _howto(cfg: Config, kind: str, **context: Any) -> str:
         network=cfg.network, **context).strip()
 
 
+class PollRefused(UserError):
+    """A poll that cannot open: one English line for the command line, a Dutch one for the organiser's mail."""
+
+    def __init__(self, english: str, dutch: str) -> None:
+        super().__init__(english)
+        self.dutch = dutch
+
+    def said(self, lang: str) -> str:
+        return self.dutch if lang == "nl" else str(self)
+
+
 def create_poll(session: Session, app: App, meeting: Meeting, options: list[str], closes_on: dt.date | None,
                 created_by: str, src: listmail.Source | None = None) -> tuple[Poll, Announcement]:
     """A poll and its held announcement (approved like any post, or sent by the command line).
@@ -85,22 +97,30 @@ def create_poll(session: Session, app: App, meeting: Meeting, options: list[str]
     before anything is written: a UserError leaves the session untouched."""
     cfg, today = app.cfg, app.today()
     options = [" ".join(o.split())[:MAX_OPTION] for o in options if o.strip()]
+    when = fmt.long_date(meeting.date, "nl")
     if meeting.status != MeetingStatus.SCHEDULED:
-        raise UserError(f"the meeting on {meeting.date} is cancelled")
+        raise PollRefused(f"the meeting on {meeting.date} is cancelled", f"de bijeenkomst van {when} gaat niet door")
     if meeting.date <= today:
-        raise UserError(f"the meeting on {meeting.date} is not in the future")
+        raise PollRefused(f"the meeting on {meeting.date} is not in the future",
+                          f"de bijeenkomst van {when} is al geweest")
     if not 2 <= len(options) <= MAX_OPTIONS:
-        raise UserError(f"a theme poll needs 2 to {MAX_OPTIONS} options (got {len(options)})")
+        raise PollRefused(f"a theme poll needs 2 to {MAX_OPTIONS} options (got {len(options)})",
+                          f"een stemming heeft 2 tot {MAX_OPTIONS} genummerde thema's nodig, en we vonden er "
+                          f"{len(options)}")
     if len({o.casefold() for o in options}) != len(options):
-        raise UserError("two options are the same")
+        raise PollRefused("two options are the same", "twee thema's zijn hetzelfde")
     closes_on = closes_on or default_closes(cfg, meeting.date, today)
     if closes_on < today or closes_on >= meeting.date:
-        raise UserError(f"the poll must close between today ({today}) and the day before the meeting "
-                        f"({meeting.date - dt.timedelta(days=1)})")
+        last = meeting.date - dt.timedelta(days=1)
+        raise PollRefused(f"the poll must close between today ({today}) and the day before the meeting ({last})",
+                          f"de stemming moet sluiten tussen vandaag en {fmt.long_date(last, 'nl')}, de dag voor de "
+                          "bijeenkomst")
     existing = poll_for_meeting(session, meeting)
     if existing is not None and existing.status in (PollStatus.OPEN, PollStatus.CLOSING):
-        raise UserError(f"there is already a theme poll for {meeting.date} (#{existing.id}): "
-                        "close it first with 'pioniers themes close'")
+        raise PollRefused(f"there is already a theme poll for {meeting.date} (#{existing.id}): "
+                          "close it first with 'pioniers themes close'",
+                          f"er loopt al een stemming over het thema van de bijeenkomst van {when}; een tweede kan "
+                          "pas als die gesloten is")
     for stale in session.scalars(select(Poll).where(Poll.meeting_id == meeting.id, Poll.status == PollStatus.OPEN)):
         stale.status = PollStatus.DISCARDED  # its announcement was discarded
     poll = Poll(meeting_id=meeting.id, status=PollStatus.OPEN, subject="", created_by=created_by, closes_on=closes_on,
@@ -251,7 +271,8 @@ def find_poll(session: Session, day: dt.date) -> Poll:
     return poll
 
 
-def close_poll(app: App, poll_id: int) -> tuple[Tally, list[str], int]:
+def close_poll(app: App, poll_id: int,
+               progress: Callable[[int], None] | None = None) -> tuple[Tally, list[str], int]:
     """Stop the votes, set the winning theme on the meeting (attendees get the updated invite), tell the
     organisers. Safe to repeat: a poll left 'closing' by a crash is finished by the next run."""
     with app.sm.begin() as session:
@@ -264,7 +285,7 @@ def close_poll(app: App, poll_id: int) -> tuple[Tally, list[str], int]:
     changes: list[str] = []
     queued = 0
     if winner is not None and not cancelled and poll.status == PollStatus.CLOSING:
-        update = update_meeting(app, day, theme=winner.text)
+        update = update_meeting(app, day, theme=winner.text, progress=progress)
         changes, queued = update.changes, update.queued
     with app.sm.begin() as session:
         poll = session.get(Poll, poll_id, with_for_update=True)

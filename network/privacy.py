@@ -28,7 +28,7 @@ from db.models import (
 from db.registry import is_forgotten
 from db.session import rowcount
 from db.states import MemberStatus, OutboundStatus
-from network import polls, stats
+from network import hostlist, polls, stats
 
 
 class ForgetError(PioniersError):
@@ -67,6 +67,9 @@ def forget(app: App, email: str) -> ForgetReport:
         person = session.scalar(select(Person).where(Person.email == email))
         regs = 0
         if person is not None:
+            # The hosts' lists they are on hold their name and needs in an attachment no search reads.
+            meetings = list(session.scalars(select(Registration.meeting_id).where(Registration.person_id == person.id)))
+            report.removed["host lists naming them"] = _drop_host_lists(session, meetings)
             regs = rowcount(session, delete(Registration).where(Registration.person_id == person.id))
             session.delete(person)
         report.removed["person"] = int(person is not None)
@@ -117,6 +120,11 @@ def _scrub_sqlite(app: App) -> None:
         raw.close()
 
 
+def _drop_host_lists(session: Session, meeting_ids: list[int]) -> int:
+    return sum(rowcount(session, delete(OutboundMessage).where(
+        OutboundMessage.key.startswith(hostlist.key_prefix(i), autoescape=True))) for i in meeting_ids)
+
+
 @dataclass
 class PurgeReport:
     registrations: int = 0
@@ -135,13 +143,16 @@ def purge_expired(app: App) -> PurgeReport:
         old_meetings = select(Meeting.id).where(Meeting.date < cutoff_day)
         stats.archive_meetings(session, old_meetings, app.now())  # the figures stay, without names
         polls.purge_votes(session, old_meetings)
+        # A host's list carries the needs (possibly health data) in its attachment: it goes with the
+        # registrations, whatever its state or age (a list sent late would outlive them otherwise).
+        report.outgoing += _drop_host_lists(session, list(session.scalars(old_meetings)))
         report.registrations = rowcount(session, delete(Registration).where(Registration.meeting_id.in_(old_meetings)))
         # Raw bodies and who-said-what go; the row stays so the message is never processed twice.
         report.raw_messages = rowcount(session,
             update(InboundMessage).where(InboundMessage.received_at < cutoff,
                                          or_(InboundMessage.raw.is_not(None), InboundMessage.sender != ""))
             .values(raw=None, sender="", subject="", reason=""))
-        report.outgoing = rowcount(session,
+        report.outgoing += rowcount(session,
             delete(OutboundMessage).where(OutboundMessage.created_at < cutoff,
                                           OutboundMessage.status.in_((OutboundStatus.SENT, OutboundStatus.FAILED))))
         # A person without registrations goes, unless they are (still) on the mailing list.

@@ -2,8 +2,9 @@
 
 Only organisations and counts, never a person. Registrations are removed retention_days after a meeting
 (network/privacy.py), so before that the purge calls archive_meetings(): each meeting's figures are kept in
-meeting_summaries, and stats over years of meetings read those. "Attended" means confirmed for a meeting that
-has taken place (attendance itself is not registered); a municipality is an organisation "Gemeente X".
+meeting_summaries, and stats over years of meetings read those. "Attended" means checked in (`pioniers checkin`)
+where any check-in was recorded for a meeting, otherwise confirmed for a meeting that has taken place; the figures
+say which. A municipality is an organisation "Gemeente X".
 """
 from __future__ import annotations
 
@@ -42,23 +43,31 @@ class MeetingFigures:
     location: str
     held: bool  # the meeting has taken place
     registrations: int  # everyone who registered, also those who cancelled later
-    attended: int  # confirmed
-    roles: dict[str, int] = field(default_factory=dict)  # confirmed, by role ('' = not said)
-    organisations: dict[str, int] = field(default_factory=dict)  # confirmed, by organisation ('' = unknown)
+    attended: int  # checked in where recorded (checked_in), else confirmed
+    roles: dict[str, int] = field(default_factory=dict)  # the attended, by role ('' = not said)
+    organisations: dict[str, int] = field(default_factory=dict)  # the attended, by organisation ('' = unknown)
     archived: bool = False
+    checked_in: bool = False  # attendance as recorded at the door, not the confirmed registrations
 
     @property
     def municipalities(self) -> list[str]:
         return sorted(o for o in self.organisations if is_municipality(o))
 
 
-def _live(session: Session, meeting: Meeting) -> tuple[int, int, Counter[str], Counter[str]]:
-    rows = session.execute(select(Registration.status, Person.role, Person.organisation)
+# In a summary's roles JSON: the figures count check-ins (no migration for one flag; figures() takes it out).
+CHECKED_IN = "(checked in)"
+
+
+def live_figures(session: Session, meeting: Meeting) -> tuple[int, int, Counter[str], Counter[str], bool]:
+    """(registrations, attended, attended by role, by organisation, whether attended counts check-ins)."""
+    rows = session.execute(select(Registration.status, Registration.attended_at, Person.role, Person.organisation)
                            .join(Person, Person.id == Registration.person_id)
                            .where(Registration.meeting_id == meeting.id)).all()
-    confirmed = [(role or "", " ".join((org or "").split())) for status, role, org in rows
-                 if status == RegistrationStatus.CONFIRMED]
-    return len(rows), len(confirmed), Counter(r for r, _ in confirmed), Counter(o for _, o in confirmed)
+    checked_in = any(came is not None for _, came, _, _ in rows)
+    attended = [(role or "", " ".join((org or "").split())) for status, came, role, org in rows
+                if (came is not None if checked_in else status == RegistrationStatus.CONFIRMED)]
+    return (len(rows), len(attended), Counter(r for r, _ in attended), Counter(o for _, o in attended),
+            checked_in)
 
 
 def archive_meetings(session: Session, meeting_ids: Any, now: dt.datetime) -> int:
@@ -66,13 +75,19 @@ def archive_meetings(session: Session, meeting_ids: Any, now: dt.datetime) -> in
     done = select(MeetingSummary.meeting_id)
     meetings = list(session.scalars(select(Meeting).where(Meeting.id.in_(meeting_ids), Meeting.id.not_in(done))))
     for meeting in meetings:
-        registrations, attended, roles, organisations = _live(session, meeting)
-        session.add(MeetingSummary(meeting_id=meeting.id, registrations=registrations, attended=attended,
-                                   roles=json.dumps(dict(roles), sort_keys=True),
-                                   organisations=json.dumps(dict(organisations), sort_keys=True),
-                                   archived_at=now))
+        keep_figures(session, meeting, *live_figures(session, meeting), now)
     session.flush()
     return len(meetings)
+
+
+def keep_figures(session: Session, meeting: Meeting, registrations: int, attended: int, roles: Counter[str],
+                 organisations: Counter[str], checked_in: bool, now: dt.datetime) -> None:
+    """A meeting's summary: counts per role and per organisation, no names (the purge, and an old history)."""
+    session.add(MeetingSummary(meeting_id=meeting.id, registrations=registrations, attended=attended,
+                               roles=json.dumps(dict(roles) | ({CHECKED_IN: 1} if checked_in else {}),
+                                                sort_keys=True),
+                               organisations=json.dumps(dict(organisations), sort_keys=True),
+                               archived_at=now))
 
 
 def figures(session: Session, today: dt.date) -> list[MeetingFigures]:
@@ -82,12 +97,14 @@ def figures(session: Session, today: dt.date) -> list[MeetingFigures]:
     for m in session.scalars(select(Meeting).where(Meeting.status == MeetingStatus.SCHEDULED).order_by(Meeting.date)):
         s = summaries.get(m.id)
         if s is not None:
+            roles = json.loads(s.roles)
+            checked_in = bool(roles.pop(CHECKED_IN, 0))
             f = MeetingFigures(m.date, m.host, m.location, m.date <= today, s.registrations, s.attended,
-                               json.loads(s.roles), json.loads(s.organisations), archived=True)
+                               roles, json.loads(s.organisations), archived=True, checked_in=checked_in)
         else:
-            registrations, attended, roles, organisations = _live(session, m)
-            f = MeetingFigures(m.date, m.host, m.location, m.date <= today, registrations, attended, dict(roles),
-                               dict(organisations))
+            registrations, attended, live_roles, organisations, checked_in = live_figures(session, m)
+            f = MeetingFigures(m.date, m.host, m.location, m.date <= today, registrations, attended,
+                               dict(live_roles), dict(organisations), checked_in=checked_in)
         out.append(f)
     return out
 
@@ -183,15 +200,17 @@ def format_hosts(report: HostsReport) -> str:
 
 def format_stats(figs: list[MeetingFigures], quarters: list[Quarter]) -> str:
     head = (f"{'meeting':<11}  {'host':<28}  {'registered':>10}  {'attended':>8}  {'pioneer':>7}  {'learner':>7}  "
-            f"{'meedenker':>9}  {'unknown':>7}  {'municipalities':>14}")
+            f"{'meedenker':>9}  {'unknown':>7}  {'counted':<9}  {'municipalities':>14}")
     lines = [head]
     for f in figs:
         when = f.date.isoformat() + ("" if f.held else "*")
         roles = [f.roles.get(r, 0) for r in ROLE_ORDER]
+        counted = "came" if f.checked_in else "confirmed"
         lines.append(f"{when:<11}  {f.host[:28]:<28}  {f.registrations:>10}  {f.attended:>8}  {roles[0]:>7}  "
-                     f"{roles[1]:>7}  {roles[2]:>9}  {roles[3]:>7}  {len(f.municipalities):>14}")
+                     f"{roles[1]:>7}  {roles[2]:>9}  {roles[3]:>7}  {counted:<9}  {len(f.municipalities):>14}")
     if any(not f.held for f in figs):
         lines.append("* planned: registrations so far")
+    lines.append("counted: 'came' = checked in at the door (pioniers checkin), 'confirmed' = no check-in recorded")
     lines.append("")
     lines.append("municipalities joining the network, per quarter:")
     lines.append(f"{'quarter':<8}  {'new':>4}  {'total':>5}")

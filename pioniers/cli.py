@@ -23,6 +23,10 @@ from mailer.states import OutboxState, state_of
 from network.meetings import parse_day
 from pioniers.cli_admin import ADMIN_COMMANDS
 from pioniers.cli_admin import add_parsers as add_admin_parsers
+from pioniers.cli_history import add_parser as add_history_parser
+from pioniers.cli_history import import_history_file
+from pioniers.cli_host import HOST_COMMANDS
+from pioniers.cli_host import add_parsers as add_host_parsers
 from pioniers.cli_desk import DESK_COMMANDS, add_message_parsers, desk_messages
 from pioniers.cli_desk import add_parsers as add_desk_parsers
 from pioniers.cli_list import LIST_COMMANDS, cmd_deliver_only, sheet_options
@@ -31,6 +35,7 @@ from pioniers.cli_network import NETWORK_COMMANDS
 from pioniers.cli_network import add_parsers as add_network_parsers
 from pioniers.cli_send import send_now
 from pioniers.filemodes import keep_private, readable_by_others
+from pioniers.progress import Progress
 from pioniers.prompt import agreed
 
 
@@ -53,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--host", required=True)
     add.add_argument("--theme", default="")
     add.add_argument("--capacity", type=int)
+    add.add_argument("--host-contact", default="", metavar="EMAIL", help="who at the host gets the attendee list")
     msub.add_parser("list", help="meetings with confirmed / waitlisted / capacity")
     upd = msub.add_parser("update", help="change a meeting; attendees get an updated invite")
     upd.add_argument("date")
@@ -60,11 +66,13 @@ def _parser() -> argparse.ArgumentParser:
         upd.add_argument(opt)
     upd.add_argument("--date", dest="new_date")
     upd.add_argument("--capacity", type=int)
+    upd.add_argument("--host-contact", metavar="EMAIL", help="who at the host gets the attendee list (mails nobody)")
     upd.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
     can = msub.add_parser("cancel", help="cancel a meeting; everyone registered is told")
     can.add_argument("date")
     can.add_argument("--reason", required=True)
     can.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+    add_history_parser(msub)
 
     poll = sub.add_parser("poll", help="process the inbox and send what is due")
     poll.add_argument("--once", action="store_true", required=True)
@@ -73,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="an extra worker: only send mailing-list deliveries, never read the inbox")
     add_list_parsers(sub)
     add_network_parsers(sub)
+    add_host_parsers(sub)
     add_desk_parsers(sub)
 
     att = sub.add_parser("attendees", help="export the attendees of a meeting")
@@ -129,47 +138,58 @@ def cmd_meeting(args: argparse.Namespace) -> None:
     app = _app(args)
     if args.action == "add":
         m = meetings.add_meeting(app, parse_day(args.date), args.start, args.end, args.location, args.host,
-                                 args.theme, args.capacity)
-        print(f"meeting added: {m.date} {m.start}-{m.end} at {m.location} (host {m.host})")
+                                 args.theme, args.capacity, host_contact=args.host_contact)
+        print(f"meeting added: {m.date} {m.start}-{m.end} at {m.location} (host {m.host}"
+              + (f", attendee list to {m.host_contact})" if m.host_contact else ")"))
     elif args.action == "list":
         from network.profiles import role_counts
 
         with app.sm.begin() as session:
             roles = role_counts(session)  # confirmed: pioneer / learner / meedenker / not said
         print(f"{'date':<10}  {'time':<11}  {'status':<9}  {'confirmed':>9}  {'waitlist':>8}  {'capacity':>8}  "
-              f"{'roles P/L/M/?':>13}  host / location / theme")
+              f"{'came':>4}  {'roles P/L/M/?':>13}  host / location / theme")
         for row in meetings.list_meetings(app):
             m = row.meeting
             cap = str(m.capacity) if m.capacity else "-"
             r: dict[str, int] = roles.get(m.id, {})
             mix = "/".join(str(r.get(k, 0)) for k in ("pioneer", "learner", "meedenker", ""))
+            came = "-" if row.came is None else str(row.came)  # checked in, once recorded
             print(f"{m.date.isoformat():<10}  {m.start}-{m.end}  {m.status:<9}  {row.confirmed:>9}  "
-                  f"{row.waitlisted:>8}  {cap:>8}  {mix:>13}  {m.host} / {m.location} / {m.theme or '-'}")
+                  f"{row.waitlisted:>8}  {cap:>8}  {came:>4}  {mix:>13}  {m.host} / {m.location} / {m.theme or '-'}")
     elif args.action == "update":
         confirmed, _ = meetings.audience(app, parse_day(args.date))
-        if confirmed and not agreed(f"Change the meeting on {args.date}? Its {confirmed} confirmed attendee(s) get "
+        mails = any(getattr(args, k) is not None for k in ("start", "end", "location", "host", "theme", "new_date",
+                                                          "capacity"))  # --host-contact alone mails nobody
+        if confirmed and mails and not agreed(f"Change the meeting on {args.date}? Its {confirmed} confirmed attendee(s) get "
                                     "an updated invite", args.yes):
             print("nothing changed")
             return
-        update = meetings.update_meeting(
-            app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
-            theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None, capacity=args.capacity)
+        with Progress("preparing updates", confirmed) as bar:
+            update = meetings.update_meeting(
+                app, parse_day(args.date), start=args.start, end=args.end, location=args.location, host=args.host,
+                theme=args.theme, new_date=parse_day(args.new_date) if args.new_date else None,
+                capacity=args.capacity, host_contact=args.host_contact, progress=bar.update)
         lines = [*update.changes]
+        if update.host_contact is not None:
+            lines.append(f"host contact {update.host_contact[0] or '-'} -> {update.host_contact[1] or '-'}")
         if update.capacity is not None:
             lines.append(f"capacity {update.capacity[0] or 'unlimited'} -> {update.capacity[1]}")
         print("no changes" if not lines else "changed: " + " ".join(lines))
         if update.promoted:
             print(f"moved up from the waiting list (they get the invite): {', '.join(update.promoted)}")
-        send_now(app, update.queued + len(update.promoted))
+        send_now(app, update.queued + len(update.promoted), "sending updates")
+    elif args.action == "import":
+        import_history_file(app, args)
     elif args.action == "cancel":
         confirmed, waiting = meetings.audience(app, parse_day(args.date))
         if not agreed(f"Cancel the meeting on {args.date} and tell its {confirmed} confirmed and {waiting} waiting "
                       "people?", args.yes):
             print("nothing changed")
             return
-        queued = meetings.cancel_meeting(app, parse_day(args.date), args.reason)
+        with Progress("preparing cancellations", confirmed + waiting) as bar:
+            queued = meetings.cancel_meeting(app, parse_day(args.date), args.reason, progress=bar.update)
         print(f"meeting on {args.date} cancelled")
-        send_now(app, queued)
+        send_now(app, queued, "sending cancellations")
 
 
 def cmd_poll(args: argparse.Namespace) -> None:
@@ -301,6 +321,7 @@ COMMANDS = {
 COMMANDS.update(LIST_COMMANDS)
 COMMANDS.update(ADMIN_COMMANDS)
 COMMANDS.update(NETWORK_COMMANDS)
+COMMANDS.update(HOST_COMMANDS)
 COMMANDS.update(DESK_COMMANDS)
 
 

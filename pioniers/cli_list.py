@@ -22,6 +22,7 @@ from network import announcements as ann_ops
 from network import members as member_ops
 from network.meetings import UserError, parse_day
 from pioniers.cli_send import discard_held, send_held_now
+from pioniers.progress import Progress
 from pioniers.prompt import agreed
 
 
@@ -77,7 +78,12 @@ def cmd_members(args: argparse.Namespace) -> None:
     elif args.action == "remove":
         print(member_ops.remove_member(app, args.email))
     elif args.action == "import":
-        added, already, skipped, forgotten = member_ops.import_csv(app, Path(args.file))
+        with Progress("importing members", 0) as bar:
+            def show(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done)
+
+            added, already, skipped, forgotten = member_ops.import_csv(app, Path(args.file), progress=show)
         print(f"{added} added, {already} already members, {skipped} skipped (they unsubscribed or bounced), "
               f"{forgotten} skipped (they asked to be forgotten)")
     elif args.action == "export" and (args.xlsx or args.excel_csv):

@@ -16,8 +16,9 @@ from db.states import PollStatus
 from network import announcements as ann_ops
 from network import polls
 from network import stats as network_stats
-from network.meetings import UserError, parse_day
+from network.meetings import UserError, audience, parse_day
 from pioniers.cli_send import discard_held, send_held_now, send_now
+from pioniers.progress import Progress
 from pioniers.prompt import agreed
 
 
@@ -53,6 +54,7 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
         meeting = registry.meeting_on(session, day, lock=True)
         if meeting is None:
             raise UserError(f"no meeting on {day}: see 'pioniers meeting list'")
+        chosen = meeting.theme
         poll, ann = polls.create_poll(session, app, meeting, args.option, closes, created_by="")
         sample = ann_ops.sample(session, cfg, ann, cfg.network.registration_address)
         count = ann_ops.active_count(session)
@@ -72,7 +74,10 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
         drop()
         raise UserError("the list has no active members: nobody to vote (see 'pioniers members')")
     try:
-        send = agreed(f"Send this poll to {count} members?", args.yes)
+        if chosen:  # a second poll, or a theme set by hand: closing this one replaces it with the winner
+            print(f"warning: the meeting on {day} already has a theme, {chosen!r}; the winner of this poll "
+                  "replaces it")
+        send = agreed(f"Send this poll to {count} members{' anyway' if chosen else ''}?", args.yes)
     except UserError:
         drop()
         raise
@@ -102,13 +107,15 @@ def cmd_themes(args: argparse.Namespace) -> None:
         raise UserError(f"the theme poll for {day} is already closed: see 'pioniers themes results {day}'")
     if status == PollStatus.DISCARDED:
         raise UserError(f"the theme poll for {day} was discarded")
-    t, changes, queued = polls.close_poll(app, poll_id)
+    confirmed, _ = audience(app, day)  # who get the updated invite: the progress while they are written
+    with Progress("preparing updated invites", confirmed) as bar:
+        t, changes, queued = polls.close_poll(app, poll_id, progress=bar.update)
     print(polls.format_tally(app.cfg, t))
     if t.winner is None:
         print("nobody voted: the meeting's theme is unchanged")
         return
     print(f"theme set: {t.winner.text}" if changes else f"theme was already: {t.winner.text}")
-    send_now(app, queued)
+    send_now(app, queued, "sending updated invites")
 
 
 def cmd_hosts(args: argparse.Namespace) -> None:

@@ -68,7 +68,7 @@ def reading_steps(app: App, source: Source, on_chunk: Callable[[int], None] | No
     return [
         ("inbox", lambda: process_inbox(app, source, on_chunk)),
         ("reminders", lambda: queue_reminders(app)),
-        ("network", lambda: network_tasks(app)),  # theme polls past their closing date, participant lists
+        ("network", lambda: network_tasks(app)),  # theme polls past their closing date, participant and host lists
     ]
 
 

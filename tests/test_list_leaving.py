@@ -51,7 +51,7 @@ def test_unsubscribe_by_keyword_keeps_meeting_mail(world):
     world.deliver(mail(sender="Jan Jansen <jan@schiedam.nl>"))  # registering subscribes
     world.poll()
     (_, confirmation, _), = received(world)
-    assert "mailinglijst" in text_part(confirmation) and "uitschrijven" in text_part(confirmation)
+    assert "nieuwsbrief" in text_part(confirmation) and "uitschrijven" in text_part(confirmation)
     assert member(world, "jan@schiedam.nl").status == "active"
     since = len(world.sink.messages)
     world.deliver(mail(sender="Jan Jansen <jan@schiedam.nl>", subject="Uitschrijven", body="Graag geen nieuwsbrief meer.\n"))

@@ -31,7 +31,7 @@ def test_post_approved_by_reply_reaches_every_member_once_with_list_headers(worl
     assert rcpt == ORGANISER and len(world.sink.messages) == 1, "only the preview; nothing to the list yet"
     token = token_of(preview)
     assert str(preview["Reply-To"]) == f"nieuws+approve-{token}@pioniers.test"
-    assert "5 leden" in text_part(preview) and "Beste Anna de Vries," in text_part(preview)
+    assert "5 leden" in text_part(preview) and "Beste leden," in text_part(preview)
     attached = [p for p in preview.iter_attachments() if p.get_content_type() == "message/rfc822"]
     assert attached, "the member's copy is attached as it will be sent"
 
@@ -53,7 +53,8 @@ def test_post_approved_by_reply_reaches_every_member_once_with_list_headers(worl
         assert str(msg["Reply-To"]) == REG  # a meeting is referenced: a plain reply registers
         assert "Pioniersnetwerk 17 juni 2027" in str(msg["Subject"])
         text, html = text_part(msg), html_part(msg)
-        assert text.startswith(f"Beste {name}," if name else "Beste deelnemer,")
+        assert text.startswith("Beste leden,\n"), "the organiser's own greeting opens it, and no second one"
+        assert "<p>Beste leden,</p>" in html and "Beste deelnemer" not in html and f"Beste {name}," not in html
         assert "Het nieuws van deze maand." in text and "<b>nieuws</b>" in html
         assert f"nieuws+unsubscribe-{m.token}@pioniers.test" in text and "uitschrijven" in html
         (pdf,) = [p for p in msg.iter_attachments() if p.get_content_type() == "application/pdf"]

@@ -102,6 +102,9 @@ def test_fill_gives_a_correct_message_for_any_text_and_name(cfg, text, name):
     assert "https://pioniers.test/uit?token=" + "f" * 26 in msg["List-Unsubscribe"]
     body = msg.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
     shown = listmail.clean(name)[:listmail.MAX_NAME]
-    assert body.startswith(f"Beste {shown}," if shown else "Beste deelnemer,")
+    if listmail.greets(text):  # the post's own greeting opens it; no second one
+        assert not body.startswith("Beste ")
+    else:
+        assert body.startswith(f"Beste {shown}," if shown else "Beste deelnemer,")
     assert text.strip().replace("\r\n", "\n").replace("\r", "\n") in body.replace("\r", "\n")
     assert "nieuws+unsubscribe-" + "f" * 26 + "@pioniers.test" in body

@@ -17,7 +17,7 @@ import re
 import icalendar
 import pytest
 import vobject
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from icalendar.parser import Contentline, _foldline
 
@@ -106,8 +106,23 @@ def test_qp_pieces_equal_whole(lines: list[str], last: str, data: st.DataObject)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(lines)), max_size=3)))
     bounds = [0, *cuts, len(lines)]
     pieces = tuple("".join(lines[a:b]) for a, b in zip(bounds, bounds[1:])) + (last,)
-    assert mime._qp(pieces) == _qp_whole("".join(pieces))
-    assert mime._qp(pieces) == mime._qp("".join(pieces))
+    whole = "".join(pieces)
+    encoded = mime._qp(pieces)
+    assert encoded == mime._qp(whole)
+    assert quopri.decodestring(encoded) == whole.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))  # RFC 2045
+    if all(len(line) <= 76 for line in _qp_whole(whole).split(b"\r\n")):
+        assert encoded == _qp_whole(whole)  # b2a_qp's own bytes wherever it keeps the limit
+
+
+@pytest.mark.parametrize("tail", [" ", "\t", " \t", "  "])
+@pytest.mark.parametrize("width", range(66, 80))
+def test_qp_line_ending_in_white_space_keeps_76(width: int, tail: str) -> None:
+    """b2a_qp writes 77 or 78 characters when a long line ends in an encoded space or tab (=20, =09)."""
+    text = "x" * width + tail + "\nnext line\n"
+    encoded = mime.qp(text)
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+    assert quopri.decodestring(encoded).decode() == text.replace("\n", "\r\n")
 
 
 def test_qp_piece_without_line_break_is_joined_first() -> None:
@@ -121,6 +136,7 @@ KEPT = st.lists(st.sampled_from(["@@0a1b:NAME@@", "@@0a1b:TO@@", "x" * 37, " ", 
 
 
 @given(KEPT)
+@example("@@0a1b:TO@@@@0a1b:TO@@@@0a1b:TO@@" + "x" * 37 + "    \t\n")  # a line b2a_qp writes 77 long
 def test_qp_keeps_placeholders_whole(text: str) -> None:
     """listmail fills placeholders into the encoded bytes: no soft line break may cut one."""
     encoded = mime.qp(text, KEEP)
@@ -128,7 +144,7 @@ def test_qp_keeps_placeholders_whole(text: str) -> None:
     assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
     assert b"\r" not in encoded.replace(b"\r\n", b"")
     assert [m.group(0) for m in KEEP.finditer(text)] == [m.group(0) for m in KEEP.finditer(encoded.decode())]
-    if not KEEP.search(text):
+    if not KEEP.search(text) and all(len(line) <= 76 for line in _qp_whole(text).split(b"\r\n")):
         assert encoded == _qp_whole(text)
 
 

@@ -128,3 +128,22 @@ def test_profile_from_a_stranger_needs_a_human_and_no_list_when_alone(world):
     # The only consenting attendee gets no (empty) list.
     assert profiles.queue_participant_lists(world.app) == 0
     assert not [m for _, m, _ in received(world) if str(m["Subject"]).startswith("Wie komen er")]
+
+
+def test_a_registration_with_a_profile_keeps_its_need_and_hands_on_its_question(world):
+    """Registering, saying who you are and what you need in one mail: the need is kept on the registration (for
+    the host's list), and a question in it still reaches a person."""
+    world.meeting("2027-03-18")
+    world.deliver(mail(sender="Gijs <gijs@delft.nl>", body="Graag meld ik me aan. Ik ben pionier.\n"
+                       "Ja, deel mijn gegevens.\nIk ben vegetarisch.\n", headers=authenticated("gijs@delft.nl")))
+    world.deliver(mail(sender="Hanna <hanna@delft.nl>", body="Graag meld ik me aan. Ik ben lerende.\n"
+                       "Ja, deel mijn gegevens.\nIs het gebouw rolstoeltoegankelijk?\n",
+                       headers=authenticated("hanna@delft.nl")))
+    world.poll()
+    from db.models import InboundMessage, Registration
+    with world.app.sm.begin() as s:
+        notes = {r.person.email: (r.status, r.note) for r in s.scalars(select(Registration))}
+        outcomes = {m.sender: m.outcome for m in s.scalars(select(InboundMessage))}
+    assert notes["gijs@delft.nl"][0] == "confirmed" and "vegetarisch" in notes["gijs@delft.nl"][1]
+    assert notes["hanna@delft.nl"][0] == "confirmed" and outcomes["hanna@delft.nl"] == "attention"
+    assert _person(world, "gijs@delft.nl").share_consent and _person(world, "hanna@delft.nl").role == "learner"

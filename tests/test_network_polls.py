@@ -14,6 +14,7 @@ from list_helpers import add_members, list_copies, post, received, reply_to, tex
 from network import polls
 from network.meetings import UserError
 from pioniers import cli, cli_network
+from test_wording import problems_nl
 
 SUBJECT = "Thema's Pioniersnetwerk 16 september 2027"
 POLL_TEXT = ("Beste leden,\n\nWaar gaat de bijeenkomst in Zwolle over? Kies mee:\n\n"
@@ -154,7 +155,9 @@ def test_unclear_reply_and_poll_post_problems(world):
     (seven,) = _to(world, "bert@schiedam.nl", start)
     assert "Er is geen thema 7" in text_part(seven)
     (refused,) = [m for m in _to(world, ORGANISER, start) if not str(m["Subject"]).startswith("Verstuurd:")]
-    assert "Stemming niet geopend" in str(refused["Subject"]) and "already a theme poll" in text_part(refused)
+    assert "Stemming niet geopend" in str(refused["Subject"])
+    assert "er loopt al een stemming over het thema van de bijeenkomst" in text_part(refused)
+    assert not problems_nl(text_part(refused))
     with world.app.sm.begin() as s:
         assert s.scalar(select(Vote.id)) is None
 
@@ -204,9 +207,10 @@ def test_poll_checks(world, options, closes, problem):
     world.meeting("2027-09-16")
     with world.app.sm.begin() as s:
         meeting = registry.meeting_on(s, dt.date(2027, 9, 16))
-        with pytest.raises(UserError, match=problem):
+        with pytest.raises(polls.PollRefused, match=problem) as refused:
             polls.create_poll(s, world.app, meeting, options,
                                 dt.date.fromisoformat(closes) if closes else None, created_by="")
+        assert not problems_nl(refused.value.said("nl")), refused.value.dutch  # what the organiser's mail says
         assert s.scalar(select(Poll.id)) is None  # nothing written before the checks
 
 
@@ -223,3 +227,21 @@ def test_proposals_never_flood_the_organisers(world):
         assert len(list(s.scalars(select(Proposal)))) == 8  # all kept, for `themes results`
         reasons = [r.reason for r in s.scalars(select(InboundMessage)) if "proposal #" in r.reason]
     assert sum("not mailed to the organisers" in r for r in reasons) == 5
+
+
+def test_a_poll_for_a_meeting_whose_theme_is_chosen_warns_and_asks(world, monkeypatch, capsys):
+    world.meeting("2027-09-16", theme="Open data")
+    add_members(world, *MEMBERS[:2])
+    monkeypatch.setattr(cli_network, "_app", lambda args: world.app)
+    cfg = str(world.config_path)
+    asked: list[str] = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or "n")
+    assert cli.main(["--config", cfg, "themes", "open", "2027-09-16", "--option", "A", "--option", "B"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the meeting on 2027-09-16 already has a theme, 'Open data'" in out
+    assert asked == ["Send this poll to 2 members anyway? [y/N] "] and "not sent; no poll opened" in out
+    assert list_copies(world) == []
+    assert cli.main(["--config", cfg, "themes", "open", "2027-09-16", "--option", "A", "--option", "B",
+                     "--yes"]) == 0
+    assert "already has a theme" in capsys.readouterr().out and len(list_copies(world)) == 2

@@ -163,7 +163,8 @@ def test_every_network_template_renders_in_both_languages(lang):
 
     net = NetworkConfig("Pioniersnetwerk", "Pioniersnetwerk Open Overheid", REG, (ORGANISER,), language=lang)
     meeting = {"date": dt.date(2027, 9, 16), "when": "16 september 2027, 14.00-17.00 uur", "when_date": "16 sep 2027",
-               "location": "Stadhuis", "host": "Gemeente Zwolle", "theme": "", "capacity": None,
+               "location": "Stadhuis", "host": "Gemeente Zwolle", "host_in_text": "de gemeente Zwolle", "theme": "",
+               "capacity": None,
                "ref": "Pioniersnetwerk 16 september 2027"}
     options = [SimpleNamespace(position=1, text="Open data"), SimpleNamespace(position=2, text="Algoritmes")]
     common = {"network": net, "name": "Anna", "meeting": meeting, "post_address": "nieuws@pioniers.test"}

@@ -7,6 +7,8 @@ DATA; the whole service against the test world's sink.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -15,6 +17,7 @@ from db.models import OutboundMessage
 from helpers import mail
 from mailer.transport import SendError, SmtpTransport, provider_limit
 from servers import LOOPBACK, free_port
+from test_wording import problems_nl
 
 QUOTA = ("554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due "
          "to a permanent exception with message [BeginDiagnosticData]Message submission quota exceeded")
@@ -166,6 +169,11 @@ def test_the_organisers_hear_once_a_day_that_sending_waits(world) -> None:
     with world.app.sm.begin() as s:
         told = [(m.recipient, m.subject) for m in s.query(OutboundMessage).filter(OutboundMessage.kind == "send_paused")]
     assert told == [("organisatie@pioniers.test", "Verzenden wacht op je mailprovider")]
+    with world.app.sm.begin() as s:
+        (raw,) = [m.raw for m in s.query(OutboundMessage).filter(OutboundMessage.kind == "send_paused")]
+    note = email.message_from_bytes(raw, policy=email.policy.default).get_body(("plain",)).get_content()
+    assert note.startswith("Beste organisator,") and "de grens van je mailprovider voor versturen is bereikt" in note
+    assert not problems_nl(note), "no server answer in English in the organisers' Dutch note"
     world.sink.fail_with = None
     world.clock.advance(hours=1)
     world.poll()

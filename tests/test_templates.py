@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from base.html import html_to_text
+from mailer import format as fmt
 from mailer.compose import environment, render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,8 +83,9 @@ def test_every_letter_is_sent_by_the_code() -> None:
 # --- the same words in text and HTML -------------------------------------------------------------------------
 
 def _meeting(theme: str = "Open data in de gemeente", host: str = "Gemeente Utrecht") -> dict[str, Any]:
-    return dict(date=dt.date(2026, 3, 12), when="donderdag 12 maart 2026, 14:00-17:00", when_date="12 maart 2026",
-                location="Stadskantoor, Utrecht", host=host, theme=theme, capacity=40,
+    return dict(date=dt.date(2026, 3, 12), when=fmt.when(dt.date(2026, 3, 12), "14:00", "17:00", "nl"),
+                when_date="12 maart 2026", location="Stadskantoor, Utrecht", host=host,
+                host_in_text=fmt.in_text(host, "nl"), theme=theme, capacity=40,
                 ref="Pioniersnetwerk 12 maart 2026")
 
 
@@ -110,6 +112,7 @@ def _base() -> dict[str, Any]:
                                       dict(position=2, text="Woo-verzoeken", votes=1)],
         proposals=[dict(text="Algoritmeregister", who="Carla")], inviter="Anouk de Vries", in_calendar=True,
         sent=120, failed=3, by_organiser=True,
+        host_name="de gemeente Utrecht", confirmed=12, waiting=2, updated=True,  # the host's list
     )
 
 
@@ -117,6 +120,7 @@ FALSY = dict(name="", meeting=_meeting(theme="", host=""), consent=False, role="
              list_subscribed=False, reason="", previous=None, option=None, proposal="", winner="", closes="",
              proposals=[], days=1, voters=1, number=0, open_meetings=[], list_options=False, reply_to_members=False,
              count=1, rows=[dict(position=1, text="Open data", votes=1)], inviter="", in_calendar=False, failed=0,
+             confirmed=1, waiting=0, updated=False,
              by_organiser=False)
 
 
@@ -157,9 +161,14 @@ def _variants(name: str) -> list[dict[str, Any]]:
     if name == "poll_reply":
         for problem in ("closed", "not_member", "no_poll", "unclear"):
             variants += [{**full, "problem": problem}, {**full, **FALSY, "problem": problem}]
-        variants += [{**full, "previous": None}, {**full, "problem": "no_poll", "meeting": None}]
+        variants += [{**full, "previous": None}, {**full, "problem": "no_poll", "meeting": None},
+                     {**full, "option": None, "previous": None}]  # a proposal only: no vote was cast
     if name == "poll_results":
         variants += [{**full, "closed": True}, {**full, **FALSY, "closed": True}]
+    if name == "_list_registered":
+        variants = [{**full, "status": "confirmed"}, {**full, "status": "waitlisted"}]
+    if name == "_greeting":
+        variants += [{**full, **FALSY, "organiser": True}]
     if name == "poll_refused":
         variants = [{**v, "problem": "er staan geen thema's in"} for v in variants]
     return variants
