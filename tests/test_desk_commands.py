@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -203,3 +204,17 @@ def test_the_desk_address_defaults_to_a_tag_of_the_post_address_and_is_our_own(t
     for wrong in ("nieuws@pioniers.test", "balie"):
         with pytest.raises(ConfigError, match="desk_address"):
             load_config(write_config(tmp_path / "c.toml", "sqlite://", extra=f'[list]\ndesk_address = "{wrong}"\n'))
+
+
+def test_the_readme_for_organisers_names_every_desk_command() -> None:
+    """The Dutch page for organisers and the help letter the desk mails list the same commands."""
+    root = Path(__file__).resolve().parent.parent
+    help_text = (root / "templates" / "nl" / "desk_help.txt").read_text(encoding="utf-8")
+    commands = {line.split()[0] for line in help_text.splitlines()
+                if line and not line[0].isspace() and line.split()[0].islower() and len(line.split()[0]) > 3
+                and line.split()[0] in dc._KIND_OF}
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    page = readme.split("## Voor organisatoren")[1].split("\n## ")[0]
+    assert {"overzicht", "deelnemers", "aandacht", "aanmelden", "afmelden", "behandeld", "hulp"} <= commands
+    for word in commands:
+        assert f"`{word}" in page, word
