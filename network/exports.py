@@ -22,7 +22,9 @@ from db.states import MemberStatus, RegistrationStatus
 from network.meetings import _require
 from network.profiles import role_label
 
-COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat", "role", "note"]
+COLUMNS = ["name", "organisation", "email", "status", "registered_at", "partstat", "role", "note"]  # for people
+# For scripts (attendees --csv): the columns as they always were; needs (maybe health data) only in files for people
+MACHINE_COLUMNS = COLUMNS[:7]
 _STATUS_ORDER: dict[str, int] = {
     RegistrationStatus.CONFIRMED: 0, RegistrationStatus.WAITLISTED: 1, RegistrationStatus.CANCELLED: 2}
 
@@ -50,13 +52,13 @@ def attendee_rows(app: App, day: dt.date) -> list[list[str]]:
         ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
         return [[r.person.name, r.person.organisation, r.person.email, r.status,
                  r.registered_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M"), r.partstat,
-                 role_label(app.cfg, r.person.role) if r.person.role else "", r.note] for r in ordered]
+                 role_label(app.cfg, r.person.role) if r.person.role else ""] for r in ordered]
 
 
 def to_csv(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(MACHINE_COLUMNS)
     for row in rows:
         writer.writerow([neutralise(c) for c in row])
     return "\ufeff".encode() + out.getvalue().encode("utf-8")

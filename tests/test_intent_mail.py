@@ -112,18 +112,21 @@ def test_an_empty_answer_or_stop_sends_nothing(world):
 
 
 def test_a_need_is_kept_on_the_registration_for_the_host(world):
-    from network.exports import COLUMNS, attendee_rows
+    from network.exports import COLUMNS, MACHINE_COLUMNS, attendee_rows, attendee_sheet
 
     world.meeting("2027-03-18")
     world.deliver(mail(body="Graag meld ik me aan. Ik ben vegetarisch.\n\nMet vriendelijke groet,\nJan\n"))
     world.poll()
     assert _registrations(world) == [("jan.jansen@schiedam.nl", "confirmed")]
-    (row,) = attendee_rows(world.app, dt.date(2027, 3, 18))
+    (row,) = attendee_sheet(world.app, dt.date(2027, 3, 18)).rows
     assert row[COLUMNS.index("note")] == "Ik ben vegetarisch."
+    # not in the scripts' CSV, whose columns stay as they were
+    (machine,) = attendee_rows(world.app, dt.date(2027, 3, 18))
+    assert len(machine) == len(MACHINE_COLUMNS) and "Ik ben vegetarisch." not in machine
     # told later, in reply to the confirmation: the note follows, and a person reads it too
     world.deliver(reply_mail(world, "Jan Jansen <jan.jansen@schiedam.nl>", "Ik heb ook een notenallergie.\n"))
     world.poll()
-    (row,) = attendee_rows(world.app, dt.date(2027, 3, 18))
+    (row,) = attendee_sheet(world.app, dt.date(2027, 3, 18)).rows
     assert row[COLUMNS.index("note")] == "Ik heb ook een notenallergie."
 
 
