@@ -209,6 +209,9 @@ def parse(rows: list[tuple[int, list[Cell]]], source: str, today: dt.date) -> Hi
             times = {k: parse_time(cells.get(k)) for k in ("start", "end")}
         except ValueError as exc:
             raise UserError(f"{source} row {number}: {exc}; nothing was imported") from None
+        if times["start"] and times["end"] and times["end"] <= times["start"]:
+            raise UserError(f"{source} row {number}: the end {times['end']} is not after the start "
+                            f"{times['start']}; nothing was imported")
         if day > today:
             raise UserError(f"{source} row {number}: {day} has not taken place yet (add planned meetings with "
                             "'pioniers meeting add'); nothing was imported")

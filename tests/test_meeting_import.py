@@ -168,6 +168,7 @@ def test_xlsx_with_real_dates_and_times(world, tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("lines, said", [
     ([HEADER, *ROWS[:5], "31-02-2019;;;;;;x@y.nl;X;Y", *ROWS[5:]], "row 7: '31-02-2019' is not a date"),
     ([HEADER, *ROWS[:5], "10-12-2026;;;;25:00;;x@y.nl;X;Y"], "row 7: '25:00' is not a time"),
+    ([HEADER, *ROWS[:5], "10-12-2026;;;;17:00;14.00;x@y.nl;X;Y"], "row 7: the end 14:00 is not after the start 17:00"),
     ([HEADER, *ROWS[:5], "18-03-2027;;;;;;x@y.nl;X;Y"], "row 7: 2027-03-18 has not taken place yet"),
     ([HEADER, *ROWS[:5], ";;;;;;x@y.nl;X;Y"], "row 7: no date"),
     (["Gastgemeente;Naam", "Gemeente Gouda;Piet"], "no date column in the first row (found: Gastgemeente, Naam)"),
