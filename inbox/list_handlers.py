@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from db import members
-from db.models import Announcement, OutboundMessage
+from db.models import Announcement, Meeting, OutboundMessage
 from inbox import desk_handlers
 from inbox import listrules as lr
 from inbox.job import Job, proven, reply_allowed
@@ -52,8 +52,11 @@ def handle_bounce(job: Job) -> tuple[str, str]:
 def handle_post(job: Job) -> tuple[str, str]:
     src = listmail.source_from_message(job.msg.msg)
     ann = ann_ops.create(job.session, job.app, src, posted_by=job.msg.sender)
+    meeting = job.session.get(Meeting, ann.meeting_id) if ann.meeting_id is not None else None
+    notes = ann_ops.before_announcing(job.session, meeting) if meeting is not None else []
     ann_ops.send_preview(job.session, job.app, ann, job.msg.sender, job.msg.name,
-                         in_reply_to=job.msg.message_id, references=job.msg.references)
+                         in_reply_to=job.msg.message_id, references=job.msg.references,
+                         notes=tuple(n.said(job.app.cfg.network.language) for n in notes))
     return "processed", f"announcement #{ann.id} held; preview sent to the sender for approval"
 
 

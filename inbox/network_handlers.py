@@ -54,6 +54,7 @@ def handle_poll_post(job: Job) -> tuple[str, str]:
     meeting = registry.meeting_on(session, day, lock=True)
     assert meeting is not None
     src = listmail.source_from_message(job.msg.msg)
+    notes = [n.said(app.cfg.network.language) for n in ann_ops.before_announcing(session, meeting, poll=True)]
     options = nr.poll_options(job.msg.own_text)
     closes = nr.closing_date(job.msg.own_text, app.today())
     try:
@@ -63,7 +64,7 @@ def handle_poll_post(job: Job) -> tuple[str, str]:
         return "processed", f"theme poll not opened: {exc}" + _letter(job, "poll_refused", problem=said,
                                                                       subject=src.subject)
     ann_ops.send_preview(session, app, ann, job.msg.sender, job.msg.name, in_reply_to=job.msg.message_id,
-                         references=job.msg.references)
+                         references=job.msg.references, notes=tuple(notes))
     return "processed", (f"theme poll #{poll.id} for {day} ({len(options)} options, closes after "
                          f"{poll.closes_on}) held as announcement #{ann.id}; preview sent to {job.msg.sender}")
 

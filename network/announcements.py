@@ -16,7 +16,7 @@ from base.dates import find_date_refs, resolve
 from db import members, registry
 from db.app import App
 from db.models import Announcement, Delivery, Meeting, Member, UTCDateTime
-from db.states import AnnouncementStatus, DeliveryStatus, MeetingStatus, MemberStatus
+from db.states import AnnouncementStatus, DeliveryStatus, MeetingStatus, MemberStatus, RegistrationStatus
 from mailer import format as fmt
 from mailer import listmail
 from mailer.compose import render
@@ -88,8 +88,9 @@ def text_of(msg: EmailMessage) -> str:
 
 
 def send_preview(session: Session, app: App, ann: Announcement, organiser: str, name: str, *,
-                 in_reply_to: str = "", references: tuple[str, ...] = ()) -> str:
-    """Mail the organiser the preview with a single-use approval token; returns the token."""
+                 in_reply_to: str = "", references: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> str:
+    """Mail the organiser the preview with a single-use approval token; returns the token. notes: what the
+    organiser should know before saying yes, one sentence each in the network's language."""
     cfg = app.cfg
     valid = dt.timedelta(hours=cfg.list.approval_hours)
     token = members.issue_token(session, "approve", organiser, app.now(), valid, ann.id)
@@ -100,7 +101,7 @@ def send_preview(session: Session, app: App, ann: Announcement, organiser: str, 
                    now=app.now(), reply_to=listmail.approve_address(cfg, token), attach=copy,
                    in_reply_to=in_reply_to, references=references, token=token, subject=ann.subject,
                    count=active_count(session), expires=expires, preview=text_of(member_msg),
-                   reply_to_members=str(member_msg.get("Reply-To", "")))
+                   reply_to_members=str(member_msg.get("Reply-To", "")), notes=list(notes))
     return token
 
 
@@ -155,3 +156,44 @@ def counts(session: Session, ann_id: int | None = None) -> list[Counts]:
     return [Counts(a, *(tally.get((a.id, s), 0) for s in (DeliveryStatus.QUEUED, DeliveryStatus.SENT,
                                                           DeliveryStatus.FAILED, DeliveryStatus.WAITING)))
             for a in anns]
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something an organiser should know before saying yes: in English for the command line, in Dutch for the
+    preview by mail."""
+
+    english: str
+    dutch: str
+
+    def said(self, lang: str) -> str:
+        return self.dutch if lang == "nl" else self.english
+
+
+def before_announcing(session: Session, meeting: Meeting, *, poll: bool = False) -> list[Note]:
+    """A full meeting and an earlier announcement (announcing it), or a theme already set (a theme poll)."""
+    day = fmt.long_date(meeting.date, "nl")
+    if poll:
+        if not meeting.theme:
+            return []
+        return [Note(f"the meeting on {meeting.date} already has a theme, {meeting.theme!r}; the winner of this "
+                     "poll replaces it",
+                     f'de bijeenkomst van {day} heeft al een thema, "{meeting.theme}"; de winnaar van deze '
+                     "stemming komt daarvoor in de plaats.")]
+    notes = []
+    confirmed = registry.count(session, meeting, RegistrationStatus.CONFIRMED)
+    if meeting.capacity is not None and confirmed >= meeting.capacity:
+        notes.append(Note(f"the meeting is full ({confirmed} of {meeting.capacity}): who registers now joins the "
+                          "waiting list",
+                          f"de bijeenkomst van {day} is vol ({confirmed} van {meeting.capacity} plaatsen): wie "
+                          "zich nu aanmeldt, komt op de wachtlijst."))
+    earlier = session.scalars(select(Announcement).where(
+        Announcement.meeting_id == meeting.id,
+        Announcement.status.in_((AnnouncementStatus.SENDING, AnnouncementStatus.SENT)))).all()
+    for ann in earlier:
+        sent = ann.approved_at or ann.created_at
+        notes.append(Note(f"this meeting was announced before (#{ann.id}, {sent.date().isoformat()}): every member "
+                          "gets it again",
+                          f"deze bijeenkomst is al eerder aangekondigd (op {fmt.long_date(sent.date(), 'nl')}): "
+                          "alle leden krijgen dit bericht erbij."))
+    return notes

@@ -10,14 +10,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from base.config import load_config
 from db import registry
 from db.app import App
-from db.models import Announcement, Meeting
-from db.states import AnnouncementStatus, MeetingStatus, MemberStatus, RegistrationStatus
+from db.states import MeetingStatus, MemberStatus
 from network import announcements as ann_ops
 from network import members as member_ops
 from network.meetings import UserError, parse_day
@@ -96,22 +92,6 @@ def cmd_members(args: argparse.Namespace) -> None:
         sys.stdout.flush()
 
 
-def announce_warnings(session: Session, meeting: Meeting) -> list[str]:
-    """What an organiser should know before announcing: a full meeting, an announcement sent before."""
-    notes = []
-    confirmed = registry.count(session, meeting, RegistrationStatus.CONFIRMED)
-    if meeting.capacity is not None and confirmed >= meeting.capacity:
-        notes.append(f"the meeting is full ({confirmed} of {meeting.capacity}): who registers now joins the "
-                     "waiting list")
-    earlier = session.scalars(select(Announcement).where(
-        Announcement.meeting_id == meeting.id,
-        Announcement.status.in_((AnnouncementStatus.SENDING, AnnouncementStatus.SENT)))).all()
-    for ann in earlier:
-        sent = (ann.approved_at or ann.created_at).date().isoformat()
-        notes.append(f"this meeting was announced before (#{ann.id}, {sent}): every member gets it again")
-    return notes
-
-
 def cmd_announce(args: argparse.Namespace) -> None:
     app = _app(args)
     cfg = app.cfg
@@ -124,7 +104,7 @@ def cmd_announce(args: argparse.Namespace) -> None:
             raise UserError(f"the meeting on {day} is cancelled")
         if day < app.today():
             raise UserError(f"the meeting on {day} has taken place: nothing to announce")
-        warnings = announce_warnings(session, meeting)
+        warnings = [n.english for n in ann_ops.before_announcing(session, meeting)]
         ann = ann_ops.draft_for_meeting(session, app, meeting)
         sample = ann_ops.sample(session, cfg, ann, cfg.network.registration_address)
         count = ann_ops.active_count(session)

@@ -54,7 +54,7 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
         meeting = registry.meeting_on(session, day, lock=True)
         if meeting is None:
             raise UserError(f"no meeting on {day}: see 'pioniers meeting list'")
-        chosen = meeting.theme
+        warnings = [n.english for n in ann_ops.before_announcing(session, meeting, poll=True)]
         poll, ann = polls.create_poll(session, app, meeting, args.option, closes, created_by="")
         sample = ann_ops.sample(session, cfg, ann, cfg.network.registration_address)
         count = ann_ops.active_count(session)
@@ -74,10 +74,9 @@ def _themes_open(app: App, args: argparse.Namespace) -> None:
         drop()
         raise UserError("the list has no active members: nobody to vote (see 'pioniers members')")
     try:
-        if chosen:  # a second poll, or a theme set by hand: closing this one replaces it with the winner
-            print(f"warning: the meeting on {day} already has a theme, {chosen!r}; the winner of this poll "
-                  "replaces it")
-        send = agreed(f"Send this poll to {count} members{' anyway' if chosen else ''}?", args.yes)
+        for line in warnings:  # a second poll, or a theme set by hand: closing this one replaces it with the winner
+            print(f"warning: {line}")
+        send = agreed(f"Send this poll to {count} members{' anyway' if warnings else ''}?", args.yes)
     except UserError:
         drop()
         raise

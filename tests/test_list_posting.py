@@ -32,6 +32,7 @@ def test_post_approved_by_reply_reaches_every_member_once_with_list_headers(worl
     token = token_of(preview)
     assert str(preview["Reply-To"]) == f"nieuws+approve-{token}@pioniers.test"
     assert "5 leden" in text_part(preview) and "Beste leden," in text_part(preview)
+    assert 'Beantwoord deze mail met "ja".' in text_part(preview) and "Let op" not in text_part(preview)
     attached = [p for p in preview.iter_attachments() if p.get_content_type() == "message/rfc822"]
     assert attached, "the member's copy is attached as it will be sent"
 
@@ -170,3 +171,24 @@ def test_our_own_letter_coming_back_is_ignored(world):
         assert s.scalar(select(func.count(Registration.id))) == 0
         (reason,) = s.scalars(select(InboundMessage.reason))
     assert "our own Message-ID" in reason
+
+
+def test_the_preview_says_a_named_meeting_is_full_or_was_announced_before(world):
+    """Before the organiser says yes: the meeting the post names is full, and it was announced before."""
+    world.meeting("2027-06-17", host="Gemeente Utrecht", location="Stadskantoor Utrecht", capacity=1)
+    add_members(world, *MEMBERS)
+    world.deliver(mail(subject="Pioniersnetwerk 17 juni 2027", sender="Anna <anna@utrecht.nl>"))
+    world.deliver(post(subject="Nieuws: Pioniersnetwerk 17 juni 2027 in Utrecht"))
+    world.poll()
+    _, preview = _preview(world)
+    text = " ".join(text_part(preview).split())
+    assert ("Let op: de bijeenkomst van donderdag 17 juni 2027 is vol (1 van 1 plaatsen): wie zich nu aanmeldt, "
+            "komt op de wachtlijst.") in text
+    assert "al eerder aangekondigd" not in text and "<strong>Let op:</strong>" in html_part(preview)
+    start = len(world.sink.messages)
+    world.deliver(reply_to(preview, f"Organisatie <{ORGANISER}>", body="ja\n"))
+    world.poll()
+    world.deliver(post(subject="Herinnering: Pioniersnetwerk 17 juni 2027"))
+    world.poll()
+    _, second = _preview(world, start)
+    assert "is al eerder aangekondigd (op " in " ".join(text_part(second).split())

@@ -34,6 +34,9 @@ def _open_poll_by_mail(world):
     world.deliver(post(subject=SUBJECT, text=POLL_TEXT, html=None, pdf=None))
     world.poll()
     (preview,) = [m for m in _to(world, ORGANISER) if "[#" in str(m["Subject"])]
+    # the theme set by hand: the organiser reads, before saying yes, that the poll's winner replaces it
+    assert ('Let op: de bijeenkomst van donderdag 16 september 2027 heeft al een thema, "Open data"; de winnaar '
+            "van deze stemming komt daarvoor in de plaats.") in " ".join(text_part(preview).split())
     world.deliver(reply_to(preview, f"Organisatie <{ORGANISER}>", body="ja\n"))
     world.poll()
     copies = {r: m for r, m, _ in list_copies(world)}

@@ -112,6 +112,8 @@ def _base() -> dict[str, Any]:
                                       dict(position=2, text="Woo-verzoeken", votes=1)],
         proposals=[dict(text="Algoritmeregister", who="Carla")], inviter="Anouk de Vries", in_calendar=True,
         sent=120, failed=3, by_organiser=True,
+        notes=["De bijeenkomst heeft al een thema, \"Open data\"; de winnaar van deze stemming komt daarvoor "
+               "in de plaats."],
         host_name="de gemeente Utrecht", confirmed=12, waiting=2, updated=True,  # the host's list
     )
 
@@ -121,7 +123,7 @@ FALSY = dict(name="", meeting=_meeting(theme="", host=""), consent=False, role="
              proposals=[], days=1, voters=1, number=0, open_meetings=[], list_options=False, reply_to_members=False,
              count=1, rows=[dict(position=1, text="Open data", votes=1)], inviter="", in_calendar=False, failed=0,
              confirmed=1, waiting=0, updated=False,
-             by_organiser=False)
+             by_organiser=False, notes=[])
 
 
 def _desk_meeting(**kw: Any) -> dict[str, Any]:
