@@ -12,9 +12,11 @@ from pathlib import Path
 from base.config import load_config
 from db import registry
 from db.app import App
+from mailer import format as fmt
 from mailer.letters import meeting_ref
 from network import checkin, hostlist
-from network.exports import sign_in_sheet, write_sign_in
+from network.exports import save, sign_in_sheet, write_sign_in
+from network.signin_pdf import sign_in_pdf
 from network.meetings import UserError, in_text, parse_day
 from pioniers.cli_send import send_now
 from pioniers.prompt import agreed
@@ -32,8 +34,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                     help="a text file (one address a line), or a CSV/XLSX with an email column (the filled "
                          "sign-in sheet: only rows ticked under 'Aanwezig' count)")
     ci.add_argument("--undo", nargs="+", metavar="EMAIL", help="a mistake: mark these addresses as not come")
-    ci.add_argument("--sheet", metavar="FILE.xlsx", help="write the sign-in sheet to print (name, organisation, "
-                                                         "signature)")
+    ci.add_argument("--sheet", metavar="FILE.xlsx|FILE.pdf", help="write the sign-in sheet to print (name, "
+                    "organisation, signature): an Excel file, or a PDF by the file's extension")
 
 
 def _app(args: argparse.Namespace) -> App:
@@ -59,12 +61,24 @@ def cmd_checkin(args: argparse.Namespace) -> None:
     if args.sheet:
         if args.emails or args.file or args.undo:
             raise UserError("--sheet writes the sign-in sheet: give no addresses, --from or --undo with it")
+        path = Path(args.sheet)
+        if path.suffix.lower() not in (".xlsx", ".pdf"):
+            raise UserError(f"--sheet writes an .xlsx or a .pdf file, not {path.name}")
         app = _app(args)
         sheet = sign_in_sheet(app, day)
+        lang = app.cfg.network.language
         with app.sm.begin() as session:
             meeting = registry.meeting_on(session, day)
             host = in_text(meeting.host) if meeting is not None else ""
-        write_sign_in(sheet, Path(args.sheet), f"{meeting_ref(app.cfg, day)}{f', {host}' if host else ''}")
+            # Time and place under the heading of the PDF (the XLSX's page header has room for one line)
+            details = ", ".join(p for p in (fmt.when(day, meeting.start, meeting.end, lang), meeting.location) if p) \
+                if meeting is not None else ""
+        heading = f"{meeting_ref(app.cfg, day)}{f', {host}' if host else ''}"
+        if path.suffix.lower() == ".pdf":
+            data = sign_in_pdf(sheet, heading, details, lang)
+            save(path, lambda p: p.write_bytes(data))
+        else:
+            write_sign_in(sheet, path, heading)
         people = len(sheet.rows) - sheet.rows.count(["", "", "", "", ""])
         print(f"sign-in sheet for {day} ({people} confirmed, and empty rows) written to {args.sheet}")
         return
