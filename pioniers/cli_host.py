@@ -16,8 +16,8 @@ from mailer import format as fmt
 from mailer.letters import meeting_ref
 from network import checkin, hostlist
 from network.exports import save, sign_in_sheet, write_sign_in
-from network.signin_pdf import sign_in_pdf
 from network.meetings import UserError, in_text, parse_day
+from network.signin_pdf import sign_in_pdf
 from pioniers.cli_send import send_now
 from pioniers.prompt import agreed
 
