@@ -8,8 +8,8 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,12 +47,20 @@ def restore(cell: str) -> str:
 def attendee_rows(app: App, day: dt.date) -> list[list[str]]:
     with app.sm.begin() as session:
         meeting = _require(session, day, lock=False)
-        regs = session.scalars(select(Registration).where(Registration.meeting_id == meeting.id)
-                               .order_by(Registration.registered_at, Registration.id))
-        ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
         return [[r.person.name, r.person.organisation, r.person.email, r.status,
                  r.registered_at.astimezone(app.tz).strftime("%Y-%m-%d %H:%M"), r.partstat,
-                 role_label(app.cfg, r.person.role) if r.person.role else ""] for r in ordered]
+                 role_label(app.cfg, r.person.role) if r.person.role else ""]
+                for r in _in_list_order(session, meeting)]
+
+
+def _in_list_order(session: Session, meeting: Meeting, *statuses: str) -> list[Registration]:
+    """A meeting's registrations (of these statuses; none named: all) as every list shows them: registered
+    first, then the waiting list in its order, then the cancelled; within each, by time of registering."""
+    query = select(Registration).where(Registration.meeting_id == meeting.id)
+    if statuses:
+        query = query.where(Registration.status.in_(statuses))
+    regs = session.scalars(query.order_by(Registration.registered_at, Registration.id))
+    return sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
 
 
 def to_csv(rows: list[list[str]]) -> bytes:
@@ -69,13 +77,15 @@ def to_csv(rows: list[list[str]]) -> bytes:
 Cell = str | int | dt.datetime | dt.date
 _WORDS = {
     "nl": {"name": "Naam", "organisation": "Organisatie", "email": "E-mailadres", "status": "Status",
-           "registered_at": "Aangemeld op", "partstat": "Antwoord in agenda", "role": "Rol", "note": "Wensen (dieet, toegankelijkheid)", "since": "Lid sinds",
+           "registered_at": "Aangemeld op", "partstat": "Antwoord in agenda", "role": "Rol",
+           "note": "Wensen (dieet, toegankelijkheid)", "since": "Lid sinds",
            "confirmed": "aangemeld", "waitlisted": "wachtlijst", "cancelled": "afgemeld",
            "ACCEPTED": "geaccepteerd", "TENTATIVE": "onder voorbehoud", "DECLINED": "afgeslagen",
            "NEEDS-ACTION": "nog geen antwoord", "attendees": "Deelnemers", "members": "Leden",
            "signature": "Handtekening", "present": "Aanwezig", "sign_in": "Presentielijst"},
     "en": {"name": "Name", "organisation": "Organisation", "email": "Email address", "status": "Status",
-           "registered_at": "Registered at", "partstat": "Calendar answer", "role": "Role", "note": "Needs (diet, access)", "since": "Member since",
+           "registered_at": "Registered at", "partstat": "Calendar answer", "role": "Role",
+           "note": "Needs (diet, access)", "since": "Member since",
            "confirmed": "registered", "waitlisted": "waiting list", "cancelled": "cancelled",
            "ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined",
            "NEEDS-ACTION": "no answer yet", "attendees": "Attendees", "members": "Members",
@@ -100,13 +110,11 @@ def attendee_sheet_in(session: Session, app: App, day: dt.date) -> Sheet:
     """attendee_sheet inside the caller's transaction (the desk's reply is made while a message is handled)."""
     words = _WORDS[app.cfg.network.language]
     meeting = _require(session, day, lock=False)
-    regs = session.scalars(select(Registration).where(Registration.meeting_id == meeting.id)
-                           .order_by(Registration.registered_at, Registration.id))
-    ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
     rows: list[list[Cell]] = [
         [r.person.name, r.person.organisation, r.person.email, words.get(r.status, r.status),
          _local(app, r.registered_at), words.get(r.partstat, r.partstat),
-         role_label(app.cfg, r.person.role) if r.person.role else "", r.note] for r in ordered]
+         role_label(app.cfg, r.person.role) if r.person.role else "", r.note]
+        for r in _in_list_order(session, meeting)]
     return Sheet(f"{words['attendees']} {day.isoformat()}", [words[c] for c in COLUMNS], rows)
 
 
@@ -115,14 +123,10 @@ def host_sheet(session: Session, cfg: Config, meeting: Meeting) -> Sheet:
     people wrote (possibly health data: this list and the organiser's own exports only). No addresses: the
     host needs none."""
     words = _WORDS[cfg.network.language]
-    regs = session.scalars(select(Registration).where(
-        Registration.meeting_id == meeting.id,
-        Registration.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)))
-        .order_by(Registration.registered_at, Registration.id))
-    ordered = sorted(regs, key=lambda r: _STATUS_ORDER.get(r.status, 3))
     rows: list[list[Cell]] = [
         [r.person.name, r.person.organisation, role_label(cfg, r.person.role) if r.person.role else "",
-         words.get(r.status, r.status), r.note] for r in ordered]
+         words.get(r.status, r.status), r.note]
+        for r in _in_list_order(session, meeting, RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)]
     return Sheet(f"{words['attendees']} {meeting.date.isoformat()}",
                  [words[c] for c in ("name", "organisation", "role", "status", "note")], rows)
 
