@@ -12,10 +12,10 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from db import members, registry
-from db.models import InboundMessage, ListToken, Meeting, OutboundMessage
+from db.models import InboundMessage, ListToken, Meeting
 from db.states import MeetingStatus, RegistrationStatus
 from inbox import desk_commands as dc
 from inbox import desk_rules
@@ -24,9 +24,10 @@ from inbox.message import parse_message
 from mailer import format as fmt
 from mailer.letters import meeting_view, send_letter_to
 from mailer.mime import File
+from mailer.outbox import sent_since
 from network import desk
 from network.exports import XLSX_TYPE, attendee_sheet_in, xlsx_bytes
-from network.meetings import UserError, in_text
+from network.meetings import UserError
 
 KIND = "desk:"  # ListToken.kind of a desk confirmation: "desk:<the asking message's id>"
 
@@ -51,9 +52,7 @@ def _reply(job: Job, template: str, *, key: str = "", budget: bool = False, repl
 
 
 def _sent_today(job: Job, kind: str) -> int:
-    return job.session.scalar(select(func.count(OutboundMessage.id)).where(
-        OutboundMessage.kind == kind, OutboundMessage.recipient == job.msg.sender,
-        OutboundMessage.created_at >= job.now - dt.timedelta(days=1))) or 0
+    return sent_since(job.session, kind, job.msg.sender, job.now - dt.timedelta(days=1))
 
 
 def handle_refuse(job: Job) -> tuple[str, str]:
@@ -80,9 +79,14 @@ def _upcoming(job: Job) -> list[Meeting]:
 
 def _meeting_line(job: Job, m: Meeting) -> dict[str, Any]:
     confirmed = registry.count(job.session, m, RegistrationStatus.CONFIRMED)
-    return {**meeting_view(job.app.cfg, m), "host_text": in_text(m.host), "confirmed": confirmed,
+    return {**meeting_view(job.app.cfg, m), "confirmed": confirmed,
             "waitlisted": registry.count(job.session, m, RegistrationStatus.WAITLISTED),
             "free": max(m.capacity - confirmed, 0) if m.capacity else None}
+
+
+def _meeting_lines(job: Job) -> list[dict[str, Any]]:
+    """The coming meetings with their counts: the overview, and the list under a problem or a question."""
+    return [_meeting_line(job, m) for m in _upcoming(job)]
 
 
 def _help(job: Job, command: dc.Command) -> tuple[str, str]:
@@ -97,7 +101,7 @@ def _example_day(job: Job) -> str:
 
 
 def _overview(job: Job, command: dc.Command) -> tuple[str, str]:
-    lines = [_meeting_line(job, m) for m in _upcoming(job)]
+    lines = _meeting_lines(job)
     return "processed", f"desk: overview of {len(lines)} meeting(s) sent" + _reply(
         job, "desk_overview", meetings=lines)
 
@@ -108,7 +112,7 @@ def _no_meeting(job: Job, command: dc.Command, day: dt.date | None) -> tuple[str
     what = f"no meeting on {day}" if day else "no meeting coming"
     return "processed", f"desk: {command.kind}: {what}" + _reply(
         job, "desk_problem", problem="no_meeting", asked=asked, command=command.text,
-        meetings=[_meeting_line(job, m) for m in _upcoming(job)])
+        meetings=_meeting_lines(job))
 
 
 def _attendees(job: Job, command: dc.Command) -> tuple[str, str]:
@@ -173,7 +177,7 @@ def _attention(job: Job, command: dc.Command) -> tuple[str, str]:
 def _incomplete(job: Job, command: dc.Command) -> tuple[str, str]:
     return "processed", f"desk: {command.describe()}: incomplete" + _reply(
         job, "desk_problem", problem=command.problem, asked="", command=command.text,
-        meetings=[_meeting_line(job, m) for m in _upcoming(job)])
+        meetings=_meeting_lines(job))
 
 
 def _what(job: Job, command: dc.Command) -> dict[str, Any] | str:
@@ -213,7 +217,7 @@ def _ask(job: Job, command: dc.Command) -> tuple[str, str]:
         return "processed", f"desk: {command.describe()}: {what}" + _reply(
             job, "desk_problem", problem=what, command=command.text,
             asked=fmt.long_date(command.day, job.app.cfg.network.language) if command.day else "",
-            meetings=[_meeting_line(job, m) for m in _upcoming(job)])
+            meetings=_meeting_lines(job))
     cfg = job.app.cfg
     valid = dt.timedelta(hours=cfg.list.approval_hours)
     token = members.issue_token(job.session, f"{KIND}{job.row_id}", job.msg.sender, job.now, valid)

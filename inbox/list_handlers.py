@@ -8,15 +8,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
-
 from db import members
-from db.models import Announcement, Meeting, OutboundMessage
+from db.models import Announcement, Meeting
 from inbox import desk_handlers
 from inbox import listrules as lr
 from inbox.job import Job, proven, reply_allowed
 from mailer import listmail
 from mailer.letters import send_letter_to
+from mailer.outbox import sent_since
 from network import announcements as ann_ops
 from db.registry import is_forgotten
 from db.states import AnnouncementStatus, MemberStatus
@@ -61,12 +60,8 @@ def handle_post(job: Job) -> tuple[str, str]:
 
 
 def handle_refuse(job: Job) -> tuple[str, str]:
-    per_day = job.app.cfg.list.refusal_per_day
-    since = job.now - dt.timedelta(days=1)
-    sent = job.session.scalar(select(func.count(OutboundMessage.id)).where(
-        OutboundMessage.kind == "list_refusal", OutboundMessage.recipient == job.msg.sender,
-        OutboundMessage.created_at >= since)) or 0
-    if sent >= per_day:
+    sent = sent_since(job.session, "list_refusal", job.msg.sender, job.now - dt.timedelta(days=1))
+    if sent >= job.app.cfg.list.refusal_per_day:
         return "processed", job.decision.reason + "; refused before today: no reply"
     return "processed", job.decision.reason + _reply(job, "list_refusal")
 

@@ -55,6 +55,13 @@ def auto_replies_since(session: Session, since: dt.datetime, recipient: str | No
     return session.scalar(query) or 0
 
 
+def sent_since(session: Session, kind: str, recipient: str, since: dt.datetime) -> int:
+    """How many letters of this kind (a template's name) went to an address since then: refusals once a day."""
+    return session.scalar(select(func.count(OutboundMessage.id)).where(
+        OutboundMessage.kind == kind, OutboundMessage.recipient == recipient,
+        OutboundMessage.created_at >= since)) or 0
+
+
 def auto_replies_per_address(session: Session, since: dt.datetime, recipients: set[str]) -> dict[str, int]:
     """auto_replies_since for many recipients at once (those with none are left out)."""
     query = select(OutboundMessage.recipient, func.count(OutboundMessage.id)).where(

@@ -127,7 +127,7 @@ FALSY = dict(name="", meeting=_meeting(theme="", host=""), consent=False, role="
 
 
 def _desk_meeting(**kw: Any) -> dict[str, Any]:
-    return {**_meeting(), "host_text": "de gemeente Utrecht", "confirmed": 12, "waitlisted": 2, "free": 28, **kw}
+    return {**_meeting(), "confirmed": 12, "waitlisted": 2, "free": 28, **kw}
 
 
 # What the desk's letters (inbox/desk_handlers.py) are given, and the same with every branch's other side.
