@@ -26,7 +26,7 @@ from db.states import MeetingStatus, RegistrationStatus
 from mailer.letters import meeting_view, send_letter_to
 from mailer.mime import File
 from network.exports import XLSX_TYPE, Sheet, host_sheet, xlsx_bytes
-from network.meetings import UserError, _require, in_text
+from network.meetings import UserError, _require
 
 KIND = "host_list"  # the outbox rows' kind (the template's name)
 
@@ -63,7 +63,7 @@ def _queue(session: Session, cfg: Config, meeting: Meeting, sheet: Sheet, key: s
     name = ("deelnemers" if nl else "attendees") + f"-{meeting.date.isoformat()}.xlsx"
     queued = send_letter_to(
         session, cfg, key=key, template="host_list", to=meeting.host_contact, name="", now=now, auto_reply=False,
-        meeting=meeting_view(cfg, meeting), host_name=in_text(meeting.host) if nl else meeting.host,
+        meeting=meeting_view(cfg, meeting),
         confirmed=confirmed, waiting=waiting, updated=updated,
         reply_to=cfg.network.organisers[0] if cfg.network.organisers else "",  # the host's question reaches a person
         files=(File(name, XLSX_TYPE, xlsx_bytes(sheet)),))

@@ -114,7 +114,7 @@ def _base() -> dict[str, Any]:
         sent=120, failed=3, by_organiser=True,
         notes=["De bijeenkomst heeft al een thema, \"Open data\"; de winnaar van deze stemming komt daarvoor "
                "in de plaats."],
-        host_name="de gemeente Utrecht", confirmed=12, waiting=2, updated=True,  # the host's list
+        confirmed=12, waiting=2, updated=True,  # the host's list
     )
 
 
